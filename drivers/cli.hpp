@@ -1,0 +1,32 @@
+#pragma once
+// Shared plumbing of the `idprune` subcommands: option parsing (command line plus an INI-style
+// config file, the command line winning), --help, and the table of subcommands.
+#include <boost/program_options.hpp>
+#include <string>
+#include <vector>
+
+namespace idprune::cli {
+
+namespace po = boost::program_options;
+
+/// A subcommand: `idprune NAME ...` calls run(args) with the arguments after NAME.
+struct Subcommand {
+  const char* name;
+  const char* summary;
+  int (*run)(const std::vector<std::string>& args);
+};
+
+/// Every subcommand, in the order `idprune --help` lists them (defined in main.cpp).
+const std::vector<Subcommand>& subcommands();
+
+/// Parses `args` against `options` (plus --help and --config FILE). Returns false when --help was
+/// given (the help text has been printed); throws idprune::Error on unknown or malformed options.
+bool parse(const std::string& command, const std::string& usage, const po::options_description& options,
+           const std::vector<std::string>& args, po::variables_map& vm);
+
+/// Splits "a,b,c" into its comma-separated items (empty items are an error).
+std::vector<std::string> split_list(const std::string& text, const std::string& what);
+std::vector<double> parse_doubles(const std::string& text, const std::string& what);
+std::vector<long> parse_integers(const std::string& text, const std::string& what);
+
+}  // namespace idprune::cli

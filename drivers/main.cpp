@@ -1,0 +1,54 @@
+// The `idprune` command line: dispatches to one subcommand per file in drivers/.
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "idprune/la/blas.hpp"
+#include "idprune/version.hpp"
+
+namespace idprune::cli {
+
+// One declaration per subcommand file (drivers/NAME.cpp defines run_NAME).
+
+const std::vector<Subcommand>& subcommands() {
+  static const std::vector<Subcommand> table = {};
+  return table;
+}
+
+namespace {
+void print_usage() {
+  std::cout << "idprune " << version_string() << ": compress neural networks by interpolative decomposition\n\n"
+            << "Usage: idprune SUBCOMMAND [options]   (idprune SUBCOMMAND --help for its options)\n\n"
+            << "Subcommands:\n";
+  for (const auto& s : subcommands())
+    std::cout << "  " << s.name << std::string(12 - std::string(s.name).size(), ' ') << s.summary << "\n";
+}
+}  // namespace
+}  // namespace idprune::cli
+
+int main(int argc, char** argv) {
+  using namespace idprune::cli;
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    print_usage();
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string name = argv[1];
+  if (name == "--version") {
+    std::cout << "idprune " << idprune::version_string() << " (OpenBLAS " << idprune::la::blas_core_name() << ")\n";
+    return 0;
+  }
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  for (const auto& s : subcommands()) {
+    if (name != s.name) continue;
+    try {
+      return s.run(args);
+    } catch (const std::exception& e) {
+      std::cerr << "idprune " << name << ": error: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  std::cerr << "idprune: unknown subcommand '" << name << "' (see 'idprune --help')\n";
+  return 2;
+}

@@ -1,0 +1,175 @@
+#pragma once
+// Dense column-major matrices of doubles and non-owning views, following LAPACK conventions:
+// element (i, j) lives at data[i + j * ld] with ld >= max(1, rows).
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "idprune/la/error.hpp"
+
+namespace idprune::la {
+
+using index_t = std::int64_t;
+
+class ConstMatrixView {
+ public:
+  ConstMatrixView() = default;
+  ConstMatrixView(const double* data, index_t rows, index_t cols, index_t ld)
+      : data_(data), rows_(rows), cols_(cols), ld_(ld) {
+    assert(rows >= 0 && cols >= 0 && ld >= (rows > 1 ? rows : 1));
+  }
+  ConstMatrixView(const double* data, index_t rows, index_t cols)
+      : ConstMatrixView(data, rows, cols, rows > 1 ? rows : 1) {}
+
+  [[nodiscard]] index_t rows() const { return rows_; }
+  [[nodiscard]] index_t cols() const { return cols_; }
+  [[nodiscard]] index_t ld() const { return ld_; }
+  [[nodiscard]] const double* data() const { return data_; }
+  [[nodiscard]] bool empty() const { return rows_ == 0 || cols_ == 0; }
+
+  const double& operator()(index_t i, index_t j) const {
+    assert(i >= 0 && i < rows_ && j >= 0 && j < cols_);
+    return data_[i + j * ld_];
+  }
+  /// Column j as a contiguous span.
+  [[nodiscard]] std::span<const double> col(index_t j) const {
+    assert(j >= 0 && j < cols_);
+    return {data_ + j * ld_, static_cast<std::size_t>(rows_)};
+  }
+  /// The m x n block starting at (i, j).
+  [[nodiscard]] ConstMatrixView block(index_t i, index_t j, index_t m, index_t n) const {
+    assert(i >= 0 && j >= 0 && m >= 0 && n >= 0 && i + m <= rows_ && j + n <= cols_);
+    return {data_ + i + j * ld_, m, n, ld_};
+  }
+  [[nodiscard]] ConstMatrixView cols_range(index_t j, index_t n) const { return block(0, j, rows_, n); }
+  [[nodiscard]] ConstMatrixView rows_range(index_t i, index_t m) const { return block(i, 0, m, cols_); }
+
+ private:
+  const double* data_ = nullptr;
+  index_t rows_ = 0;
+  index_t cols_ = 0;
+  index_t ld_ = 1;
+};
+
+class MatrixView {
+ public:
+  MatrixView() = default;
+  MatrixView(double* data, index_t rows, index_t cols, index_t ld) : data_(data), rows_(rows), cols_(cols), ld_(ld) {
+    assert(rows >= 0 && cols >= 0 && ld >= (rows > 1 ? rows : 1));
+  }
+  MatrixView(double* data, index_t rows, index_t cols) : MatrixView(data, rows, cols, rows > 1 ? rows : 1) {}
+
+  operator ConstMatrixView() const { return {data_, rows_, cols_, ld_}; }  // NOLINT(implicit)
+
+  [[nodiscard]] index_t rows() const { return rows_; }
+  [[nodiscard]] index_t cols() const { return cols_; }
+  [[nodiscard]] index_t ld() const { return ld_; }
+  [[nodiscard]] double* data() const { return data_; }
+  [[nodiscard]] bool empty() const { return rows_ == 0 || cols_ == 0; }
+
+  double& operator()(index_t i, index_t j) const {
+    assert(i >= 0 && i < rows_ && j >= 0 && j < cols_);
+    return data_[i + j * ld_];
+  }
+  [[nodiscard]] std::span<double> col(index_t j) const {
+    assert(j >= 0 && j < cols_);
+    return {data_ + j * ld_, static_cast<std::size_t>(rows_)};
+  }
+  [[nodiscard]] MatrixView block(index_t i, index_t j, index_t m, index_t n) const {
+    assert(i >= 0 && j >= 0 && m >= 0 && n >= 0 && i + m <= rows_ && j + n <= cols_);
+    return {data_ + i + j * ld_, m, n, ld_};
+  }
+  [[nodiscard]] MatrixView cols_range(index_t j, index_t n) const { return block(0, j, rows_, n); }
+  [[nodiscard]] MatrixView rows_range(index_t i, index_t m) const { return block(i, 0, m, cols_); }
+
+  /// Sets every entry to `value`.
+  void fill(double value) const {
+    for (index_t j = 0; j < cols_; ++j)
+      for (index_t i = 0; i < rows_; ++i) data_[i + j * ld_] = value;
+  }
+  /// Copies `src` (same shape) into this view.
+  void assign(ConstMatrixView src) const;
+
+ private:
+  double* data_ = nullptr;
+  index_t rows_ = 0;
+  index_t cols_ = 0;
+  index_t ld_ = 1;
+};
+
+/// Owning dense column-major matrix (ld == max(1, rows)).
+class Matrix {
+ public:
+  Matrix() = default;
+  Matrix(index_t rows, index_t cols, double value = 0.0)
+      : data_(checked_size(rows, cols), value), rows_(rows), cols_(cols) {}
+  explicit Matrix(ConstMatrixView src) : Matrix(src.rows(), src.cols()) { view().assign(src); }
+
+  [[nodiscard]] static Matrix identity(index_t n);
+
+  [[nodiscard]] index_t rows() const { return rows_; }
+  [[nodiscard]] index_t cols() const { return cols_; }
+  [[nodiscard]] index_t ld() const { return rows_ > 1 ? rows_ : 1; }
+  [[nodiscard]] index_t size() const { return rows_ * cols_; }
+  [[nodiscard]] bool empty() const { return rows_ == 0 || cols_ == 0; }
+  [[nodiscard]] double* data() { return data_.data(); }
+  [[nodiscard]] const double* data() const { return data_.data(); }
+  [[nodiscard]] std::span<double> values() { return data_; }
+  [[nodiscard]] std::span<const double> values() const { return data_; }
+
+  double& operator()(index_t i, index_t j) {
+    assert(i >= 0 && i < rows_ && j >= 0 && j < cols_);
+    return data_[static_cast<std::size_t>(i + j * ld())];
+  }
+  const double& operator()(index_t i, index_t j) const {
+    assert(i >= 0 && i < rows_ && j >= 0 && j < cols_);
+    return data_[static_cast<std::size_t>(i + j * ld())];
+  }
+
+  [[nodiscard]] MatrixView view() { return {data_.data(), rows_, cols_, ld()}; }
+  [[nodiscard]] ConstMatrixView view() const { return {data_.data(), rows_, cols_, ld()}; }
+  [[nodiscard]] ConstMatrixView cview() const { return view(); }
+  operator ConstMatrixView() const { return view(); }  // NOLINT(implicit)
+  operator MatrixView() { return view(); }             // NOLINT(implicit)
+
+  [[nodiscard]] std::span<double> col(index_t j) { return view().col(j); }
+  [[nodiscard]] std::span<const double> col(index_t j) const { return view().col(j); }
+  [[nodiscard]] MatrixView block(index_t i, index_t j, index_t m, index_t n) { return view().block(i, j, m, n); }
+  [[nodiscard]] ConstMatrixView block(index_t i, index_t j, index_t m, index_t n) const {
+    return view().block(i, j, m, n);
+  }
+
+  /// Reshapes to rows x cols, discarding the contents (all entries become `value`).
+  void reset(index_t rows, index_t cols, double value = 0.0) {
+    data_.assign(checked_size(rows, cols), value);
+    rows_ = rows;
+    cols_ = cols;
+  }
+
+ private:
+  static std::size_t checked_size(index_t rows, index_t cols) {
+    require(rows >= 0 && cols >= 0, "Matrix: negative shape ", rows, " x ", cols);
+    return static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols);
+  }
+
+  std::vector<double> data_;
+  index_t rows_ = 0;
+  index_t cols_ = 0;
+};
+
+/// A^T as a new matrix.
+[[nodiscard]] Matrix transpose(ConstMatrixView a);
+/// The columns `cols` of `a`, in that order.
+[[nodiscard]] Matrix select_columns(ConstMatrixView a, std::span<const index_t> cols);
+/// The rows `rows` of `a`, in that order.
+[[nodiscard]] Matrix select_rows(ConstMatrixView a, std::span<const index_t> rows);
+/// True when every entry is finite (no NaN or Inf).
+[[nodiscard]] bool all_finite(ConstMatrixView a);
+/// Frobenius norm, computed with scaling so that it neither overflows nor underflows.
+[[nodiscard]] double norm_fro(ConstMatrixView a);
+/// Largest absolute entry.
+[[nodiscard]] double norm_max(ConstMatrixView a);
+
+}  // namespace idprune::la

@@ -1,0 +1,82 @@
+#include "idprune/la/matrix.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace idprune::la {
+
+void MatrixView::assign(ConstMatrixView src) const {
+  require(src.rows() == rows_ && src.cols() == cols_, "MatrixView::assign: shape ", src.rows(), " x ", src.cols(),
+          " into ", rows_, " x ", cols_);
+  for (index_t j = 0; j < cols_; ++j) {
+    if (rows_ > 0) std::memmove(data_ + j * ld_, src.data() + j * src.ld(), sizeof(double) * rows_);
+  }
+}
+
+Matrix Matrix::identity(index_t n) {
+  Matrix m(n, n);
+  for (index_t i = 0; i < n; ++i) m(i, i) = 1.0;
+  return m;
+}
+
+Matrix transpose(ConstMatrixView a) {
+  Matrix t(a.cols(), a.rows());
+  for (index_t j = 0; j < a.cols(); ++j)
+    for (index_t i = 0; i < a.rows(); ++i) t(j, i) = a(i, j);
+  return t;
+}
+
+Matrix select_columns(ConstMatrixView a, std::span<const index_t> cols) {
+  Matrix out(a.rows(), static_cast<index_t>(cols.size()));
+  for (std::size_t c = 0; c < cols.size(); ++c) {
+    require(cols[c] >= 0 && cols[c] < a.cols(), "select_columns: column ", cols[c], " out of range [0, ", a.cols(),
+            ")");
+    out.view().cols_range(static_cast<index_t>(c), 1).assign(a.cols_range(cols[c], 1));
+  }
+  return out;
+}
+
+Matrix select_rows(ConstMatrixView a, std::span<const index_t> rows) {
+  Matrix out(static_cast<index_t>(rows.size()), a.cols());
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    require(rows[r] >= 0 && rows[r] < a.rows(), "select_rows: row ", rows[r], " out of range [0, ", a.rows(), ")");
+    for (index_t j = 0; j < a.cols(); ++j) out(static_cast<index_t>(r), j) = a(rows[r], j);
+  }
+  return out;
+}
+
+bool all_finite(ConstMatrixView a) {
+  for (index_t j = 0; j < a.cols(); ++j)
+    for (double v : a.col(j))
+      if (!std::isfinite(v)) return false;
+  return true;
+}
+
+double norm_fro(ConstMatrixView a) {
+  // LAPACK dlassq-style scaled sum of squares.
+  double scale = 0.0;
+  double ssq = 1.0;
+  for (index_t j = 0; j < a.cols(); ++j) {
+    for (double v : a.col(j)) {
+      if (v == 0.0) continue;
+      const double av = std::abs(v);
+      if (scale < av) {
+        ssq = 1.0 + ssq * (scale / av) * (scale / av);
+        scale = av;
+      } else {
+        ssq += (av / scale) * (av / scale);
+      }
+    }
+  }
+  return scale * std::sqrt(ssq);
+}
+
+double norm_max(ConstMatrixView a) {
+  double m = 0.0;
+  for (index_t j = 0; j < a.cols(); ++j)
+    for (double v : a.col(j)) m = std::max(m, std::abs(v));
+  return m;
+}
+
+}  // namespace idprune::la
