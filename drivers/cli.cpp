@@ -1,8 +1,15 @@
 #include "cli.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <charconv>
+#include <cstdio>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
+#include <limits>
+#include <sstream>
 
 #include "idprune/la/error.hpp"
 
@@ -33,6 +40,72 @@ bool parse(const std::string& command, const std::string& usage, const po::optio
     throw Error(detail::concat(command, ": ", e.what(), " (see 'idprune ", command, " --help')"));
   }
   return true;
+}
+
+namespace {
+// Renders a stored option value; doubles with max_digits10 so that re-reading gives the same bits.
+bool render_value(const boost::any& value, std::string& out) {
+  std::ostringstream os;
+  if (const auto* s = boost::any_cast<std::string>(&value)) {
+    os << *s;
+  } else if (const auto* d = boost::any_cast<double>(&value)) {
+    os << std::setprecision(std::numeric_limits<double>::max_digits10) << *d;
+  } else if (const auto* i = boost::any_cast<int>(&value)) {
+    os << *i;
+  } else if (const auto* l = boost::any_cast<long>(&value)) {
+    os << *l;
+  } else if (const auto* ll = boost::any_cast<long long>(&value)) {
+    os << *ll;
+  } else if (const auto* u = boost::any_cast<unsigned>(&value)) {
+    os << *u;
+  } else if (const auto* ul = boost::any_cast<unsigned long>(&value)) {
+    os << *ul;
+  } else if (const auto* b = boost::any_cast<bool>(&value)) {
+    os << (*b ? "true" : "false");
+  } else {
+    return false;
+  }
+  out = os.str();
+  return true;
+}
+}  // namespace
+
+std::string resolved_config(const std::string& command, const po::options_description& options,
+                            const po::variables_map& vm) {
+  std::ostringstream os;
+  os << "# idprune " << command << ": resolved configuration (re-run with: idprune " << command
+     << " --config THIS_FILE)\n";
+  for (const auto& opt : options.options()) {
+    const auto& name = opt->long_name();
+    const auto it = vm.find(name);
+    if (it == vm.end() || it->second.empty()) continue;
+    std::string text;
+    if (render_value(it->second.value(), text)) {
+      os << name << " = " << text << "\n";
+    } else {
+      throw Error(detail::concat("resolved_config: option --", name, " has a type that cannot be written"));
+    }
+  }
+  return os.str();
+}
+
+void write_resolved_config(const std::string& path, const std::string& command, const po::options_description& options,
+                           const po::variables_map& vm) {
+  const std::string text = resolved_config(command, options, vm);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    require(out.good(), "cannot write '", tmp, "'");
+    out << text;
+    out.flush();
+    require(out.good(), "write to '", tmp, "' failed");
+  }
+  const int fd = ::open(tmp.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  require(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '", path, "'");
 }
 
 std::vector<std::string> split_list(const std::string& text, const std::string& what) {

@@ -24,6 +24,14 @@ const std::vector<Subcommand>& subcommands();
 bool parse(const std::string& command, const std::string& usage, const po::options_description& options,
            const std::vector<std::string>& args, po::variables_map& vm);
 
+/// The resolved configuration (every option of `options` that has a value, defaults included) in
+/// the INI syntax `--config` reads, so `idprune COMMAND --config FILE` re-runs it exactly.
+std::string resolved_config(const std::string& command, const po::options_description& options,
+                            const po::variables_map& vm);
+/// Writes resolved_config() to `path` atomically (temporary file, fsync, rename).
+void write_resolved_config(const std::string& path, const std::string& command, const po::options_description& options,
+                           const po::variables_map& vm);
+
 /// Splits "a,b,c" into its comma-separated items (empty items are an error).
 std::vector<std::string> split_list(const std::string& text, const std::string& what);
 std::vector<double> parse_doubles(const std::string& text, const std::string& what);
