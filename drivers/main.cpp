@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "idprune/dist/comm.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/version.hpp"
 
@@ -30,6 +31,8 @@ void print_usage() {
 
 int main(int argc, char** argv) {
   using namespace idprune::cli;
+  // MPI for the whole run (a no-op cost on one process); errors end every rank (see below).
+  const idprune::dist::Environment mpi(argc, argv);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     print_usage();
     return argc < 2 ? 2 : 0;
@@ -45,8 +48,8 @@ int main(int argc, char** argv) {
     try {
       return s.run(args);
     } catch (const std::exception& e) {
-      std::cerr << "idprune " << name << ": error: " << e.what() << "\n";
-      return 1;
+      // Printed once (collective errors) or by the failing rank, which then aborts every rank.
+      return idprune::dist::report_fatal_error("idprune " + name, e);
     }
   }
   std::cerr << "idprune: unknown subcommand '" << name << "' (see 'idprune --help')\n";
