@@ -29,6 +29,9 @@ std::string_view to_string(CpqrMethod method);
 /// norm. The factorization stops at the smallest k with
 ///   k == max_rank, or |r_{k+1,k+1}| <= rel_tol * |r_11|, or |r_{k+1,k+1}| == 0,
 /// so the selected rank never includes a zero diagonal (dead neurons, rank deficiency).
+/// At k = 0 the test reads |r_11| <= rel_tol |r_11|: rel_tol >= 1 (or A = 0) gives rank 0.
+/// The in-house methods evaluate |r_{k+1,k+1}| as the exact norm of the candidate pivot column
+/// (the one with the largest downdated norm estimate); `lapack` reads it from dgeqp3's R.
 struct CpqrOptions {
   index_t max_rank = -1;  ///< at most this many steps; -1 means min(m, n)
   double rel_tol = 0.0;   ///< relative tolerance on |r_{k+1,k+1}| / |r_11|; 0 disables it
@@ -42,10 +45,12 @@ struct CpqrResult {
   std::vector<index_t> pivots;  ///< permutation of 0..n-1; A(:, pivots[j]) is column j of A P
   Matrix r;                     ///< k x n, [R11 R12] in pivoted column order (upper trapezoidal)
   std::vector<double> diag;     ///< |r_11|, ..., |r_kk| (non-increasing for exact greedy pivoting)
-  double next_diag = 0.0;       ///< |r_{k+1,k+1}|: the largest remaining column norm, 0 when k = n
-  double residual_fro = 0.0;    ///< ||R22||_F (norm of the unreduced remainder)
-  Matrix householder;           ///< m x k Householder vectors below the diagonal (LAPACK storage), if want_q
-  std::vector<double> tau;      ///< k Householder scalars, if want_q
+  double next_diag = 0.0;       ///< the largest remaining column norm (exact, of R22), 0 when k = min(m, n)
+  double residual_fro = 0.0;    ///< ||R22||_F (norm of the unreduced remainder), computed exactly
+  /// If want_q: the first k columns of the reduced matrix in LAPACK storage (R11 on and above the
+  /// diagonal, the Householder vectors v_j below it, v_j(j) = 1 implicit), m x k; else empty.
+  Matrix householder;
+  std::vector<double> tau;  ///< k Householder scalars, if want_q
 
   /// The skeleton C: the first k pivots.
   [[nodiscard]] std::vector<index_t> skeleton() const {
@@ -72,5 +77,13 @@ struct InterpolativeDecomposition {
 Matrix interpolation_matrix(const CpqrResult& f);
 InterpolativeDecomposition interpolative_decomposition(ConstMatrixView a, const CpqrOptions& opts = {});
 InterpolativeDecomposition interpolative_decomposition(CpqrResult f);
+
+/// The k-sparse "basic" least-squares solution (reference text, Question 1): x(C) = z with
+/// z = argmin ||A(:, C) z - b||_2 = R11^{-1} Q1^T b (A(:, C) = Q1 R11), x zero off C.
+/// `b` is m x nrhs; returns n x nrhs. Its residual obeys
+///   ||A x - b|| <= ||R22||_2 ||x_LS|| + ||A x_LS - b||.
+/// The first form needs a factorization computed with want_q.
+Matrix basic_least_squares(const CpqrResult& f, ConstMatrixView b);
+Matrix basic_least_squares(ConstMatrixView a, ConstMatrixView b, const CpqrOptions& opts = {});
 
 }  // namespace idprune::la
