@@ -12,9 +12,12 @@
 namespace idprune::cli {
 
 // One declaration per subcommand file (drivers/NAME.cpp defines run_NAME).
+int run_rank(const std::vector<std::string>& args);
 
 const std::vector<Subcommand>& subcommands() {
-  static const std::vector<Subcommand> table = {};
+  static const std::vector<Subcommand> table = {
+      {"rank", "estimate the rank of a black-box map (the reference game, or a model layer)", run_rank},
+  };
   return table;
 }
 
