@@ -1,6 +1,5 @@
 #include "idprune/la/rank_estimation.hpp"
 
-#include <lapacke.h>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
@@ -10,6 +9,8 @@
 
 #include "idprune/la/blas.hpp"
 #include "idprune/la/error.hpp"
+#include "idprune/la/lapack.hpp"
+#include "idprune/la/svd.hpp"
 
 namespace idprune::la {
 namespace {
@@ -35,21 +36,8 @@ Matrix gaussian_matrix(index_t m, index_t n, double scale, std::mt19937_64& rng)
 Matrix random_orthonormal_columns(index_t dim, index_t n, std::mt19937_64& rng) {
   Matrix q = gaussian_matrix(dim, n, 1.0, rng);
   if (n == 0) return q;
-  const auto m = static_cast<lapack_int>(dim);
-  const auto k = static_cast<lapack_int>(n);
-  const auto lda = static_cast<lapack_int>(q.ld());
-  std::vector<double> tau(static_cast<std::size_t>(n));
-  double query = 0.0;
-  check_lapack(LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, m, k, q.data(), lda, tau.data(), &query, -1), "dgeqrf");
-  std::vector<double> work(static_cast<std::size_t>(query) + 1);
-  check_lapack(LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, m, k, q.data(), lda, tau.data(), work.data(),
-                                   static_cast<lapack_int>(work.size())),
-               "dgeqrf");
-  check_lapack(LAPACKE_dorgqr_work(LAPACK_COL_MAJOR, m, k, k, q.data(), lda, tau.data(), &query, -1), "dorgqr");
-  work.resize(std::max(work.size(), static_cast<std::size_t>(query) + 1));
-  check_lapack(LAPACKE_dorgqr_work(LAPACK_COL_MAJOR, m, k, k, q.data(), lda, tau.data(), work.data(),
-                                   static_cast<lapack_int>(work.size())),
-               "dorgqr");
+  const std::vector<double> tau = geqrf(q.view());
+  orgqr(q.view(), tau);
   return q;
 }
 
@@ -85,8 +73,6 @@ Matrix plus_minus_points(std::span<const double> x, ConstMatrixView directions, 
 }
 
 }  // namespace
-
-// singular_values (dgesdd) is defined in svd.cpp, declared in idprune/la/svd.hpp.
 
 index_t rank_from_gap(std::span<const double> s, double noise, double noise_factor) {
   require(noise >= 0.0 && noise_factor >= 1.0, "rank_from_gap: noise=", noise,

@@ -40,7 +40,6 @@
 #include <vector>
 
 #include "idprune/la/matrix.hpp"
-#include "idprune/la/svd.hpp"
 
 namespace idprune::la {
 
@@ -87,8 +86,6 @@ RankEstimate estimate_rank_at(const BatchQuery& query, ConstMatrixView base_poin
 /// above): the largest gap s_i / s_{i+1}, with s_{p+1} = noise, among the gaps that end at
 /// s_{i+1} <= noise_factor * noise; 0 when s_1 <= noise_factor * noise. Exposed for tests.
 index_t rank_from_gap(std::span<const double> singular_values, double noise, double noise_factor);
-
-// singular_values(a) (LAPACK dgesdd, values only, non-increasing): see idprune/la/svd.hpp.
 
 // ---- The reference text's game ------------------------------------------------------------------
 
