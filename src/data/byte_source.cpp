@@ -47,6 +47,14 @@ std::int64_t ByteSource::max_length() const {
   return file_size_ > INT64_MAX / deflate_max_ratio ? INT64_MAX : file_size_ * deflate_max_ratio;
 }
 
+std::string ByteSource::gz_message() const {
+  int code = 0;
+  std::string msg = gzerror(gz_.get(), &code);
+  // zlib prefixes its message with the path given to gzopen.
+  if (msg.starts_with(path_ + ": ")) msg.erase(0, path_.size() + 2);
+  return msg;
+}
+
 std::int64_t ByteSource::read_some(std::uint8_t* out, std::int64_t n) {
   std::int64_t done = 0;
   while (done < n) {
@@ -54,20 +62,17 @@ std::int64_t ByteSource::read_some(std::uint8_t* out, std::int64_t n) {
     std::int64_t got = 0;
     if (gz_) {
       const int r = gzread(gz_.get(), out + done, chunk);
-      if (r < 0) {
-        int code = 0;
-        const char* msg = gzerror(gz_.get(), &code);
+      if (r < 0)
         throw Error(detail::concat(path_, ": gzip data is corrupt or truncated near decompressed offset ",
-                                   offset_ + done, ": ", msg));
-      }
+                                   offset_ + done, ": ", gz_message()));
       got = r;
       if (got == 0) {
         // gzread reports a truncated stream as a short read with Z_BUF_ERROR set.
         int code = 0;
-        const char* msg = gzerror(gz_.get(), &code);
+        gzerror(gz_.get(), &code);
         if (code != Z_OK && code != Z_STREAM_END)
           throw Error(detail::concat(path_, ": gzip data is corrupt or truncated near decompressed offset ",
-                                     offset_ + done, ": ", msg));
+                                     offset_ + done, ": ", gz_message()));
       }
     } else {
       got = static_cast<std::int64_t>(std::fread(out + done, 1, chunk, file_.get()));

@@ -50,6 +50,8 @@ class ByteSource {
   };
   /// Up to n bytes; fewer only at the end of the data. Throws on a read or decompression error.
   std::int64_t read_some(std::uint8_t* out, std::int64_t n);
+  /// zlib's description of the last gzip error, without the path it starts with.
+  [[nodiscard]] std::string gz_message() const;
   [[noreturn]] void truncated(std::int64_t wanted, std::int64_t got, const char* what) const;
 
   std::string path_;

@@ -3,6 +3,7 @@
 #include <array>
 #include <climits>
 #include <cstdint>
+#include <cstdio>
 
 #include "data/byte_source.hpp"
 #include "idprune/la/error.hpp"
@@ -24,6 +25,12 @@ void put_big_endian_u32(std::vector<std::uint8_t>& out, std::uint64_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>((v >> shift) & 0xff));
 }
 
+std::string hex8(std::uint32_t v) {
+  std::array<char, 11> buf{};
+  std::snprintf(buf.data(), buf.size(), "0x%08x", v);
+  return buf.data();
+}
+
 std::string dims_text(const IdxInfo& info) {
   std::string s;
   for (const std::int64_t d : info.dims) s += (s.empty() ? "" : " x ") + std::to_string(d);
@@ -38,12 +45,12 @@ IdxInfo read_header(ByteSource& src, int expected_ndims) {
   src.read(magic, "the IDX magic number");
   const std::uint32_t found = big_endian_u32(magic.data());
   const std::uint32_t expected = 0x0800u | static_cast<std::uint32_t>(expected_ndims);
-  require(magic[0] == 0 && magic[1] == 0, path, ": not an IDX file: magic number 0x", std::hex, found,
-          " at offset 0, expected 0x0000", expected, " (", expected_ndims == 3 ? "images" : "labels", ")");
+  require(magic[0] == 0 && magic[1] == 0, path, ": not an IDX file: magic number ", hex8(found),
+          " at offset 0, expected ", hex8(expected), " (", expected_ndims == 3 ? "images" : "labels", ")");
   require(magic[2] == idx_ubyte, path, ": IDX data type 0x", std::hex, int{magic[2]},
           " at offset 2 is not supported, expected 0x08 (unsigned byte)");
-  require(magic[3] == expected_ndims, path, ": IDX file has ", int{magic[3]}, " dimensions (magic 0x", std::hex, found,
-          std::dec, "), expected ", expected_ndims, " (",
+  require(magic[3] == expected_ndims, path, ": IDX file has ", int{magic[3]}, " dimensions (magic ", hex8(found),
+          "), expected ", expected_ndims, " (",
           expected_ndims == 3 ? "images, magic 0x00000803" : "labels, magic 0x00000801", ")");
   IdxInfo info;
   info.ndims = expected_ndims;
