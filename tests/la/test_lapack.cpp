@@ -1,0 +1,154 @@
+// LAPACK wrappers: QR pieces, the triangle-on-triangle QR of a TSQR tree (dtpqrt), Cholesky and
+// pivoted Cholesky (dpstrf), and error reporting.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "idprune/la/cpqr.hpp"
+#include "idprune/la/lapack.hpp"
+#include "la/la_checks.hpp"
+#include "support/matrices.hpp"
+
+namespace idprune::test {
+namespace {
+
+Matrix upper_part(la::ConstMatrixView a) {
+  Matrix r(a.rows(), a.cols());
+  for (index_t j = 0; j < a.cols(); ++j)
+    for (index_t i = 0; i <= std::min(j, a.rows() - 1); ++i) r(i, j) = a(i, j);
+  return r;
+}
+
+// R^T R, the Gram matrix a QR factor must reproduce.
+Matrix gram(la::ConstMatrixView r) { return la::matmul(r, r, la::Op::transpose, la::Op::none); }
+
+TEST(Lapack, GeqrfOrgqrOrmqrAreConsistent) {
+  const index_t m = 40;
+  const index_t n = 15;
+  const Matrix a = gaussian(m, n, 101);
+  Matrix f(a);
+  const std::vector<double> tau = la::geqrf(f.view());
+  ASSERT_EQ(tau.size(), 15U);
+  Matrix q(f);
+  la::orgqr(q.view(), tau);
+  EXPECT_LE(orthonormality_error(q), 10 * eps * m);
+  const Matrix r = upper_part(f.block(0, 0, n, n));
+  EXPECT_LE(la::norm_fro(difference(a, la::matmul(q, r))), 10 * eps * m * la::norm_fro(a));
+  // Q^T A by ormqr equals [R; 0].
+  Matrix qta(a);
+  la::ormqr(la::Side::left, la::Op::transpose, f, tau, qta.view());
+  EXPECT_LE(la::norm_fro(difference(qta.block(0, 0, n, n), r)), 10 * eps * m * la::norm_fro(a));
+  EXPECT_LE(la::norm_fro(qta.block(n, 0, m - n, n)), 10 * eps * m * la::norm_fro(a));
+  // Right side: A^T Q = R^T.
+  Matrix at = la::transpose(a);
+  la::ormqr(la::Side::right, la::Op::none, f, tau, at.view());
+  EXPECT_LE(la::norm_fro(difference(at.block(0, 0, n, n), la::transpose(r))), 10 * eps * m * la::norm_fro(a));
+  EXPECT_THROW(la::ormqr(la::Side::left, la::Op::none, f, tau, Matrix(m + 1, 2).view()), Error);
+  EXPECT_THROW(la::orgqr(Matrix(5, 6).view(), std::vector<double>(3)), Error);
+}
+
+TEST(Lapack, Geqp3PivotsArePermutationAndFactorizationHolds) {
+  const Matrix a = gaussian(30, 20, 102);
+  Matrix f(a);
+  const la::Geqp3Result g = la::geqp3(f.view());
+  ASSERT_TRUE(is_permutation(g.pivots, 20));
+  Matrix q(f);
+  la::orgqr(q.view(), g.tau);
+  const Matrix ap = la::select_columns(a, g.pivots);
+  EXPECT_LE(la::norm_fro(difference(ap, la::matmul(q, upper_part(f.block(0, 0, 20, 20))))),
+            10 * eps * 30 * la::norm_fro(a));
+}
+
+TEST(Lapack, TpqrtOfTwoTrianglesGivesTheStackedQr) {
+  for (index_t n : {1, 7, 40}) {
+    const Matrix r1 = upper_part(gaussian(n, n, 103));
+    const Matrix r2 = upper_part(gaussian(n, n, 104));
+    Matrix r(r1);
+    Matrix v(r2);
+    const Matrix t = la::tpqrt_triangles(r.view(), v.view(), 16);
+    EXPECT_EQ(t.cols(), n);
+    const Matrix rr = upper_part(r);
+    // [R1; R2] = Q [R; 0] with Q orthogonal  <=>  R^T R = R1^T R1 + R2^T R2 (c = 10).
+    Matrix g = gram(r1);
+    const Matrix g2 = gram(r2);
+    for (index_t j = 0; j < n; ++j)
+      for (index_t i = 0; i < n; ++i) g(i, j) += g2(i, j);
+    const double scale = la::norm_fro(r1) * la::norm_fro(r1) + la::norm_fro(r2) * la::norm_fro(r2);
+    EXPECT_LE(la::norm_fro(difference(gram(rr), g)), 10 * eps * 2 * n * scale) << "n=" << n;
+    // V stays upper triangular (dtpqrt with l = n).
+    for (index_t j = 0; j < n; ++j)
+      for (index_t i = j + 1; i < n; ++i) EXPECT_EQ(v(i, j), 0.0);
+    // Same R as dgeqrf of the stacked matrix, up to the signs of its rows.
+    Matrix stacked(2 * n, n);
+    stacked.block(0, 0, n, n).assign(r1);
+    stacked.block(n, 0, n, n).assign(r2);
+    (void)la::geqrf(stacked.view());
+    for (index_t i = 0; i < n; ++i)
+      for (index_t j = i; j < n; ++j)
+        EXPECT_NEAR(std::abs(rr(i, j)), std::abs(stacked(i, j)), 10 * eps * 2 * n * std::sqrt(scale));
+  }
+  Matrix a(3, 3);
+  Matrix b(4, 4);
+  EXPECT_THROW((void)la::tpqrt_triangles(a.view(), b.view()), Error);
+}
+
+TEST(Lapack, PotrfFactorsSpdAndRejectsIndefinite) {
+  const Matrix z = gaussian(30, 10, 105);
+  const Matrix a = gram(z);
+  Matrix r(a);
+  la::potrf_upper(r.view());
+  EXPECT_LE(la::norm_fro(difference(gram(upper_part(r)), a)), 10 * eps * 30 * la::norm_fro(a));
+  Matrix bad = Matrix::identity(4);
+  bad(2, 2) = -1.0;
+  EXPECT_THROW(la::potrf_upper(bad.view()), Error);
+  try {
+    la::potrf_upper(bad.view());
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("dpotrf"), std::string::npos);
+  }
+}
+
+TEST(Lapack, PstrfOnGramMatrixFollowsGreedyColumnPivotingOfZ) {
+  const index_t m = 80;
+  const index_t n = 25;
+  const Matrix z = gaussian(m, n, 106);
+  const Matrix a = gram(z);
+  Matrix r(a);
+  const la::PivotedCholeskyResult p = la::pstrf_upper(r.view(), -1.0);
+  EXPECT_EQ(p.rank, n);
+  ASSERT_TRUE(is_permutation(p.pivots, n));
+  // P^T A P = R^T R (c = 10).
+  const Matrix pap = la::select_rows(la::select_columns(a, p.pivots), p.pivots);
+  EXPECT_LE(la::norm_fro(difference(gram(upper_part(r)), pap)), 10 * eps * n * la::norm_fro(a));
+  // Greedy equivalence: the same leading pivots as CPQR of Z (Gaussian: well-separated norms).
+  la::CpqrOptions o;
+  o.max_rank = 8;
+  const la::CpqrResult f = la::cpqr(z, o);
+  for (index_t j = 0; j < 8; ++j)
+    EXPECT_EQ(p.pivots[static_cast<std::size_t>(j)], f.pivots[static_cast<std::size_t>(j)]) << j;
+}
+
+TEST(Lapack, PstrfReportsRankOfSemidefiniteMatrix) {
+  const Matrix z = low_rank(50, 20, 6, 107);
+  const Matrix a = gram(z);
+  Matrix r(a);
+  // Threshold far above rounding (eps ||A||) and far below the signal.
+  const la::PivotedCholeskyResult p = la::pstrf_upper(r.view(), 1e-8 * la::norm_max(a));
+  EXPECT_EQ(p.rank, 6);
+  EXPECT_THROW((void)la::pstrf_upper(Matrix(3, 4).view(), -1.0), Error);
+}
+
+TEST(Lapack, LarfgAnnihilatesTheVector) {
+  std::vector<double> x = {3.0, -4.0, 12.0};
+  double alpha = 5.0;  // ||[5, 3, -4, 12]|| = sqrt(194)
+  const double tau = la::larfg(alpha, x);
+  EXPECT_NEAR(std::abs(alpha), std::sqrt(194.0), 10 * eps * 14);
+  EXPECT_GT(tau, 0.0);
+  std::vector<double> empty;
+  double one = 2.0;
+  EXPECT_EQ(la::larfg(one, empty), 0.0);
+  EXPECT_EQ(one, 2.0);
+}
+
+}  // namespace
+}  // namespace idprune::test
