@@ -26,20 +26,22 @@ Estimates the rank of a map that can only be queried (la::estimate_rank):
   are used; a query is one evaluation of f.
 
 The game (--trials): Hermione picks r uniformly in [1, floor(0.95 dim)] (= [1, 95] for dim 100)
-and W1 (r x dim), W2 (dim x r) with i.i.d. N(0, 1) entries (numpy.random.randn, the reference
-text's setting; --w1-scale/--w2-scale change the standard deviations); f(x) = sin(W2 cos(W1 x)).
+and W1 (r x dim), W2 (dim x r) with i.i.d. N(0, 1) entries (numpy.random.randn; the reference text states no
+distribution; --w1-scale/--w2-scale change the standard deviations); f(x) = sin(W2 cos(W1 x)).
 Prints the fraction of correct answers, queries per game (mean, max) and every failure.
 Game g draws from the seed (S, g), so results do not depend on the number of threads.)";
 
 int run_game(const po::variables_map& vm) {
   const long trials = vm["trials"].as<long>();
   const long dim = vm["dim"].as<long>();
-  require(trials >= 1, "rank: --trials=", trials, " (needs >= 1)");
-  require(dim >= 1, "rank: --dim=", dim, " (needs >= 1)");
+  require(trials >= 1, "--trials=", trials, " (needs >= 1)");
+  require(dim >= 1, "--dim=", dim, " (needs >= 1)");
   la::RankGameOptions game;
   game.dim = dim;
   game.w1_scale = vm["w1-scale"].as<double>();
   game.w2_scale = vm["w2-scale"].as<double>();
+  require(game.w1_scale > 0.0 && game.w2_scale > 0.0, "--w1-scale=", game.w1_scale, ", --w2-scale=", game.w2_scale,
+          " (need > 0)");
   la::RankEstimationOptions est;
   est.base_points = vm["base-points"].as<long>();
   est.step_factor = vm["step-factor"].as<double>();

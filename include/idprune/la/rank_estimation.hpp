@@ -94,7 +94,7 @@ struct RankGameOptions {
   index_t dim = 100;
   index_t min_rank = 1;
   index_t max_rank = -1;  ///< -1 means floor(0.95 * dim) (95 for dim = 100, as in the reference text)
-  double w1_scale = 1.0;  ///< W1 entries N(0, w1_scale^2) (numpy.random.randn: the reference's setting)
+  double w1_scale = 1.0;  ///< W1 entries N(0, w1_scale^2); 1 as numpy.random.randn (the reference states no scale)
   double w2_scale = 1.0;  ///< W2 entries N(0, w2_scale^2)
 };
 
