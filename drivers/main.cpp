@@ -12,10 +12,14 @@
 namespace idprune::cli {
 
 // One declaration per subcommand file (drivers/NAME.cpp defines run_NAME).
+int run_lowrank(const std::vector<std::string>& args);
+int run_bench(const std::vector<std::string>& args);
 int run_rank(const std::vector<std::string>& args);
 
 const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {
+      {"lowrank", "CPQR (interpolative decomposition) vs optimal SVD error for k = 1..K (kernel study)", run_lowrank},
+      {"bench", "benchmarks: bench cpqr (CPQR scaling, blocked vs dgeqp3), bench id (pivot engines)", run_bench},
       {"rank", "estimate the rank of a black-box map (the reference game, or a model layer)", run_rank},
   };
   return table;

@@ -1,0 +1,274 @@
+// `idprune bench cpqr`: timing study of the early-stopped column-pivoted QR (reference text,
+// Goal 2): over growing m (n fixed), growing n (m fixed) and m = n, for the three methods, with
+// the log-log slopes of the medians; plus the full factorization and an early stop on one size,
+// blocked against LAPACK dgeqp3. Timings are taken here, never inside the algorithms.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "idprune/la/blas.hpp"
+#include "idprune/la/cpqr.hpp"
+#include "idprune/la/error.hpp"
+#include "idprune/version.hpp"
+
+namespace idprune::cli {
+
+namespace {
+
+using la::CpqrMethod;
+using la::index_t;
+using la::Matrix;
+
+const char* const kUsage = R"([--k 20] [--reps 5] [--json] [sizes ...]
+
+Times la::cpqr stopped after k steps (max_rank = k) for the methods unblocked, blocked and lapack
+(LAPACK dgeqp3 always factors fully and is truncated afterwards: the reference). Three sweeps:
+growing m with n fixed, growing n with m fixed, and m = n; each point is the median of --reps
+runs, methods interleaved so that they see the same machine load. The slope of a least-squares
+line through (log size, log median time) is reported per sweep and method: an O(m n k) method
+shows about 1, 1 and 2. Then the full factorization of --full-m x --full-n, blocked against
+dgeqp3, and the early stop at k on the same matrix. Inputs are Gaussian (fixed seed).
+With --json, one JSON object goes to standard output instead of the table.)";
+
+constexpr CpqrMethod kMethods[] = {CpqrMethod::unblocked, CpqrMethod::blocked, CpqrMethod::lapack};
+
+Matrix gaussian_matrix(index_t m, index_t n, std::uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::normal_distribution<double> normal;
+  Matrix a(m, n);
+  for (double& v : a.values()) v = normal(gen);
+  return a;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t h = v.size() / 2;
+  return v.size() % 2 == 1 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
+
+// Least-squares slope of log(t) against log(x).
+double loglog_slope(const std::vector<double>& x, const std::vector<double>& t) {
+  const auto n = static_cast<double>(x.size());
+  double sx = 0, st = 0, sxx = 0, sxt = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double lx = std::log(x[i]);
+    const double lt = std::log(t[i]);
+    sx += lx;
+    st += lt;
+    sxx += lx * lx;
+    sxt += lx * lt;
+  }
+  return (n * sxt - sx * st) / (n * sxx - sx * sx);
+}
+
+double seconds_of(const Matrix& a, const la::CpqrOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  const la::CpqrResult f = la::cpqr(a, o);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  require(f.rank == (o.max_rank < 0 ? std::min(a.rows(), a.cols()) : o.max_rank),
+          "bench cpqr: ", la::to_string(o.method), " stopped at rank ", f.rank, " on a Gaussian ", a.rows(), " x ",
+          a.cols(), " matrix");
+  return s;
+}
+
+struct Sweep {
+  std::string name;   // "m", "n" or "square"
+  std::string label;  // for the table
+  std::vector<std::pair<index_t, index_t>> shapes;
+  std::vector<double> sizes;                           // the x of the slope fit
+  std::map<CpqrMethod, std::vector<double>> medians;   // per shape
+  std::map<CpqrMethod, std::vector<double>> all_runs;  // shape-major, reps each
+  std::map<CpqrMethod, double> slope;
+};
+
+// Medians over `reps` runs of each method on `a` (methods interleaved within each repetition).
+std::map<CpqrMethod, double> time_methods(const Matrix& a, index_t k, index_t block_size, long reps,
+                                          const std::vector<CpqrMethod>& methods,
+                                          std::map<CpqrMethod, std::vector<double>>* runs = nullptr) {
+  std::map<CpqrMethod, std::vector<double>> t;
+  for (long r = 0; r < reps; ++r) {
+    for (CpqrMethod method : methods) {
+      la::CpqrOptions o;
+      o.method = method;
+      o.max_rank = k;
+      o.block_size = block_size;
+      t[method].push_back(seconds_of(a, o));
+    }
+  }
+  std::map<CpqrMethod, double> med;
+  for (auto& [method, v] : t) {
+    med[method] = median(v);
+    if (runs != nullptr) (*runs)[method].insert((*runs)[method].end(), v.begin(), v.end());
+  }
+  return med;
+}
+
+void run_sweep(Sweep& s, index_t k, index_t block_size, long reps, std::uint64_t seed) {
+  const std::vector<CpqrMethod> methods(std::begin(kMethods), std::end(kMethods));
+  for (const auto& [m, n] : s.shapes) {
+    require(k <= std::min(m, n), "bench cpqr: --k=", k, " exceeds min(m, n) for the shape ", m, " x ", n);
+    const Matrix a = gaussian_matrix(m, n, seed);
+    const auto med = time_methods(a, k, block_size, reps, methods, &s.all_runs);
+    for (const auto& [method, t] : med) s.medians[method].push_back(t);
+  }
+  for (CpqrMethod method : methods) s.slope[method] = loglog_slope(s.sizes, s.medians[method]);
+}
+
+std::vector<index_t> integer_list(const po::variables_map& vm, const std::string& key) {
+  std::vector<index_t> out;
+  for (long v : parse_integers(vm[key].as<std::string>(), "--" + key)) {
+    require(v >= 1, "bench cpqr: --", key, " has the size ", v, " (sizes must be >= 1)");
+    out.push_back(v);
+  }
+  require(out.size() >= 2, "bench cpqr: --", key, " needs at least two sizes for a slope");
+  return out;
+}
+
+}  // namespace
+
+int run_bench_cpqr(const std::vector<std::string>& args) {
+  po::options_description options("bench cpqr options");
+  options.add_options()("k", po::value<long>()->default_value(20), "steps of the early-stopped factorization")(
+      "reps", po::value<long>()->default_value(5), "repetitions per point (the median is reported)")(
+      "json", po::bool_switch(), "print one JSON object instead of the table")(
+      "block-size", po::value<long>()->default_value(32), "panel width of the blocked method")(
+      "threads", po::value<int>()->default_value(0), "OpenBLAS threads (0: leave OpenBLAS's default)")(
+      "fixed-n", po::value<long>()->default_value(500), "n of the growing-m sweep")(
+      "m-sizes", po::value<std::string>()->default_value("2000,4000,8000,16000"), "m values of the growing-m sweep")(
+      "fixed-m", po::value<long>()->default_value(4000), "m of the growing-n sweep")(
+      "n-sizes", po::value<std::string>()->default_value("250,500,1000,2000"), "n values of the growing-n sweep")(
+      "square-sizes", po::value<std::string>()->default_value("500,1000,1500,2000"), "sizes of the m = n sweep")(
+      "full-m", po::value<long>()->default_value(4000), "rows of the full-factorization comparison")(
+      "full-n", po::value<long>()->default_value(1000), "columns of the full-factorization comparison")(
+      "seed", po::value<unsigned long>()->default_value(1), "seed of the Gaussian test matrices");
+  po::variables_map vm;
+  if (!parse("bench cpqr", kUsage, options, args, vm)) return 0;
+
+  const long k = vm["k"].as<long>();
+  const long reps = vm["reps"].as<long>();
+  const long block_size = vm["block-size"].as<long>();
+  const int threads = vm["threads"].as<int>();
+  const long fixed_n = vm["fixed-n"].as<long>();
+  const long fixed_m = vm["fixed-m"].as<long>();
+  const long full_m = vm["full-m"].as<long>();
+  const long full_n = vm["full-n"].as<long>();
+  const auto seed = vm["seed"].as<unsigned long>();
+  require(k >= 1, "bench cpqr: --k=", k, " must be >= 1");
+  require(reps >= 1, "bench cpqr: --reps=", reps, " must be >= 1");
+  require(block_size >= 1, "bench cpqr: --block-size=", block_size, " must be >= 1");
+  require(threads >= 0, "bench cpqr: --threads=", threads, " must be >= 0");
+  require(fixed_n >= k && fixed_m >= k, "bench cpqr: --fixed-n and --fixed-m must be >= k=", k);
+  require(full_m >= k && full_n >= k, "bench cpqr: --full-m and --full-n must be >= k=", k);
+
+  std::vector<Sweep> sweeps(3);
+  sweeps[0].name = "m";
+  sweeps[0].label = "growing m (n = " + std::to_string(fixed_n) + ")";
+  for (index_t m : integer_list(vm, "m-sizes")) {
+    sweeps[0].shapes.emplace_back(m, fixed_n);
+    sweeps[0].sizes.push_back(static_cast<double>(m));
+  }
+  sweeps[1].name = "n";
+  sweeps[1].label = "growing n (m = " + std::to_string(fixed_m) + ")";
+  for (index_t n : integer_list(vm, "n-sizes")) {
+    sweeps[1].shapes.emplace_back(fixed_m, n);
+    sweeps[1].sizes.push_back(static_cast<double>(n));
+  }
+  sweeps[2].name = "square";
+  sweeps[2].label = "m = n";
+  for (index_t n : integer_list(vm, "square-sizes")) {
+    sweeps[2].shapes.emplace_back(n, n);
+    sweeps[2].sizes.push_back(static_cast<double>(n));
+  }
+
+  const int previous_threads = la::blas_threads();
+  la::ScopedBlasThreads scoped(threads > 0 ? threads : previous_threads);
+
+  for (Sweep& s : sweeps) run_sweep(s, k, block_size, reps, seed);
+
+  const Matrix big = gaussian_matrix(full_m, full_n, seed);
+  const index_t full_rank = std::min<index_t>(full_m, full_n);
+  const auto full = time_methods(big, full_rank, block_size, reps, {CpqrMethod::blocked, CpqrMethod::lapack});
+  const auto early =
+      time_methods(big, k, block_size, reps, {CpqrMethod::unblocked, CpqrMethod::blocked, CpqrMethod::lapack});
+  const double full_ratio = full.at(CpqrMethod::blocked) / full.at(CpqrMethod::lapack);
+  const double early_ratio = early.at(CpqrMethod::blocked) / early.at(CpqrMethod::lapack);
+
+  if (vm["json"].as<bool>()) {
+    nlohmann::json j;
+    j["benchmark"] = "cpqr";
+    j["version"] = version_string();
+    j["git_revision"] = git_revision();
+    j["blas_core"] = la::blas_core_name();
+    j["blas_threads"] = la::blas_threads();
+    j["k"] = k;
+    j["reps"] = reps;
+    j["block_size"] = block_size;
+    j["statistic"] = "median seconds";
+    for (const Sweep& s : sweeps) {
+      nlohmann::json js;
+      js["m"] = nlohmann::json::array();
+      js["n"] = nlohmann::json::array();
+      for (const auto& [m, n] : s.shapes) {
+        js["m"].push_back(m);
+        js["n"].push_back(n);
+      }
+      for (CpqrMethod method : kMethods) {
+        const std::string name(la::to_string(method));
+        js["seconds"][name] = s.medians.at(method);
+        js["runs"][name] = s.all_runs.at(method);
+        js["slope"][name] = s.slope.at(method);
+      }
+      j["sweeps"][s.name] = js;
+    }
+    j["full"] = {{"m", full_m},
+                 {"n", full_n},
+                 {"seconds", {{"blocked", full.at(CpqrMethod::blocked)}, {"lapack", full.at(CpqrMethod::lapack)}}},
+                 {"ratio_blocked_over_lapack", full_ratio}};
+    j["early_stop"] = {{"m", full_m},
+                       {"n", full_n},
+                       {"k", k},
+                       {"seconds",
+                        {{"unblocked", early.at(CpqrMethod::unblocked)},
+                         {"blocked", early.at(CpqrMethod::blocked)},
+                         {"lapack", early.at(CpqrMethod::lapack)}}},
+                       {"ratio_blocked_over_lapack", early_ratio}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+
+  std::cout << "idprune bench cpqr: k = " << k << ", median of " << reps << " runs, OpenBLAS " << la::blas_core_name()
+            << " with " << la::blas_threads() << " threads, block size " << block_size << "\n";
+  std::cout << std::fixed;
+  for (const Sweep& s : sweeps) {
+    std::cout << "\n"
+              << s.label << "\n"
+              << std::setw(8) << "m" << std::setw(8) << "n" << std::setw(14) << "unblocked [s]" << std::setw(14)
+              << "blocked [s]" << std::setw(14) << "lapack [s]"
+              << "\n";
+    for (std::size_t i = 0; i < s.shapes.size(); ++i) {
+      std::cout << std::setw(8) << s.shapes[i].first << std::setw(8) << s.shapes[i].second << std::setprecision(5);
+      for (CpqrMethod method : kMethods) std::cout << std::setw(14) << s.medians.at(method)[i];
+      std::cout << "\n";
+    }
+    std::cout << std::setw(16) << "log-log slope" << std::setprecision(2);
+    for (CpqrMethod method : kMethods) std::cout << std::setw(14) << s.slope.at(method);
+    std::cout << "\n";
+  }
+  std::cout << std::setprecision(4) << "\nfull factorization " << full_m << " x " << full_n << ": blocked "
+            << full.at(CpqrMethod::blocked) << " s, lapack (dgeqp3) " << full.at(CpqrMethod::lapack)
+            << " s, blocked / lapack = " << std::setprecision(3) << full_ratio << "\n"
+            << std::setprecision(4) << "early stop k = " << k << " on " << full_m << " x " << full_n << ": unblocked "
+            << early.at(CpqrMethod::unblocked) << " s, blocked " << early.at(CpqrMethod::blocked) << " s, lapack "
+            << early.at(CpqrMethod::lapack) << " s, blocked / lapack = " << std::setprecision(3) << early_ratio << "\n";
+  return 0;
+}
+
+}  // namespace idprune::cli

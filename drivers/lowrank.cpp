@@ -1,0 +1,128 @@
+// `idprune lowrank`: how close the rank-k approximation from k columns (CPQR / ID) comes to the
+// optimal one (truncated SVD), for k = 1..kmax (reference text, Goal 3). The table itself is
+// computed by la::cpqr_vs_svd_errors; this file only chooses the matrix and writes the results.
+#include "idprune/la/lowrank.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "idprune/data/npy.hpp"
+#include "idprune/la/error.hpp"
+#include "idprune/la/kernel.hpp"
+#include "idprune/nn/safetensors.hpp"
+
+namespace idprune::cli {
+
+namespace {
+
+const char* const kUsage = R"([--n N --seed S | --matrix FILE.npy] [--kmax K] [--out FILE.csv]
+
+For k = 1..K compares the spectral error of the rank-k interpolative decomposition from a
+column-pivoted QR, ||A - A(:, C) T||_2 = ||R22||_2, with the optimal rank-k error sigma_{k+1}(A).
+The matrix is the kernel matrix G_ij = exp(-2 ||x_i - x_j||^2) of N points drawn uniformly from
+the unit square (seeded), or any 2-D .npy array given with --matrix.
+
+Writes the CSV `k,cpqr_error,svd_error,ratio` to --out (atomically), or to standard output when
+--out is not given (the summary then goes to standard error). The summary reports the largest
+ratio over the k whose optimal error is above rounding level, sigma_{k+1} > tol * sigma_1.)";
+
+struct Problem {
+  la::Matrix a;
+  std::string description;
+};
+
+Problem load_problem(const po::variables_map& vm) {
+  if (vm.count("matrix")) {
+    const auto path = vm["matrix"].as<std::string>();
+    Problem p{data::read_npy(path, /*require_finite=*/true), {}};
+    p.description = "matrix " + path + " (" + std::to_string(p.a.rows()) + " x " + std::to_string(p.a.cols()) + ")";
+    return p;
+  }
+  const long n = vm["n"].as<long>();
+  require(n >= 1, "lowrank: --n=", n, " must be >= 1");
+  const auto seed = vm["seed"].as<unsigned long>();
+  Problem p{la::kernel_study_matrix(n, seed), {}};
+  p.description = "kernel matrix exp(-2 ||x_i - x_j||^2), " + std::to_string(n) +
+                  " uniform points in the unit square (seed " + std::to_string(seed) + ")";
+  return p;
+}
+
+std::string format_number(double v) {
+  if (std::isnan(v)) return "nan";
+  std::ostringstream os;
+  os << std::setprecision(17) << v;
+  return os.str();
+}
+
+std::string to_csv(const la::LowRankComparison& table) {
+  std::ostringstream os;
+  os << "k,cpqr_error,svd_error,ratio\n";
+  for (const auto& row : table.rows)
+    os << row.k << "," << format_number(row.cpqr_error) << "," << format_number(row.svd_error) << ","
+       << format_number(row.ratio) << "\n";
+  return os.str();
+}
+
+}  // namespace
+
+int run_lowrank(const std::vector<std::string>& args) {
+  po::options_description options("lowrank options");
+  options.add_options()("n", po::value<long>()->default_value(200), "number of kernel points (kernel study)")(
+      "seed", po::value<unsigned long>()->default_value(0), "seed of the kernel points")(
+      "matrix", po::value<std::string>(), "use this 2-D .npy array instead of the kernel matrix")(
+      "kmax", po::value<long>()->default_value(-1), "largest k (1..min(m, n)); default min(100, min(m, n))")(
+      "method", po::value<std::string>()->default_value("blocked"), "CPQR method: unblocked, blocked or lapack")(
+      "tol", po::value<double>()->default_value(la::default_rounding_tol),
+      "rounding level: ratios count where sigma_{k+1} > tol * sigma_1 (> 0)")(
+      "out", po::value<std::string>(), "write the CSV table to this file (default: standard output)");
+  po::variables_map vm;
+  if (!parse("lowrank", kUsage, options, args, vm)) return 0;
+
+  // Validate every option before any work, so a bad run leaves nothing behind.
+  const double tol = vm["tol"].as<double>();
+  require(std::isfinite(tol) && tol > 0.0, "lowrank: --tol=", tol, " must be finite and > 0");
+  la::CpqrOptions opts;
+  opts.method = la::parse_cpqr_method(vm["method"].as<std::string>());
+  const long kmax_opt = vm["kmax"].as<long>();
+  require(kmax_opt == -1 || kmax_opt >= 1, "lowrank: --kmax=", kmax_opt, " must be >= 1");
+
+  const Problem p = load_problem(vm);
+  const la::index_t full = std::min(p.a.rows(), p.a.cols());
+  require(full >= 1, "lowrank: the matrix is empty (", p.a.rows(), " x ", p.a.cols(), ")");
+  const la::index_t kmax = kmax_opt == -1 ? std::min<la::index_t>(100, full) : kmax_opt;
+  require(kmax <= full, "lowrank: --kmax=", kmax, " out of range [1, ", full, "] for a ", p.a.rows(), " x ", p.a.cols(),
+          " matrix");
+
+  const la::LowRankComparison table = la::cpqr_vs_svd_errors(p.a, kmax, opts, tol);
+  const std::string csv = to_csv(table);
+
+  std::ostream& summary = vm.count("out") ? std::cout : std::cerr;
+  if (vm.count("out")) {
+    const std::filesystem::path out(vm["out"].as<std::string>());
+    std::error_code ec;
+    if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path(), ec);
+    require(!ec, "lowrank: cannot create the folder of --out ", out.string(), ": ", ec.message());
+    nn::write_file_atomically(out.string(), csv);
+  } else {
+    std::cout << csv;
+  }
+  summary << "lowrank: " << p.description << "\n"
+          << "  CPQR method " << la::to_string(opts.method) << ", k = 1.." << kmax << "\n"
+          << std::setprecision(4) << "  sigma_1 = " << table.sigma1 << ", rounding level " << tol
+          << " * sigma_1 = " << table.rounding_level << "\n"
+          << "  k with sigma_{k+1} above rounding level: " << table.rows_above_rounding << "\n";
+  if (table.rows_above_rounding > 0)
+    summary << "  max CPQR/SVD error ratio there: " << table.max_ratio << " (k = " << table.max_ratio_k << ")\n";
+  if (vm.count("out")) summary << "  wrote " << vm["out"].as<std::string>() << "\n";
+  return 0;
+}
+
+}  // namespace idprune::cli
