@@ -1,19 +1,26 @@
 // `idprune rank`: black-box rank estimation (the second reference text's "Reducio!" game).
+#include <algorithm>
 #include <chrono>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "cli.hpp"
+#include "idprune/data/dataset.hpp"
+#include "idprune/data/sampling.hpp"
+#include "idprune/la/blas.hpp"
 #include "idprune/la/error.hpp"
 #include "idprune/la/rank_estimation.hpp"
+#include "idprune/la/svd.hpp"
+#include "idprune/nn/model_io.hpp"
 
 namespace idprune::cli {
 
 namespace {
 
-const char* const kUsage = R"([--trials N --seed S [--dim D]]
+const char* const kUsage = R"([--trials N --seed S [--dim D]] | --model M --layer L [--data D]
 
 Estimates the rank of a map that can only be queried (la::estimate_rank):
   Jacobian-vector products by central differences, (f(x+h d) - f(x-h d)) / 2h with
@@ -29,7 +36,16 @@ The game (--trials): Hermione picks r uniformly in [1, floor(0.95 dim)] (= [1, 9
 and W1 (r x dim), W2 (dim x r) with i.i.d. N(0, 1) entries (numpy.random.randn; the reference text states no
 distribution; --w1-scale/--w2-scale change the standard deviations); f(x) = sin(W2 cos(W1 x)).
 Prints the fraction of correct answers, queries per game (mean, max) and every failure.
-Game g draws from the seed (S, g), so results do not depend on the number of threads.)";
+Game g draws from the seed (S, g), so results do not depend on the number of threads.
+
+A model layer (--model M --layer L, L = 1 for the first hidden layer): the map x -> h_L(x) from the
+input to the activations of hidden layer L is the black box; the result is the number of input
+directions the layer's activations depend on at the base points (K training samples of --data,
+drawn with --seed, else x ~ N(0, I)). A ReLU network is piecewise linear: the central differences
+are exact (no truncation) unless x +- h d crosses a kink, which the small h makes rare.
+With --data it also reports the activation matrix Z = h_L(X) of --samples training samples
+(samples x width): its singular values, the number above 1e-2, 1e-4, 1e-8 of s_1, and the
+numerical rank from the largest gap down to the rounding level max(samples, width) eps s_1.)";
 
 int run_game(const po::variables_map& vm) {
   const long trials = vm["trials"].as<long>();
@@ -65,6 +81,90 @@ int run_game(const po::variables_map& vm) {
   return 0;
 }
 
+/// The black box x -> h_L(x) of a model's hidden layer, points as columns (the model takes rows).
+la::BatchQuery layer_query(const nn::Mlp& model, la::index_t layer) {
+  return [&model, layer](la::ConstMatrixView points) {
+    const la::Matrix rows = la::transpose(points);
+    return la::transpose(model.hidden_activations(rows, layer));
+  };
+}
+
+void print_spectrum_ends(const std::vector<double>& s, la::index_t rank) {
+  const auto r = static_cast<std::size_t>(rank);
+  std::cout << "  s_1 " << s.front();
+  if (r >= 1 && r <= s.size()) std::cout << ", s_rank " << s[r - 1];
+  if (r < s.size()) std::cout << ", s_{rank+1} " << s[r];
+  std::cout << ", s_min " << s.back() << "\n";
+}
+
+int run_model(const po::variables_map& vm) {
+  const std::string path = vm["model"].as<std::string>();
+  const nn::Mlp model = nn::load_model(path);
+  const long layer = vm["layer"].as<long>();
+  require(layer >= 1 && layer <= model.num_hidden(), "--layer=", layer, " must be in [1, ", model.num_hidden(),
+          "] (hidden layers of ", path, ", 1-based)");
+  const la::index_t hidden = layer - 1;
+  const la::index_t dim = model.input_dim();
+  const la::index_t width = model.hidden(hidden).d_out();
+  la::RankEstimationOptions est;
+  est.base_points = vm["base-points"].as<long>();
+  est.step_factor = vm["step-factor"].as<double>();
+  est.noise_factor = vm["noise-factor"].as<double>();
+  const auto seed = vm["seed"].as<unsigned long>();
+  est.seed = seed;
+  require(est.base_points >= 1, "--base-points=", est.base_points, " (needs >= 1)");
+
+  std::cout << "model: " << path << " (widths";
+  for (const auto w : model.widths()) std::cout << " " << w;
+  std::cout << "), hidden layer " << layer << " of width " << width << "\n";
+
+  const la::BatchQuery query = layer_query(model, hidden);
+  la::RankEstimate e;
+  la::Matrix activations;
+  std::string base_text = "x ~ N(0, I)";
+  if (vm.count("data")) {
+    const std::string dir = vm["data"].as<std::string>();
+    const long samples = vm["samples"].as<long>();
+    const data::DatasetInfo info = data::dataset_info(dir, data::Split::train);
+    require(info.features == dim, "--data ", dir, " has ", info.features, " features, the model takes ", dim);
+    require(samples >= est.base_points && samples <= info.samples, "--samples=", samples, " must be in [",
+            est.base_points, ", ", info.samples, "] (training samples of ", dir, ")");
+    const auto rows = data::sample_without_replacement(info.samples, samples, seed);
+    const data::Dataset set = data::load_dataset_rows(dir, data::Split::train, rows);
+    // Base points: the first K of the sampled rows, as columns.
+    const la::Matrix base = la::transpose(set.x.view().rows_range(0, est.base_points));
+    e = la::estimate_rank_at(query, base, est);
+    activations = model.hidden_activations(set.x, hidden);
+    base_text = std::to_string(est.base_points) + " training samples of " + dir;
+  } else {
+    e = la::estimate_rank_batched(query, dim, est);
+  }
+  std::cout << "black-box rank of x -> h_" << layer << "(x): " << e.rank
+            << " (of at most min(input dim, K x width) = " << std::min(dim, est.base_points * width)
+            << "; base points: " << base_text << ")\n"
+            << "  queries " << e.queries << ", directions " << e.directions << ", noise level " << e.noise_level
+            << ", gap " << e.gap << "\n";
+  print_spectrum_ends(e.singular_values, e.rank);
+
+  if (!activations.empty()) {
+    const std::vector<double> s = la::singular_values(activations);
+    const double rounding = static_cast<double>(std::max(activations.rows(), activations.cols())) *
+                            std::numeric_limits<double>::epsilon() * s.front();
+    const la::index_t gap_rank = la::rank_from_gap(s, rounding, 1.0);
+    std::cout << "activation matrix: " << activations.rows() << " samples x " << activations.cols() << " neurons\n"
+              << "  numerical rank (largest gap down to max(n, d) eps s_1 = " << rounding << "): " << gap_rank << "\n"
+              << "  singular values above 1e-2 s_1: ";
+    for (const double tol : {1e-2, 1e-4, 1e-8}) {
+      const auto count = std::count_if(s.begin(), s.end(), [&](double v) { return v > tol * s.front(); });
+      if (tol != 1e-2) std::cout << ", above " << tol << " s_1: ";
+      std::cout << count;
+    }
+    std::cout << "\n";
+    print_spectrum_ends(s, gap_rank);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_rank(const std::vector<std::string>& args) {
@@ -77,9 +177,19 @@ int run_rank(const std::vector<std::string>& args) {
       "base-points", po::value<long>()->default_value(2), "K, base points whose Jacobians are stacked")(
       "step-factor", po::value<double>()->default_value(0.0), "h / max(1, rms(x)); 0 means eps^(1/3)")(
       "noise-factor", po::value<double>()->default_value(10.0),
-      "a gap counts when it drops to <= this multiple of the measured noise level");
+      "a gap counts when it drops to <= this multiple of the measured noise level")(
+      "model", po::value<std::string>(), "model file (safetensors) or .npy folder: estimate a layer's rank")(
+      "layer", po::value<long>(), "hidden layer of --model, 1-based")(
+      "data", po::value<std::string>(), "data folder (IDX or CIFAR-10): base points and activation matrix")(
+      "samples", po::value<long>()->default_value(1000), "training samples for the activation matrix (--data)");
   po::variables_map vm;
   if (!parse("rank", kUsage, options, args, vm)) return 0;
+  if (vm.count("model") || vm.count("layer")) {
+    require(vm.count("model") && vm.count("layer"), "--model and --layer go together");
+    require(vm["trials"].defaulted(), "--trials plays the game; it does not combine with --model");
+    return run_model(vm);
+  }
+  require(!vm.count("data"), "--data needs --model and --layer");
   return run_game(vm);
 }
 

@@ -81,6 +81,9 @@ index_t rank_from_gap(std::span<const double> s, double noise, double noise_fact
   const double floor_level = noise_factor * noise;
   if (p == 0 || s[0] <= floor_level) return 0;
   // s_{p+1} = noise: the virtual singular value that lets a full-rank spectrum show its gap.
+  // Values below the noise level are indistinguishable from it, so a gap is measured down to
+  // max(s_{i+1}, noise): gaps inside the noise (e.g. between rounding-level values and exact zeros)
+  // have ratio <= 1 and never beat the drop from the signal into the noise.
   auto next = [&](index_t i) { return i + 1 < p ? s[static_cast<std::size_t>(i + 1)] : noise; };
   index_t best = 0;
   double best_ratio = -1.0;
@@ -88,7 +91,8 @@ index_t rank_from_gap(std::span<const double> s, double noise, double noise_fact
     const double lower = next(i);
     if (lower > floor_level) continue;  // this gap does not reach the noise floor
     const double upper = s[static_cast<std::size_t>(i)];
-    const double ratio = lower > 0.0 ? upper / lower : std::numeric_limits<double>::infinity();
+    const double below = std::max(lower, noise);
+    const double ratio = below > 0.0 ? upper / below : std::numeric_limits<double>::infinity();
     if (upper > 0.0 && ratio > best_ratio) {
       best_ratio = ratio;
       best = i + 1;

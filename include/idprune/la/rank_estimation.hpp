@@ -23,10 +23,13 @@
 //     estimates ||E||_F >= ||E||_2 >= sigma_{r+1}(M) for the error matrix E (Weyl). It is floored by the
 //     resolution of the stored outputs, eps |f| / h, which also covers exactly linear maps.
 //  4. Singular values s_1 >= ... >= s_p of M (LAPACK dgesdd). With the noise level appended as a
-//     virtual s_{p+1} = tau, the rank is the position i of the largest gap s_i / s_{i+1} among the
-//     gaps that end at the noise level (s_{i+1} <= noise_factor * tau); 0 when s_1 <= noise_factor * tau.
-//     No absolute threshold is needed: a full-rank map shows its largest gap at s_p / tau, a rank-r map
-//     between the signal s_r and the noise floor s_{r+1} ~ tau, however badly scaled f is.
+//     virtual s_{p+1} = tau, the rank is the position i of the largest gap s_i / max(s_{i+1}, tau)
+//     among the gaps that end at the noise level (s_{i+1} <= noise_factor * tau); 0 when
+//     s_1 <= noise_factor * tau. No absolute threshold is needed: a full-rank map shows its largest
+//     gap at s_p / tau, a rank-r map between the signal s_r and the noise floor s_{r+1} ~ tau,
+//     however badly scaled f is. Values below tau are indistinguishable from noise, hence the
+//     max(., tau): gaps inside the noise (down to exact zeros) never count. On the game the drop
+//     s_r / tau is >= 2.8e4 while s_{r+1} / tau <= 0.75 (1000 games, default scale).
 //  5. Adaptively, p grows by max(direction_block, p/2) until the estimate leaves at least `margin` directions of noise
 //     (rank <= p - margin) or p = dim, so low ranks cost few queries.
 //
@@ -83,7 +86,7 @@ RankEstimate estimate_rank_at(const BatchQuery& query, ConstMatrixView base_poin
                               const RankEstimationOptions& opts = {});
 
 /// The numerical rank from a non-increasing singular value sequence and a noise level (step 4
-/// above): the largest gap s_i / s_{i+1}, with s_{p+1} = noise, among the gaps that end at
+/// above): the largest gap s_i / max(s_{i+1}, noise), with s_{p+1} = noise, among the gaps that end at
 /// s_{i+1} <= noise_factor * noise; 0 when s_1 <= noise_factor * noise. Exposed for tests.
 index_t rank_from_gap(std::span<const double> singular_values, double noise, double noise_factor);
 
