@@ -188,6 +188,65 @@ TEST(Cpqr, AllMethodsAgreeOnErrorsForDecayingSpectrum) {
   }
 }
 
+// ---- Tall-matrix QR preprocessing of the blocked method -----------------------------------------
+// [R11 R12]^T R11 = (A P)^T A(:, C): the first k columns of the Gram matrix, which any valid
+// partial CPQR reproduces whatever Q is (c = 10).
+void expect_gram_consistent(const Matrix& a, const CpqrResult& f) {
+  const index_t k = f.rank;
+  const Matrix ap = la::select_columns(a, f.pivots);
+  const Matrix lhs = la::matmul(f.r, f.r.block(0, 0, k, k), la::Op::transpose, la::Op::none);
+  const Matrix rhs = la::matmul(ap, ap.block(0, 0, a.rows(), k), la::Op::transpose, la::Op::none);
+  const double na = la::norm_fro(a);
+  EXPECT_LE(la::norm_fro(difference(lhs, rhs)), 10 * eps * a.rows() * na * na);
+}
+
+TEST(Cpqr, TallQrPreprocessingGivesTheSameFactorization) {
+  for (auto [m, n] : {std::pair<index_t, index_t>{300, 60}, {500, 100}}) {
+    const Matrix a = gaussian(m, n, 24);
+    for (index_t k : {n, n / 2, index_t{5}}) {
+      SCOPED_TRACE(std::to_string(m) + " x " + std::to_string(n) + " k=" + std::to_string(k));
+      CpqrOptions o = options(CpqrMethod::blocked, k);
+      o.want_q = false;  // preprocessing applies only without Q
+      const CpqrResult pre = la::cpqr(a, o);
+      o.tall_qr_preprocessing = false;
+      const CpqrResult direct = la::cpqr(a, o);
+      const CpqrResult ref = la::cpqr(a, options(CpqrMethod::lapack, k));
+      EXPECT_EQ(pre.rank, k);
+      EXPECT_EQ(pre.pivots, direct.pivots);
+      for (index_t j = 0; j < k; ++j)
+        EXPECT_EQ(pre.pivots[static_cast<std::size_t>(j)], ref.pivots[static_cast<std::size_t>(j)]);
+      const double tol = 10 * eps * m * la::norm_fro(a);
+      for (std::size_t j = 0; j < pre.diag.size(); ++j) EXPECT_NEAR(pre.diag[j], direct.diag[j], tol) << "j=" << j;
+      EXPECT_NEAR(pre.residual_fro, direct.residual_fro, tol);
+      EXPECT_NEAR(pre.next_diag, direct.next_diag, tol);
+      // R is unique up to the signs of its rows (Householder sign choices differ on R0).
+      Matrix signed_r(pre.r);
+      for (index_t i = 0; i < k; ++i)
+        if ((signed_r(i, i) < 0) != (direct.r(i, i) < 0))
+          for (index_t j = 0; j < n; ++j) signed_r(i, j) = -signed_r(i, j);
+      EXPECT_LE(la::norm_fro(difference(signed_r, direct.r)), tol);
+      expect_gram_consistent(a, pre);
+    }
+  }
+}
+
+TEST(Cpqr, TallQrPreprocessingKeepsTheStoppingRules) {
+  Matrix a = low_rank(400, 50, 9, 25);
+  zero_columns(a, {0, 7, 49});
+  CpqrOptions o = options(CpqrMethod::blocked, -1, 1e-10);
+  o.want_q = false;
+  const CpqrResult f = la::cpqr(a, o);
+  EXPECT_EQ(f.rank, 9);
+  for (index_t c : f.skeleton()) EXPECT_TRUE(c != 0 && c != 7 && c != 49) << c;
+  expect_gram_consistent(a, f);
+  Matrix z = gaussian(400, 50, 26);
+  zero_columns(z, {3, 4});
+  o.rel_tol = 0.0;
+  const CpqrResult g = la::cpqr(z, o);  // no tolerance: the exact-zero rule stops at 48
+  EXPECT_EQ(g.rank, 48);
+  EXPECT_EQ(g.residual_fro, 0.0);
+}
+
 // ---- Stopping rules --------------------------------------------------------------------------------
 TEST(Cpqr, RelativeToleranceStopsAtFirstSmallDiagonal) {
   std::vector<double> sigma;
