@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -34,11 +35,21 @@ Times la::cpqr stopped after k steps (max_rank = k) for the methods unblocked, b
 growing m with n fixed, growing n with m fixed, and m = n; each point is the median of --reps
 runs, methods interleaved so that they see the same machine load. The slope of a least-squares
 line through (log size, log median time) is reported per sweep and method: an O(m n k) method
-shows about 1, 1 and 2. Then the full factorization of --full-m x --full-n, blocked against
-dgeqp3, and the early stop at k on the same matrix. Inputs are Gaussian (fixed seed).
+shows about 1, 1 and 2. Then the full factorization of --full-m x --full-n, blocked (by default
+reduced first by an unpivoted QR when m >= 2n) and blocked on A itself against dgeqp3, and the
+early stop at k on the same matrix. Inputs are Gaussian (fixed seed).
 With --json, one JSON object goes to standard output instead of the table.)";
 
-constexpr CpqrMethod kMethods[] = {CpqrMethod::unblocked, CpqrMethod::blocked, CpqrMethod::lapack};
+// A timed configuration: a method, and for the blocked one whether the tall-matrix QR
+// preprocessing may be used (the default) or the factorization must run on A itself.
+struct Variant {
+  std::string name;
+  CpqrMethod method;
+  bool tall_qr_preprocessing = true;
+};
+
+const std::vector<Variant> kMethods = {
+    {"unblocked", CpqrMethod::unblocked}, {"blocked", CpqrMethod::blocked}, {"lapack", CpqrMethod::lapack}};
 
 Matrix gaussian_matrix(index_t m, index_t n, std::uint64_t seed) {
   std::mt19937_64 gen(seed);
@@ -79,47 +90,51 @@ double seconds_of(const Matrix& a, const la::CpqrOptions& o) {
   return s;
 }
 
+// Runs of each variant on `a`, `reps` times, variants interleaved within each repetition so
+// that they see the same machine load. Returns every run, per variant name.
+std::map<std::string, std::vector<double>> time_variants(const Matrix& a, index_t k, index_t block_size, long reps,
+                                                         const std::vector<Variant>& variants) {
+  std::map<std::string, std::vector<double>> t;
+  for (long r = 0; r < reps; ++r) {
+    for (const Variant& v : variants) {
+      la::CpqrOptions o;
+      o.method = v.method;
+      o.max_rank = k;
+      o.block_size = block_size;
+      o.tall_qr_preprocessing = v.tall_qr_preprocessing;
+      t[v.name].push_back(seconds_of(a, o));
+    }
+  }
+  return t;
+}
+
+std::map<std::string, double> medians(const std::map<std::string, std::vector<double>>& runs) {
+  std::map<std::string, double> out;
+  for (const auto& [name, v] : runs) out[name] = median(v);
+  return out;
+}
+
 struct Sweep {
   std::string name;   // "m", "n" or "square"
   std::string label;  // for the table
   std::vector<std::pair<index_t, index_t>> shapes;
-  std::vector<double> sizes;                           // the x of the slope fit
-  std::map<CpqrMethod, std::vector<double>> medians;   // per shape
-  std::map<CpqrMethod, std::vector<double>> all_runs;  // shape-major, reps each
-  std::map<CpqrMethod, double> slope;
+  std::vector<double> sizes;                            // the x of the slope fit
+  std::map<std::string, std::vector<double>> medians;   // per shape
+  std::map<std::string, std::vector<double>> all_runs;  // shape-major, reps each
+  std::map<std::string, double> slope;
 };
 
-// Medians over `reps` runs of each method on `a` (methods interleaved within each repetition).
-std::map<CpqrMethod, double> time_methods(const Matrix& a, index_t k, index_t block_size, long reps,
-                                          const std::vector<CpqrMethod>& methods,
-                                          std::map<CpqrMethod, std::vector<double>>* runs = nullptr) {
-  std::map<CpqrMethod, std::vector<double>> t;
-  for (long r = 0; r < reps; ++r) {
-    for (CpqrMethod method : methods) {
-      la::CpqrOptions o;
-      o.method = method;
-      o.max_rank = k;
-      o.block_size = block_size;
-      t[method].push_back(seconds_of(a, o));
-    }
-  }
-  std::map<CpqrMethod, double> med;
-  for (auto& [method, v] : t) {
-    med[method] = median(v);
-    if (runs != nullptr) (*runs)[method].insert((*runs)[method].end(), v.begin(), v.end());
-  }
-  return med;
-}
-
 void run_sweep(Sweep& s, index_t k, index_t block_size, long reps, std::uint64_t seed) {
-  const std::vector<CpqrMethod> methods(std::begin(kMethods), std::end(kMethods));
   for (const auto& [m, n] : s.shapes) {
     require(k <= std::min(m, n), "bench cpqr: --k=", k, " exceeds min(m, n) for the shape ", m, " x ", n);
     const Matrix a = gaussian_matrix(m, n, seed);
-    const auto med = time_methods(a, k, block_size, reps, methods, &s.all_runs);
-    for (const auto& [method, t] : med) s.medians[method].push_back(t);
+    const auto runs = time_variants(a, k, block_size, reps, kMethods);
+    for (const auto& [name, v] : runs) {
+      s.medians[name].push_back(median(v));
+      s.all_runs[name].insert(s.all_runs[name].end(), v.begin(), v.end());
+    }
   }
-  for (CpqrMethod method : methods) s.slope[method] = loglog_slope(s.sizes, s.medians[method]);
+  for (const Variant& v : kMethods) s.slope[v.name] = loglog_slope(s.sizes, s.medians[v.name]);
 }
 
 std::vector<index_t> integer_list(const po::variables_map& vm, const std::string& key) {
@@ -129,6 +144,14 @@ std::vector<index_t> integer_list(const po::variables_map& vm, const std::string
     out.push_back(v);
   }
   require(out.size() >= 2, "bench cpqr: --", key, " needs at least two sizes for a slope");
+  return out;
+}
+
+// The 1-, 5- and 15-minute load averages (Linux), a record of how busy the machine was.
+std::vector<double> load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::vector<double> out(3, -1.0);
+  for (double& v : out) in >> v;
   return out;
 }
 
@@ -188,6 +211,7 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
     sweeps[2].sizes.push_back(static_cast<double>(n));
   }
 
+  const std::vector<double> load_before = load_average();
   const int previous_threads = la::blas_threads();
   la::ScopedBlasThreads scoped(threads > 0 ? threads : previous_threads);
 
@@ -195,11 +219,17 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
 
   const Matrix big = gaussian_matrix(full_m, full_n, seed);
   const index_t full_rank = std::min<index_t>(full_m, full_n);
-  const auto full = time_methods(big, full_rank, block_size, reps, {CpqrMethod::blocked, CpqrMethod::lapack});
-  const auto early =
-      time_methods(big, k, block_size, reps, {CpqrMethod::unblocked, CpqrMethod::blocked, CpqrMethod::lapack});
-  const double full_ratio = full.at(CpqrMethod::blocked) / full.at(CpqrMethod::lapack);
-  const double early_ratio = early.at(CpqrMethod::blocked) / early.at(CpqrMethod::lapack);
+  // The full factorization: blocked as used by default (tall inputs are first reduced by dgeqrf),
+  // blocked on A itself (the dlaqps-equivalent path), and dgeqp3.
+  const std::vector<Variant> full_variants = {{"blocked", CpqrMethod::blocked},
+                                              {"blocked_without_qr_preprocessing", CpqrMethod::blocked, false},
+                                              {"lapack", CpqrMethod::lapack}};
+  const auto full = medians(time_variants(big, full_rank, block_size, reps, full_variants));
+  const auto early = medians(time_variants(big, k, block_size, reps, kMethods));
+  const double full_ratio = full.at("blocked") / full.at("lapack");
+  const double full_direct_ratio = full.at("blocked_without_qr_preprocessing") / full.at("lapack");
+  const double early_ratio = early.at("blocked") / early.at("lapack");
+  const std::vector<double> load_after = load_average();
 
   if (vm["json"].as<bool>()) {
     nlohmann::json j;
@@ -208,6 +238,8 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
     j["git_revision"] = git_revision();
     j["blas_core"] = la::blas_core_name();
     j["blas_threads"] = la::blas_threads();
+    j["load_average_before"] = load_before;
+    j["load_average_after"] = load_after;
     j["k"] = k;
     j["reps"] = reps;
     j["block_size"] = block_size;
@@ -220,32 +252,27 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
         js["m"].push_back(m);
         js["n"].push_back(n);
       }
-      for (CpqrMethod method : kMethods) {
-        const std::string name(la::to_string(method));
-        js["seconds"][name] = s.medians.at(method);
-        js["runs"][name] = s.all_runs.at(method);
-        js["slope"][name] = s.slope.at(method);
+      for (const Variant& v : kMethods) {
+        js["seconds"][v.name] = s.medians.at(v.name);
+        js["runs"][v.name] = s.all_runs.at(v.name);
+        js["slope"][v.name] = s.slope.at(v.name);
       }
       j["sweeps"][s.name] = js;
     }
     j["full"] = {{"m", full_m},
                  {"n", full_n},
-                 {"seconds", {{"blocked", full.at(CpqrMethod::blocked)}, {"lapack", full.at(CpqrMethod::lapack)}}},
-                 {"ratio_blocked_over_lapack", full_ratio}};
-    j["early_stop"] = {{"m", full_m},
-                       {"n", full_n},
-                       {"k", k},
-                       {"seconds",
-                        {{"unblocked", early.at(CpqrMethod::unblocked)},
-                         {"blocked", early.at(CpqrMethod::blocked)},
-                         {"lapack", early.at(CpqrMethod::lapack)}}},
-                       {"ratio_blocked_over_lapack", early_ratio}};
+                 {"seconds", full},
+                 {"ratio_blocked_over_lapack", full_ratio},
+                 {"ratio_blocked_without_qr_preprocessing_over_lapack", full_direct_ratio}};
+    j["early_stop"] = {
+        {"m", full_m}, {"n", full_n}, {"k", k}, {"seconds", early}, {"ratio_blocked_over_lapack", early_ratio}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }
 
   std::cout << "idprune bench cpqr: k = " << k << ", median of " << reps << " runs, OpenBLAS " << la::blas_core_name()
-            << " with " << la::blas_threads() << " threads, block size " << block_size << "\n";
+            << " with " << la::blas_threads() << " threads, block size " << block_size << ", load average "
+            << load_before[0] << " -> " << load_after[0] << "\n";
   std::cout << std::fixed;
   for (const Sweep& s : sweeps) {
     std::cout << "\n"
@@ -255,19 +282,22 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
               << "\n";
     for (std::size_t i = 0; i < s.shapes.size(); ++i) {
       std::cout << std::setw(8) << s.shapes[i].first << std::setw(8) << s.shapes[i].second << std::setprecision(5);
-      for (CpqrMethod method : kMethods) std::cout << std::setw(14) << s.medians.at(method)[i];
+      for (const Variant& v : kMethods) std::cout << std::setw(14) << s.medians.at(v.name)[i];
       std::cout << "\n";
     }
     std::cout << std::setw(16) << "log-log slope" << std::setprecision(2);
-    for (CpqrMethod method : kMethods) std::cout << std::setw(14) << s.slope.at(method);
+    for (const Variant& v : kMethods) std::cout << std::setw(14) << s.slope.at(v.name);
     std::cout << "\n";
   }
   std::cout << std::setprecision(4) << "\nfull factorization " << full_m << " x " << full_n << ": blocked "
-            << full.at(CpqrMethod::blocked) << " s, lapack (dgeqp3) " << full.at(CpqrMethod::lapack)
-            << " s, blocked / lapack = " << std::setprecision(3) << full_ratio << "\n"
+            << full.at("blocked") << " s, blocked without QR preprocessing "
+            << full.at("blocked_without_qr_preprocessing") << " s, lapack (dgeqp3) " << full.at("lapack") << " s\n"
+            << std::setprecision(3) << "  blocked / lapack = " << full_ratio
+            << ", blocked without QR preprocessing / lapack = " << full_direct_ratio << "\n"
             << std::setprecision(4) << "early stop k = " << k << " on " << full_m << " x " << full_n << ": unblocked "
-            << early.at(CpqrMethod::unblocked) << " s, blocked " << early.at(CpqrMethod::blocked) << " s, lapack "
-            << early.at(CpqrMethod::lapack) << " s, blocked / lapack = " << std::setprecision(3) << early_ratio << "\n";
+            << early.at("unblocked") << " s, blocked " << early.at("blocked") << " s, lapack " << early.at("lapack")
+            << " s\n"
+            << std::setprecision(3) << "  blocked / lapack = " << early_ratio << "\n";
   return 0;
 }
 

@@ -15,7 +15,8 @@ small=(--m-sizes 100,200,400 --fixed-n 60 --n-sizes 60,120 --fixed-m 200 --squar
 python3 - "$work/bench.json" <<'PY' || fail "JSON check"
 import json, math, sys
 j = json.load(open(sys.argv[1]))
-for key in ("blas_core", "blas_threads", "version", "git_revision", "k", "reps", "sweeps", "full", "early_stop"):
+for key in ("blas_core", "blas_threads", "version", "git_revision", "k", "reps", "sweeps", "full", "early_stop",
+            "load_average_before", "load_average_after"):
     assert key in j, key
 assert j["k"] == 5 and j["reps"] == 3
 assert isinstance(j["blas_core"], str) and j["blas_core"], j["blas_core"]
@@ -33,8 +34,12 @@ assert j["sweeps"]["m"]["n"] == [60, 60, 60] and j["sweeps"]["n"]["m"] == [200, 
 for part in ("full", "early_stop"):
     assert j[part]["m"] == 200 and j[part]["n"] == 80
     assert j[part]["ratio_blocked_over_lapack"] > 0
+    assert all(t > 0 for t in j[part]["seconds"].values()), j[part]["seconds"]
     assert math.isclose(j[part]["ratio_blocked_over_lapack"],
                         j[part]["seconds"]["blocked"] / j[part]["seconds"]["lapack"], rel_tol=1e-12)
+assert j["full"]["seconds"]["blocked_without_qr_preprocessing"] > 0
+assert j["full"]["ratio_blocked_without_qr_preprocessing_over_lapack"] > 0
+assert set(j["early_stop"]["seconds"]) == {"unblocked", "blocked", "lapack"}
 PY
 
 "$idprune" bench cpqr "${small[@]}" --k 5 --reps 1 >"$work/table.txt"
