@@ -2,7 +2,8 @@
 # Checks a finished jobs/slurm/sweep.sbatch job (run by run_job.sh, with SLURM_CONF set), then, unless
 # SLURM_TEST_REQUEUE=0, exercises the graceful stop: a second sweep job gets SIGTERM midway, must
 # requeue itself and end COMPLETED with every grid point exactly once.
-# Usage: check_sweep.sh WORK JOB_ID       (environment: GRID, the grid the job was given; REQUEUE_GRID)
+# Usage: check_sweep.sh WORK JOB_ID
+# Environment: GRID (the grid the job was given), SWEEP_SBATCH, REQUEUE_GRID, REQUEUE_EXTRA_ARGS.
 set -uo pipefail
 work=$1
 job_id=$2
@@ -44,8 +45,8 @@ EOF
 }
 
 check_results "$work/results/sweep-$job_id" "${GRID:?GRID not set}" || exit 1
-grep -q "sweep.sbatch: finished with exit 0" "$work/job-$job_id.out" ||
-  { say "job log lacks the 'finished with exit 0' line"; exit 1; }
+grep -q "sweep.sbatch: finished at" "$work/job-$job_id.out" ||
+  { say "job log lacks the 'finished' line"; exit 1; }
 
 [ "${SLURM_TEST_REQUEUE:-1}" = 0 ] && exit 0
 
@@ -53,7 +54,7 @@ grep -q "sweep.sbatch: finished with exit 0" "$work/job-$job_id.out" ||
 grid=${REQUEUE_GRID:?REQUEUE_GRID not set}
 out="$work/results/requeue"
 cd "$work" || exit 1
-id=$(OUT_DIR="$out" GRID="$grid" timeout 10 sbatch --parsable --output="$work/requeue-%j.out" \
+id=$(OUT_DIR="$out" GRID="$grid" EXTRA_ARGS="${REQUEUE_EXTRA_ARGS:-}" timeout 10 sbatch --parsable --output="$work/requeue-%j.out" \
   "${SWEEP_SBATCH:?SWEEP_SBATCH not set}") || { say "sbatch of the requeue job failed"; exit 1; }
 state() { timeout 10 scontrol show job "$id" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
 # Wait until the sweep has written its first row (bounded), then signal the batch shell, as SLURM does

@@ -128,7 +128,7 @@ show_logs() {
   for f in "$tmp"/work/*.out "$tmp"/log/sbatch.stderr "$tmp"/log/slurmctld.log "$tmp"/log/slurmd.log \
     "$tmp"/log/munged.out; do
     [ -s "$f" ] || continue
-    case $f in *.out) n=60 ;; *) n=20 ;; esac
+    case $f in "$tmp"/work/*) n=60 ;; *) n=20 ;; esac
     echo "----- ${f#"$tmp"/} (last $n lines)" >&2
     tail -n "$n" "$f" >&2
   done
