@@ -127,6 +127,22 @@ RawDataset load_cifar_rows(const Source& s, std::span<const std::int64_t> rows) 
   return out;
 }
 
+/// The matrix whose row i is src[i][0 .. features) / 255. Rows are taken in blocks so that the
+/// bytes read stay in cache while the column-major result is written contiguously.
+la::Matrix scaled_rows(std::span<const std::uint8_t* const> src, std::int64_t features) {
+  const auto n = static_cast<la::index_t>(src.size());
+  la::Matrix x(n, features);
+  constexpr la::index_t block = 64;
+  for (la::index_t i0 = 0; i0 < n; i0 += block) {
+    const la::index_t i1 = std::min(n, i0 + block);
+    for (la::index_t j = 0; j < features; ++j) {
+      double* col = x.data() + j * x.ld();
+      for (la::index_t i = i0; i < i1; ++i) col[i] = src[static_cast<std::size_t>(i)][j] / 255.0;
+    }
+  }
+  return x;
+}
+
 }  // namespace
 
 const char* to_string(Split split) { return split == Split::train ? "train" : "test"; }
@@ -211,23 +227,20 @@ Dataset to_dataset(const RawDataset& raw) {
 la::Matrix to_matrix(const ByteRows& rows, std::int64_t begin, std::int64_t count) {
   require(begin >= 0 && count >= 0 && begin + count <= rows.count, "to_matrix: rows [", begin, ", ", begin + count,
           ") outside the ", rows.count, " samples");
-  la::Matrix x(count, rows.features);
-  const std::uint8_t* base = rows.values.data() + begin * rows.features;
+  std::vector<const std::uint8_t*> src(static_cast<std::size_t>(count));
   for (std::int64_t i = 0; i < count; ++i)
-    for (std::int64_t j = 0; j < rows.features; ++j) x(i, j) = base[i * rows.features + j] / 255.0;
-  return x;
+    src[static_cast<std::size_t>(i)] = rows.values.data() + (begin + i) * rows.features;
+  return scaled_rows(src, rows.features);
 }
 
 la::Matrix to_matrix(const ByteRows& rows, std::span<const std::int64_t> indices) {
-  la::Matrix x(static_cast<la::index_t>(indices.size()), rows.features);
+  std::vector<const std::uint8_t*> src(indices.size());
   for (std::size_t p = 0; p < indices.size(); ++p) {
     const std::int64_t r = indices[p];
     require(r >= 0 && r < rows.count, "to_matrix: index ", r, " at position ", p, " outside [0, ", rows.count, ")");
-    const std::uint8_t* src = rows.values.data() + r * rows.features;
-    const auto i = static_cast<la::index_t>(p);
-    for (std::int64_t j = 0; j < rows.features; ++j) x(i, j) = src[j] / 255.0;
+    src[p] = rows.values.data() + r * rows.features;
   }
-  return x;
+  return scaled_rows(src, rows.features);
 }
 
 Dataset load_dataset(const std::string& dir, Split split, std::int64_t begin, std::int64_t count) {

@@ -31,6 +31,23 @@ TEST(Sampling, PermutationIsAPermutationAndReproducible) {
   EXPECT_NE(random_permutation(100, 5), random_permutation(100, 6));
 }
 
+TEST(Sampling, PermutationIsUniformOverPositions) {
+  // P(p[i] = j) = 1/n for a uniform permutation; counts over T seeds are binomial (6-sigma bound).
+  constexpr std::int64_t n = 5, T = 6000;
+  std::vector<std::vector<double>> count(n, std::vector<double>(n, 0.0));
+  for (std::int64_t t = 0; t < T; ++t) {
+    const auto p = random_permutation(n, static_cast<std::uint64_t>(t));
+    for (std::int64_t i = 0; i < n; ++i)
+      count[static_cast<std::size_t>(i)][static_cast<std::size_t>(p[static_cast<std::size_t>(i)])] += 1;
+  }
+  const double q = 1.0 / n;
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < n; ++j)
+      EXPECT_NEAR(count[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)], T * q,
+                  6 * std::sqrt(T * q * (1 - q)))
+          << "position " << i << " value " << j;
+}
+
 TEST(Sampling, SubsetIsSortedDistinctInRangeAndReproducible) {
   for (const auto& [population, n] : std::vector<std::pair<std::int64_t, std::int64_t>>{
            {0, 0}, {10, 0}, {10, 10}, {60000, 1000}, {1000000000000LL, 5}}) {
