@@ -128,7 +128,7 @@ void Comm::allreduce_raw(void* buf, std::size_t count, MPI_Datatype type, MPI_Op
   if (count == 0) return;  // every rank must agree on count; an empty reduction is a no-op
   detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf, to_int_count(count, "MPI_Allreduce"), type, op, native()),
                     "MPI_Allreduce");
-  state_->bytes += count * elem;
+  if (size_ > 1) state_->bytes += count * elem;
 }
 
 void Comm::reduce_raw(void* buf, std::size_t count, MPI_Datatype type, MPI_Op op, std::size_t elem, int root) const {
@@ -162,9 +162,11 @@ void Comm::recv_raw(void* buf, std::size_t count, MPI_Datatype type, std::size_t
           ", received ", received);
 }
 
-void Comm::allgather_raw(const void* value, void* out, MPI_Datatype type, std::size_t elem) const {
-  detail::check_mpi(MPI_Allgather(value, 1, type, out, 1, type, native()), "MPI_Allgather");
-  if (size_ > 1) state_->bytes += elem;
+void Comm::allgather_raw(const void* block, std::size_t count, void* out, MPI_Datatype type, std::size_t elem) const {
+  if (count == 0) return;
+  const int n = to_int_count(count, "MPI_Allgather");
+  detail::check_mpi(MPI_Allgather(block, n, type, out, n, type, native()), "MPI_Allgather");
+  if (size_ > 1) state_->bytes += count * elem;
 }
 
 void Comm::gatherv_raw(const void* local, std::span<const std::int64_t> counts, void* out, MPI_Datatype type,

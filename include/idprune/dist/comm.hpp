@@ -144,8 +144,13 @@ class Comm {
   /// Every rank's `value`, in rank order, on every rank (MPI_Allgather).
   template <class T>
   [[nodiscard]] std::vector<T> allgather(T value) const {
-    std::vector<T> out(static_cast<std::size_t>(size_));
-    allgather_raw(&value, out.data(), detail::mpi_type<T>(), sizeof(T));
+    return allgather(std::span<const T>(&value, 1));
+  }
+  /// Every rank's `block` (the same size on every rank) concatenated in rank order (MPI_Allgather).
+  template <class T>
+  [[nodiscard]] std::vector<T> allgather(std::span<const T> block) const {
+    std::vector<T> out(block.size() * static_cast<std::size_t>(size_));
+    allgather_raw(block.data(), block.size(), out.data(), detail::mpi_type<T>(), sizeof(T));
     return out;
   }
   /// Concatenation of every rank's `local` (sizes may differ) in rank order, on `root` only
@@ -189,7 +194,7 @@ class Comm {
   void bcast_raw(void* buf, std::size_t count, MPI_Datatype type, std::size_t elem, int root) const;
   void send_raw(const void* buf, std::size_t count, MPI_Datatype type, std::size_t elem, int dest, int tag) const;
   void recv_raw(void* buf, std::size_t count, MPI_Datatype type, std::size_t elem, int source, int tag) const;
-  void allgather_raw(const void* value, void* out, MPI_Datatype type, std::size_t elem) const;
+  void allgather_raw(const void* block, std::size_t count, void* out, MPI_Datatype type, std::size_t elem) const;
   void gatherv_raw(const void* local, std::span<const std::int64_t> counts, void* out, MPI_Datatype type,
                    std::size_t elem, int root) const;
   void alltoallv_raw(const void* send, std::span<const std::int64_t> send_counts, void* recv,

@@ -1,0 +1,187 @@
+#include "idprune/dist/kernels.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include "idprune/la/lapack.hpp"
+
+namespace idprune::dist::kernel {
+
+using la::index_t;
+using la::Matrix;
+
+Matrix local_r(la::ConstMatrixView z) {
+  const index_t m = z.rows();
+  const index_t n = z.cols();
+  Matrix r(n, n);
+  if (m == 0 || n == 0) return r;
+  Matrix work(z);
+  static_cast<void>(la::geqrf(work.view()));  // R in the upper triangle; Q is not needed
+  const index_t rows = std::min(m, n);
+  for (index_t j = 0; j < n; ++j)
+    for (index_t i = 0; i <= std::min(j, rows - 1); ++i) r(i, j) = work(i, j);
+  return r;
+}
+
+void combine_r(la::MatrixView r1, la::MatrixView r2, index_t block_size) {
+  static_cast<void>(la::tpqrt_triangles(r1, r2, block_size));
+  // dtpqrt leaves the strictly lower part of A alone: it is zero already for the R factors built
+  // here, which keeps the packed form and later copies exact.
+}
+
+std::vector<double> pack_upper(la::ConstMatrixView a) {
+  require(a.rows() == a.cols(), "pack_upper: matrix must be square, got ", a.rows(), " x ", a.cols());
+  const index_t n = a.rows();
+  std::vector<double> out;
+  out.reserve(static_cast<std::size_t>(n * (n + 1) / 2));
+  for (index_t j = 0; j < n; ++j)
+    for (index_t i = 0; i <= j; ++i) out.push_back(a(i, j));
+  return out;
+}
+
+void unpack_upper(std::span<const double> packed, la::MatrixView a) {
+  const index_t n = a.rows();
+  require(a.cols() == n && static_cast<index_t>(packed.size()) == n * (n + 1) / 2, "unpack_upper: ", packed.size(),
+          " values for a ", a.rows(), " x ", a.cols(), " matrix");
+  std::size_t pos = 0;
+  for (index_t j = 0; j < n; ++j)
+    for (index_t i = 0; i < n; ++i) a(i, j) = i <= j ? packed[pos++] : 0.0;
+}
+
+index_t stopping_rank(std::span<const double> diag, const la::CpqrOptions& opts) {
+  auto kmax = static_cast<index_t>(diag.size());
+  if (opts.max_rank >= 0) kmax = std::min(kmax, opts.max_rank);
+  for (index_t k = 0; k < kmax; ++k) {
+    const double next = std::abs(diag[static_cast<std::size_t>(k)]);
+    if (next == 0.0) return k;
+    if (opts.rel_tol > 0.0 && next <= opts.rel_tol * std::abs(diag[0])) return k;
+  }
+  return kmax;
+}
+
+la::CpqrResult truncate_pivoted_r(la::ConstMatrixView r, std::vector<index_t> pivots, const la::CpqrOptions& opts) {
+  const index_t rows = r.rows();
+  const index_t n = r.cols();
+  require(rows <= n && static_cast<index_t>(pivots.size()) == n, "truncate_pivoted_r: R ", rows, " x ", n, ", ",
+          pivots.size(), " pivots");
+  std::vector<double> diag(static_cast<std::size_t>(rows));
+  for (index_t i = 0; i < rows; ++i) diag[static_cast<std::size_t>(i)] = std::abs(r(i, i));
+  const index_t k = stopping_rank(diag, opts);
+  la::CpqrResult f;
+  f.rank = k;
+  f.pivots = std::move(pivots);
+  f.r = Matrix(k, n);
+  for (index_t j = 0; j < n; ++j)
+    for (index_t i = 0; i <= std::min(j, k - 1); ++i) f.r(i, j) = r(i, j);
+  f.diag.assign(diag.begin(), diag.begin() + k);
+  f.next_diag = k < rows ? diag[static_cast<std::size_t>(k)] : 0.0;
+  // ||R22||_F over the upper trapezoid of the trailing block, with dlassq-style scaling.
+  Matrix r22(rows - k, n - k);
+  for (index_t j = k; j < n; ++j)
+    for (index_t i = k; i <= std::min(j, rows - 1); ++i) r22(i - k, j - k) = r(i, j);
+  f.residual_fro = la::norm_fro(r22);
+  return f;
+}
+
+la::CpqrResult pivoted_cholesky_cpqr(la::MatrixView gram, const la::CpqrOptions& opts, double floor_rel_tol) {
+  const index_t n = gram.rows();
+  require(gram.cols() == n, "pivoted_cholesky_cpqr: Gram matrix must be square, got ", n, " x ", gram.cols());
+  std::vector<double> g_diag(static_cast<std::size_t>(n));
+  double max_diag = 0.0;
+  for (index_t i = 0; i < n; ++i) {
+    g_diag[static_cast<std::size_t>(i)] = gram(i, i);
+    max_diag = std::max(max_diag, gram(i, i));
+  }
+  const double t = std::max(opts.rel_tol, floor_rel_tol);
+  // dpstrf's test is "pivot <= tol" on the squared norm r_{k+1,k+1}^2: the relative rule squared.
+  const double tol = t * t * max_diag;
+  const la::PivotedCholeskyResult pc = la::pstrf_upper(gram, tol);
+  index_t k = pc.rank;
+  if (opts.max_rank >= 0) k = std::min(k, opts.max_rank);
+
+  la::CpqrResult f;
+  f.rank = k;
+  f.pivots = pc.pivots;
+  f.r = Matrix(k, n);
+  for (index_t j = 0; j < n; ++j)
+    for (index_t i = 0; i <= std::min(j, k - 1); ++i) f.r(i, j) = gram(i, j);
+  f.diag.resize(static_cast<std::size_t>(k));
+  for (index_t i = 0; i < k; ++i) f.diag[static_cast<std::size_t>(i)] = std::abs(f.r(i, i));
+  // Schur complement diagonal of the remaining columns, from the original diagonal of G (the
+  // trailing block dpstrf leaves behind is only partially updated).
+  double next_sq = 0.0;
+  double sum_sq = 0.0;
+  for (index_t i = k; i < n; ++i) {
+    double d = g_diag[static_cast<std::size_t>(f.pivots[static_cast<std::size_t>(i)])];
+    for (index_t l = 0; l < k; ++l) d -= f.r(l, i) * f.r(l, i);
+    d = std::max(d, 0.0);
+    next_sq = std::max(next_sq, d);
+    sum_sq += d;
+  }
+  f.next_diag = std::sqrt(next_sq);
+  f.residual_fro = std::sqrt(sum_sq);
+  return f;
+}
+
+namespace {
+// SplitMix64's output function (Steele, Lea, Flood 2014): a bijective 64-bit mixer.
+constexpr std::uint64_t mix64(std::uint64_t z) {
+  z = (z ^ (z >> 30U)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27U)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31U);
+}
+constexpr std::uint64_t golden_gamma = 0x9e3779b97f4a7c15ULL;
+
+// One Box–Muller pair number q of a stream: (r cos(2 pi u2), r sin(2 pi u2)).
+inline void normal_pair(std::uint64_t key, std::uint64_t q, double& c, double& s) {
+  const std::uint64_t x1 = mix64(key + (2 * q + 1) * golden_gamma);
+  const std::uint64_t x2 = mix64(key + (2 * q + 2) * golden_gamma);
+  const double u1 = static_cast<double>((x1 >> 11U) + 1) * 0x1.0p-53;  // (0, 1]: log is finite
+  const double u2 = static_cast<double>(x2 >> 11U) * 0x1.0p-53;        // [0, 1)
+  const double radius = std::sqrt(-2.0 * std::log(u1));
+  const double angle = 2.0 * std::numbers::pi * u2;
+  c = radius * std::cos(angle);
+  s = radius * std::sin(angle);
+}
+}  // namespace
+
+double CounterGaussian::value(std::uint64_t stream, std::uint64_t index) const {
+  double c = 0.0;
+  double s = 0.0;
+  normal_pair(mix64(seed_ ^ mix64(stream + golden_gamma)), index >> 1U, c, s);
+  return (index & 1U) != 0 ? s : c;
+}
+
+void CounterGaussian::fill(std::uint64_t stream, std::uint64_t first, std::span<double> out) const {
+  const std::uint64_t key = mix64(seed_ ^ mix64(stream + golden_gamma));
+  std::size_t t = 0;
+  std::uint64_t index = first;
+  double c = 0.0;
+  double s = 0.0;
+  if ((index & 1U) != 0 && t < out.size()) {  // odd start: the sine half of a pair
+    normal_pair(key, index >> 1U, c, s);
+    out[t++] = s;
+    ++index;
+  }
+  for (; t + 1 < out.size(); t += 2, index += 2) {
+    normal_pair(key, index >> 1U, c, s);
+    out[t] = c;
+    out[t + 1] = s;
+  }
+  if (t < out.size()) {
+    normal_pair(key, index >> 1U, c, s);
+    out[t] = c;
+  }
+}
+
+Matrix gaussian_test_block(std::uint64_t seed, index_t i0, index_t l, index_t g0, index_t m) {
+  require(i0 >= 0 && l >= 0 && g0 >= 0 && m >= 0, "gaussian_test_block: i0=", i0, ", l=", l, ", g0=", g0, ", m=", m);
+  Matrix omega(l, m);
+  const CounterGaussian gen(seed);
+  for (index_t c = 0; c < m; ++c)
+    gen.fill(static_cast<std::uint64_t>(g0 + c), static_cast<std::uint64_t>(i0), omega.col(c));
+  return omega;
+}
+
+}  // namespace idprune::dist::kernel

@@ -1,0 +1,319 @@
+// Public entry points of the distributed pivot selection: collective validation, dispatch to the
+// engine's distributed step, rank-0 pivot selection, broadcast of the result.
+#include "idprune/dist/pivot.hpp"
+
+#include <lapacke.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "idprune/dist/kernels.hpp"
+#include "idprune/la/blas.hpp"
+#include "steps.hpp"
+
+namespace idprune::dist {
+
+using la::index_t;
+using la::Matrix;
+
+double gram_min_rel_tol(index_t n) {
+  return std::sqrt(static_cast<double>(std::max<index_t>(n, 1)) * std::numeric_limits<double>::epsilon());
+}
+
+PivotEngine parse_pivot_engine(std::string_view name) {
+  if (name == "tsqr") return PivotEngine::tsqr;
+  if (name == "gram") return PivotEngine::gram;
+  if (name == "sketch") return PivotEngine::sketch;
+  if (name == "scalapack") return PivotEngine::scalapack;
+  if (name == "lapack") return PivotEngine::lapack;
+  throw Error(
+      idprune::detail::concat("unknown pivot engine '", name, "' (expected tsqr, gram, sketch, scalapack or lapack)"));
+}
+
+std::string_view to_string(PivotEngine engine) {
+  switch (engine) {
+    case PivotEngine::tsqr:
+      return "tsqr";
+    case PivotEngine::gram:
+      return "gram";
+    case PivotEngine::sketch:
+      return "sketch";
+    case PivotEngine::scalapack:
+      return "scalapack";
+    case PivotEngine::lapack:
+      return "lapack";
+  }
+  return "?";
+}
+
+namespace {
+
+/// What rank 0 computes and broadcasts.
+struct Outcome {
+  la::CpqrResult f;
+  Matrix t;  ///< the interpolation matrix, when asked for
+};
+
+/// The same checks on every rank with the same data, hence the same verdict everywhere.
+std::string option_error(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOptions& eng) {
+  const index_t kmax = std::min(z.global_rows(), z.cols());
+  const std::string where = idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")");
+  if (opts.max_rank < -1 || opts.max_rank > kmax)
+    return idprune::detail::concat(where, ": max_rank=", opts.max_rank, " outside [-1, min(m, n)=", kmax, "] for a ",
+                                   z.global_rows(), " x ", z.cols(), " matrix");
+  if (!(opts.rel_tol >= 0.0) || !std::isfinite(opts.rel_tol))
+    return idprune::detail::concat(where, ": rel_tol=", opts.rel_tol, " must be finite and >= 0");
+  if (opts.want_q) return where + ": want_q is not supported (Q stays distributed)";
+  if (opts.block_size < 1) return idprune::detail::concat(where, ": block_size=", opts.block_size, " < 1");
+  switch (eng.engine) {
+    case PivotEngine::gram:
+      if (opts.rel_tol > 0.0 && opts.rel_tol < gram_min_rel_tol(z.cols()))
+        return idprune::detail::concat(where, ": rel_tol=", opts.rel_tol, " is below the Gram engine's accuracy limit ",
+                                       gram_min_rel_tol(z.cols()), " = sqrt(n eps) for n=", z.cols(),
+                                       " (pivoted Cholesky of Z^T Z cannot resolve smaller |r_kk|/|r_11|); use the "
+                                       "tsqr engine");
+      break;
+    case PivotEngine::sketch:
+      if (eng.oversampling < 0) return idprune::detail::concat(where, ": oversampling=", eng.oversampling, " < 0");
+      if (eng.sketch_initial_rank < 1)
+        return idprune::detail::concat(where, ": sketch_initial_rank=", eng.sketch_initial_rank, " < 1");
+      break;
+    case PivotEngine::scalapack:
+      if (eng.scalapack_block < 1)
+        return idprune::detail::concat(where, ": scalapack_block=", eng.scalapack_block, " < 1");
+      if (eng.scalapack_grid_rows < 0 ||
+          (eng.scalapack_grid_rows > 0 && z.comm().size() % eng.scalapack_grid_rows != 0))
+        return idprune::detail::concat(where, ": scalapack_grid_rows=", eng.scalapack_grid_rows,
+                                       " does not divide the ", z.comm().size(), " ranks");
+      break;
+    case PivotEngine::tsqr:
+      if (eng.tpqrt_block < 1) return idprune::detail::concat(where, ": tpqrt_block=", eng.tpqrt_block, " < 1");
+      break;
+    case PivotEngine::lapack:
+      break;
+  }
+  return {};
+}
+
+/// Result of a matrix with no rows or no columns: nothing to select (the same on every rank).
+la::CpqrResult empty_result(index_t n) {
+  la::CpqrResult f;
+  f.pivots.resize(static_cast<std::size_t>(n));
+  std::iota(f.pivots.begin(), f.pivots.end(), index_t{0});
+  f.r = Matrix(0, n);
+  return f;
+}
+
+/// Sketch engine on rank 0's side of the loop: returns the CPQR of the scaled sketch and whether
+/// its rank is final. Y holds the unscaled rows of Omega Z gathered so far.
+la::CpqrResult sketch_cpqr(const Matrix& y, const la::CpqrOptions& opts, index_t k) {
+  Matrix scaled(y);
+  // E ||Omega x||^2 = l ||x||^2 for l rows of standard normals: scale so that norms are preserved.
+  const double scale = y.rows() > 0 ? 1.0 / std::sqrt(static_cast<double>(y.rows())) : 1.0;
+  for (double& v : scaled.values()) v *= scale;
+  la::CpqrOptions o = opts;
+  o.max_rank = std::min({k, scaled.rows(), scaled.cols()});
+  return la::cpqr(scaled, o);
+}
+
+/// Runs the engine; the Outcome is meaningful on rank 0 only.
+Outcome run_engine(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOptions& eng, bool want_id,
+                   EngineStats& stats) {
+  const Comm& comm = z.comm();
+  const bool is_root = comm.rank() == step::root;
+  const index_t m = z.global_rows();
+  const index_t n = z.cols();
+  Outcome out;
+  std::string error;
+  switch (eng.engine) {
+    case PivotEngine::tsqr: {
+      const Matrix r = step::tsqr_reduce(comm, z.local(), eng.tpqrt_block);
+      // CPQR of R (only its first min(m, n) rows can be non-zero) selects Z's pivots.
+      error = capture_error([&] {
+        if (is_root) out.f = la::cpqr(r.block(0, 0, std::min(m, n), n), opts);
+      });
+      break;
+    }
+    case PivotEngine::gram: {
+      Matrix g = step::gram_reduce(comm, z.local());
+      error = capture_error([&] {
+        if (!is_root) return;
+        // dpstrf knows only n: cap the rank at min(m, n) as la::cpqr does.
+        la::CpqrOptions o = opts;
+        o.max_rank = opts.max_rank < 0 ? std::min(m, n) : opts.max_rank;
+        out.f = kernel::pivoted_cholesky_cpqr(g.view(), o, gram_min_rel_tol(n));
+      });
+      break;
+    }
+    case PivotEngine::sketch: {
+      const index_t kcap = std::min(m, n);
+      // Adaptive only under a tolerance rule without max_rank; otherwise k is known up front.
+      const bool adaptive = opts.max_rank < 0 && opts.rel_tol > 0.0;
+      index_t k = adaptive ? std::min(kcap, eng.sketch_initial_rank) : (opts.max_rank < 0 ? kcap : opts.max_rank);
+      Matrix y(0, n);  // rank 0: the rows of Omega Z so far
+      index_t old_rows = 0;
+      while (true) {
+        const index_t l = k + eng.oversampling;
+        Matrix extra = step::sketch_reduce(comm, z.local(), z.row_offset(), eng.seed, old_rows, l - old_rows);
+        std::int64_t done = 1;
+        error = capture_error([&] {
+          if (!is_root) return;
+          Matrix grown(l, n);
+          grown.block(0, 0, old_rows, n).assign(y);
+          grown.block(old_rows, 0, l - old_rows, n).assign(extra);
+          y = std::move(grown);
+          out.f = sketch_cpqr(y, opts, k);
+          // Adaptive: the rank is final once the tolerance (or a zero diagonal) stopped CPQR of
+          // the sketch before k steps, or k covers every possible rank.
+          done = (!adaptive || out.f.rank < k || k >= kcap) ? 1 : 0;
+        });
+        check_collective(comm, error);
+        error.clear();
+        comm.bcast(std::span<std::int64_t>(&done, 1), step::root);
+        stats.sketch_rows = l;
+        old_rows = l;
+        if (done != 0) break;
+        k = std::min(2 * k, kcap);
+      }
+      break;
+    }
+    case PivotEngine::scalapack: {
+      out.f = step::scalapack_cpqr(z, opts, eng);
+      break;
+    }
+    case PivotEngine::lapack: {
+      const Matrix full = z.gather(step::root);
+      error = capture_error([&] {
+        if (!is_root) return;
+        la::CpqrOptions o = opts;
+        o.method = la::CpqrMethod::lapack;
+        out.f = la::cpqr(full, o);
+      });
+      break;
+    }
+  }
+  if (error.empty() && want_id && is_root) error = capture_error([&] { out.t = la::interpolation_matrix(out.f); });
+  check_collective(comm, error);
+  return out;
+}
+
+/// Broadcasts rank 0's Outcome (integers in one message, doubles in another).
+void bcast_outcome(const Comm& comm, Outcome& out, index_t n, bool want_id) {
+  std::array<index_t, 1> head = {out.f.rank};
+  comm.bcast(std::span<index_t>(head), step::root);
+  const index_t k = head[0];
+  if (comm.rank() != step::root) {
+    out.f.rank = k;
+    out.f.pivots.resize(static_cast<std::size_t>(n));
+    out.f.r = Matrix(k, n);
+    out.f.diag.resize(static_cast<std::size_t>(k));
+    if (want_id) out.t = Matrix(k, n);
+  }
+  comm.bcast(std::span<index_t>(out.f.pivots), step::root);
+  // [r | diag | next_diag, residual_fro | t]
+  std::vector<double> values;
+  const auto rsize = static_cast<std::size_t>(k * n);
+  values.reserve(2 * rsize + static_cast<std::size_t>(k) + 2);
+  if (comm.rank() == step::root) {
+    values.insert(values.end(), out.f.r.values().begin(), out.f.r.values().end());
+    values.insert(values.end(), out.f.diag.begin(), out.f.diag.end());
+    values.push_back(out.f.next_diag);
+    values.push_back(out.f.residual_fro);
+    if (want_id) values.insert(values.end(), out.t.values().begin(), out.t.values().end());
+  } else {
+    values.resize(rsize + static_cast<std::size_t>(k) + 2 + (want_id ? rsize : 0));
+  }
+  comm.bcast(std::span<double>(values), step::root);
+  if (comm.rank() == step::root) return;
+  auto it = values.begin();
+  std::copy(it, it + static_cast<std::ptrdiff_t>(rsize), out.f.r.values().begin());
+  it += static_cast<std::ptrdiff_t>(rsize);
+  std::copy(it, it + k, out.f.diag.begin());
+  it += k;
+  out.f.next_diag = *it++;
+  out.f.residual_fro = *it++;
+  if (want_id) std::copy(it, it + static_cast<std::ptrdiff_t>(rsize), out.t.values().begin());
+}
+
+Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOptions& eng, bool want_id,
+               EngineStats* stats) {
+  const Comm& comm = z.comm();
+  EngineStats local_stats;
+  const std::uint64_t bytes_before = comm.bytes_sent();
+  z.validate(idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")"));
+  if (const auto error = option_error(z, opts, eng); !error.empty()) throw CollectiveError(0, error);
+  Outcome out;
+  if (z.global_rows() == 0 || z.cols() == 0) {
+    out.f = empty_result(z.cols());
+    if (want_id) out.t = Matrix(0, z.cols());
+  } else {
+    out = run_engine(z, opts, eng, want_id, local_stats);
+    bcast_outcome(comm, out, z.cols(), want_id);
+  }
+  local_stats.bytes_sent = comm.bytes_sent() - bytes_before;
+  if (stats != nullptr) *stats = local_stats;
+  return out;
+}
+
+}  // namespace
+
+la::CpqrResult distributed_cpqr(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOptions& engine,
+                                EngineStats* stats) {
+  return select(z, opts, engine, false, stats).f;
+}
+
+la::InterpolativeDecomposition distributed_id(const DistMatrix& z, const la::CpqrOptions& opts,
+                                              const EngineOptions& engine, EngineStats* stats) {
+  Outcome out = select(z, opts, engine, true, stats);
+  la::InterpolativeDecomposition id;
+  id.skeleton = out.f.skeleton();
+  id.interpolation = std::move(out.t);
+  id.factorization = std::move(out.f);
+  return id;
+}
+
+IdError id_error(const DistMatrix& z, const la::InterpolativeDecomposition& id) {
+  const Comm& comm = z.comm();
+  const index_t n = z.cols();
+  std::array<double, 2> local = {0.0, 0.0};  // ||E_p||_F^2 and a local failure flag
+  Matrix g(n, n);
+  std::string error = capture_error([&] {
+    require(id.interpolation.cols() == n && id.interpolation.rows() == static_cast<index_t>(id.skeleton.size()),
+            "id_error: T is ", id.interpolation.rows(), " x ", id.interpolation.cols(), " for ", id.skeleton.size(),
+            " skeleton columns of a matrix with ", n, " columns");
+    // E_p = Z_p - Z_p(:, C) T, the local rows of the ID residual.
+    Matrix e(z.local());
+    if (!id.skeleton.empty() && e.rows() > 0)
+      la::gemm(-1.0, la::select_columns(z.local(), id.skeleton), la::Op::none, id.interpolation, la::Op::none, 1.0,
+               e.view());
+    const double fro = la::norm_fro(e);
+    local[0] = fro * fro;
+    la::syrk_upper(1.0, e, 0.0, g.view());
+  });
+  check_collective(comm, error);
+  comm.allreduce_sum(std::span<double>(local.data(), 1));
+  auto packed = kernel::pack_upper(g);
+  comm.reduce_sum(std::span<double>(packed), step::root);
+  double lambda_max = 0.0;
+  error = capture_error([&] {
+    if (comm.rank() != step::root || n == 0) return;
+    kernel::unpack_upper(packed, g.view());
+    // Largest eigenvalue of E^T E = ||E||_2^2, to a relative accuracy of about eps (dsyevr).
+    std::vector<double> w(static_cast<std::size_t>(n));
+    std::vector<lapack_int> isuppz(2);
+    lapack_int found = 0;
+    const auto ni = static_cast<lapack_int>(n);
+    const lapack_int info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'N', 'I', 'U', ni, g.data(), ni, 0.0, 0.0, ni, ni, 0.0,
+                                           &found, w.data(), nullptr, 1, isuppz.data());
+    check_lapack(info, "dsyevr");
+    lambda_max = std::max(w[0], 0.0);
+  });
+  check_collective(comm, error);
+  comm.bcast(std::span<double>(&lambda_max, 1), step::root);
+  return {std::sqrt(lambda_max), std::sqrt(local[0])};
+}
+
+}  // namespace idprune::dist
