@@ -1,0 +1,219 @@
+// Local kernels of the distributed pivot engines, on one process without MPI.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "idprune/dist/kernels.hpp"
+#include "idprune/dist/scalapack.hpp"
+#include "idprune/la/blas.hpp"
+#include "idprune/la/cpqr.hpp"
+#include "support/matrices.hpp"
+
+namespace idprune::test {
+namespace {
+
+namespace kernel = dist::kernel;
+constexpr double eps = std::numeric_limits<double>::epsilon();
+
+double max_abs_diff(la::ConstMatrixView a, la::ConstMatrixView b) {
+  double d = 0.0;
+  for (index_t j = 0; j < a.cols(); ++j)
+    for (index_t i = 0; i < a.rows(); ++i) d = std::max(d, std::abs(a(i, j) - b(i, j)));
+  return d;
+}
+
+void expect_upper_triangular(const Matrix& r) {
+  for (index_t j = 0; j < r.cols(); ++j)
+    for (index_t i = j + 1; i < r.rows(); ++i) EXPECT_EQ(r(i, j), 0.0) << "(" << i << ", " << j << ")";
+}
+
+TEST(LocalR, RFactorReproducesGramMatrixForAnyBlockShape) {
+  for (const auto& [m, n] : {std::pair<index_t, index_t>{50, 12}, {12, 12}, {5, 12}, {1, 7}, {0, 6}}) {
+    SCOPED_TRACE(std::to_string(m) + " x " + std::to_string(n));
+    const Matrix z = gaussian(m, n, 11);
+    const Matrix r = kernel::local_r(z);
+    ASSERT_EQ(r.rows(), n);
+    ASSERT_EQ(r.cols(), n);
+    expect_upper_triangular(r);
+    for (index_t i = std::min(m, n); i < n; ++i)
+      for (index_t j = 0; j < n; ++j) EXPECT_EQ(r(i, j), 0.0);  // padding rows
+    // Z^T Z = R^T R (Q has orthonormal columns), to c eps m ||Z||^2 with c = 10.
+    const Matrix g = la::matmul(z, z, la::Op::transpose);
+    const Matrix rtr = la::matmul(r, r, la::Op::transpose);
+    const double nz = z.empty() ? 0.0 : norm2(z);
+    EXPECT_LE(max_abs_diff(g, rtr), 10.0 * eps * static_cast<double>(std::max<index_t>(m, 1)) * nz * nz);
+  }
+}
+
+TEST(LocalR, CombineOfTwoTrianglesReproducesStackedGram) {
+  const index_t n = 15;
+  Matrix r1 = kernel::local_r(gaussian(40, n, 21));
+  Matrix r2 = kernel::local_r(gaussian(3, n, 22));  // a short block: padded R
+  const Matrix g = la::matmul(r1, r1, la::Op::transpose);
+  Matrix expected = la::matmul(r2, r2, la::Op::transpose);
+  for (index_t j = 0; j < n; ++j)
+    for (index_t i = 0; i < n; ++i) expected(i, j) += g(i, j);
+  kernel::combine_r(r1.view(), r2.view());
+  expect_upper_triangular(r1);
+  const Matrix rtr = la::matmul(r1, r1, la::Op::transpose);
+  EXPECT_LE(max_abs_diff(rtr, expected), 10.0 * eps * static_cast<double>(n) * norm2(expected));
+}
+
+TEST(PackUpper, RoundTripKeepsUpperTriangleAndZeroesTheRest) {
+  const Matrix a = gaussian(9, 9, 31);
+  const auto packed = kernel::pack_upper(a);
+  EXPECT_EQ(packed.size(), 45U);
+  Matrix b(9, 9, 7.0);
+  kernel::unpack_upper(packed, b.view());
+  for (index_t j = 0; j < 9; ++j)
+    for (index_t i = 0; i < 9; ++i) EXPECT_EQ(b(i, j), i <= j ? a(i, j) : 0.0);
+  EXPECT_THROW(kernel::unpack_upper(packed, Matrix(8, 8).view()), Error);
+}
+
+TEST(StoppingRank, FollowsTheCpqrRule) {
+  const std::vector<double> diag = {4.0, 2.0, 1.0, 0.5, 0.0};
+  la::CpqrOptions o;
+  EXPECT_EQ(kernel::stopping_rank(diag, o), 4);  // stops at the zero diagonal
+  o.max_rank = 2;
+  EXPECT_EQ(kernel::stopping_rank(diag, o), 2);
+  o.max_rank = -1;
+  o.rel_tol = 0.25;  // |r_33| = 1 <= 0.25 * 4: k = 2
+  EXPECT_EQ(kernel::stopping_rank(diag, o), 2);
+  o.rel_tol = 0.2;
+  EXPECT_EQ(kernel::stopping_rank(diag, o), 3);
+  o.rel_tol = 1.0;  // r_11 itself satisfies the rule
+  EXPECT_EQ(kernel::stopping_rank(diag, o), 0);
+  EXPECT_EQ(kernel::stopping_rank({}, la::CpqrOptions{}), 0);
+}
+
+TEST(TruncatePivotedR, AgreesWithCpqrTruncationOfDgeqp3) {
+  const std::vector<double> sigma = {1.0, 0.5, 0.2, 1e-2, 1e-4, 1e-6, 1e-8, 1e-10};
+  const Matrix a = with_singular_values(30, 12, sigma, 41);
+  la::CpqrOptions opts;
+  opts.method = la::CpqrMethod::lapack;
+  opts.rel_tol = 1e-5;
+  const la::CpqrResult ref = la::cpqr(a, opts);
+  // The full pivoted R from an untruncated dgeqp3 run.
+  la::CpqrOptions full = opts;
+  full.rel_tol = 0.0;
+  const la::CpqrResult all = la::cpqr(a, full);
+  ASSERT_EQ(all.rank, 12);
+  const la::CpqrResult f = kernel::truncate_pivoted_r(all.r, all.pivots, opts);
+  EXPECT_EQ(f.rank, ref.rank);
+  EXPECT_EQ(f.pivots, ref.pivots);
+  EXPECT_EQ(f.diag, ref.diag);
+  EXPECT_LE(max_abs_diff(f.r, ref.r), 0.0);
+  EXPECT_NEAR(f.next_diag, ref.next_diag, 10 * eps * norm2(a));
+  EXPECT_NEAR(f.residual_fro, ref.residual_fro, 1e-3 * ref.residual_fro);
+}
+
+// Greedy pivoted Cholesky of Z^T Z selects the same skeleton as CPQR of Z on a matrix without
+// near-ties (column norms 0.6^j, nearly orthogonal columns), and gives the same T to
+// c eps kappa(R11)^2 (the Gram matrix squares the condition number).
+TEST(PivotedCholesky, SameSkeletonAndInterpolationAsCpqr) {
+  const index_t m = 200;
+  const index_t n = 16;
+  Matrix z = gaussian(m, n, 51);
+  for (index_t j = 0; j < n; ++j) {
+    const double s = std::pow(0.6, static_cast<double>((5 * j) % n)) / la::nrm2(z.col(j));
+    for (double& v : z.col(j)) v *= s;
+  }
+  la::CpqrOptions opts;
+  opts.rel_tol = std::pow(0.6, 9.5);
+  const auto ref = la::interpolative_decomposition(z, opts);
+  Matrix g(n, n);
+  la::syrk_upper(1.0, z, 0.0, g.view());
+  const la::CpqrResult f = kernel::pivoted_cholesky_cpqr(g.view(), opts, 0.0);
+  ASSERT_EQ(f.rank, ref.factorization.rank);
+  EXPECT_EQ(f.skeleton(), ref.skeleton);
+  const Matrix t = la::interpolation_matrix(f);
+  const double kappa = ref.factorization.diag.front() / ref.factorization.diag.back();
+  EXPECT_LE(max_abs_diff(t, ref.interpolation), 100.0 * eps * static_cast<double>(n) * kappa * kappa);
+  for (std::size_t i = 0; i < f.diag.size(); ++i) EXPECT_NEAR(f.diag[i], ref.factorization.diag[i], 1e-10);
+  EXPECT_NEAR(f.next_diag, ref.factorization.next_diag, 1e-8);
+  EXPECT_NEAR(f.residual_fro, ref.factorization.residual_fro, 1e-8);
+}
+
+TEST(PivotedCholesky, FloorStopsAtNumericalRank) {
+  const Matrix z = low_rank(60, 10, 4, 61);
+  Matrix g(10, 10);
+  la::syrk_upper(1.0, z, 0.0, g.view());
+  const la::CpqrResult f = kernel::pivoted_cholesky_cpqr(g.view(), {}, std::sqrt(10 * eps));
+  EXPECT_EQ(f.rank, 4);
+}
+
+TEST(CounterGaussian, ValuesDependOnlyOnSeedStreamAndIndex) {
+  const kernel::CounterGaussian gen(7);
+  std::vector<double> all(20);
+  gen.fill(3, 0, all);
+  for (std::size_t first : {0U, 1U, 4U, 7U}) {  // odd and even starts
+    std::vector<double> part(9);
+    gen.fill(3, first, part);
+    for (std::size_t t = 0; t < part.size(); ++t) {
+      if (first + t < all.size()) {
+        EXPECT_EQ(part[t], all[first + t]);
+      }
+      EXPECT_EQ(part[t], gen.value(3, first + t));
+    }
+  }
+  EXPECT_NE(gen.value(3, 0), gen.value(4, 0));
+  EXPECT_NE(gen.value(3, 0), kernel::CounterGaussian(8).value(3, 0));
+}
+
+// N = 200000 samples: the sample mean has standard deviation 1/sqrt(N) = 0.0022 and the sample
+// variance sqrt(2/N) = 0.0032; 5 standard deviations give the bounds below.
+TEST(CounterGaussian, SampleMomentsAreStandardNormal) {
+  const kernel::CounterGaussian gen(2024);
+  const std::size_t n = 200000;
+  std::vector<double> x(n);
+  gen.fill(0, 0, std::span<double>(x).first(n / 2));
+  gen.fill(1, 5, std::span<double>(x).last(n / 2));
+  double mean = 0.0;
+  for (double v : x) mean += v;
+  mean /= static_cast<double>(n);
+  double var = 0.0;
+  double fourth = 0.0;
+  for (double v : x) {
+    var += (v - mean) * (v - mean);
+    fourth += std::pow(v - mean, 4);
+  }
+  var /= static_cast<double>(n);
+  fourth /= static_cast<double>(n);
+  EXPECT_LE(std::abs(mean), 5.0 / std::sqrt(static_cast<double>(n)));
+  EXPECT_LE(std::abs(var - 1.0), 5.0 * std::sqrt(2.0 / static_cast<double>(n)));
+  EXPECT_NEAR(fourth / (var * var), 3.0, 0.1);  // kurtosis of a normal
+}
+
+TEST(GaussianTestBlock, BlocksOfAnyPartitionAssembleTheSameOmega) {
+  const Matrix whole = kernel::gaussian_test_block(99, 0, 6, 0, 10);
+  const Matrix right = kernel::gaussian_test_block(99, 0, 6, 4, 6);   // columns 4..9
+  const Matrix lower = kernel::gaussian_test_block(99, 3, 3, 0, 10);  // rows 3..5 (odd start)
+  for (index_t j = 0; j < 6; ++j)
+    for (index_t i = 0; i < 6; ++i) EXPECT_EQ(right(i, j), whole(i, j + 4));
+  for (index_t j = 0; j < 10; ++j)
+    for (index_t i = 0; i < 3; ++i) EXPECT_EQ(lower(i, j), whole(i + 3, j));
+}
+
+TEST(BlockCyclic, OwnerAndLocalIndexMatchNumroc) {
+  for (const int p : {1, 2, 3}) {
+    for (const int nb : {1, 4, 7}) {
+      const int n = 31;
+      for (int proc = 0; proc < p; ++proc) {
+        const int zero = 0;
+        const int count = numroc_(&n, &nb, &proc, &zero, &p);
+        index_t owned = 0;
+        for (index_t g = 0; g < n; ++g) {
+          if (kernel::cyclic_owner(g, nb, p) != proc) continue;
+          EXPECT_EQ(kernel::cyclic_local(g, nb, p), owned);  // local indices are dense, in order
+          ++owned;
+        }
+        EXPECT_EQ(owned, count) << "p=" << p << " nb=" << nb << " proc=" << proc;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace idprune::test
