@@ -33,11 +33,14 @@ const char* const kUsage = R"([--k 20] [--reps 5] [--json] [sizes ...]
 Times la::cpqr stopped after k steps (max_rank = k) for the methods unblocked, blocked and lapack
 (LAPACK dgeqp3 always factors fully and is truncated afterwards: the reference). Three sweeps:
 growing m with n fixed, growing n with m fixed, and m = n; each point is the median of --reps
-runs, methods interleaved so that they see the same machine load. The slope of a least-squares
-line through (log size, log median time) is reported per sweep and method: an O(m n k) method
-shows about 1, 1 and 2. Then the full factorization of --full-m x --full-n, blocked (by default
-reduced first by an unpivoted QR when m >= 2n) and blocked on A itself against dgeqp3, and the
-early stop at k on the same matrix. Inputs are Gaussian (fixed seed).
+runs (--lapack-reps for dgeqp3), methods interleaved so that they see the same machine load.
+The slope of a least-squares line through (log size, log median time) is reported per sweep and
+method: an O(m n k) method shows about 1, 1 and 2. The default sizes keep every matrix at
+32 MB or more, beyond the caches, so that the memory-bound matrix-vector work of each step
+scales with the matrix size.
+Then the full factorization of --full-m x --full-n: blocked (by default reduced first by an
+unpivoted QR when m >= 2n), blocked on A itself (the dlaqps path) and dgeqp3; and the early stop
+at k on the same matrix. Inputs are Gaussian (fixed seed).
 With --json, one JSON object goes to standard output instead of the table.)";
 
 // A timed configuration: a method, and for the blocked one whether the tall-matrix QR
@@ -90,13 +93,14 @@ double seconds_of(const Matrix& a, const la::CpqrOptions& o) {
   return s;
 }
 
-// Runs of each variant on `a`, `reps` times, variants interleaved within each repetition so
-// that they see the same machine load. Returns every run, per variant name.
+// Runs of each variant on `a`, `reps` times (`lapack_reps` for dgeqp3), variants interleaved
+// within each repetition so that they see the same machine load. Returns every run, per name.
 std::map<std::string, std::vector<double>> time_variants(const Matrix& a, index_t k, index_t block_size, long reps,
-                                                         const std::vector<Variant>& variants) {
+                                                         long lapack_reps, const std::vector<Variant>& variants) {
   std::map<std::string, std::vector<double>> t;
-  for (long r = 0; r < reps; ++r) {
+  for (long r = 0; r < std::max(reps, lapack_reps); ++r) {
     for (const Variant& v : variants) {
+      if (r >= (v.method == CpqrMethod::lapack ? lapack_reps : reps)) continue;
       la::CpqrOptions o;
       o.method = v.method;
       o.max_rank = k;
@@ -124,11 +128,11 @@ struct Sweep {
   std::map<std::string, double> slope;
 };
 
-void run_sweep(Sweep& s, index_t k, index_t block_size, long reps, std::uint64_t seed) {
+void run_sweep(Sweep& s, index_t k, index_t block_size, long reps, long lapack_reps, std::uint64_t seed) {
   for (const auto& [m, n] : s.shapes) {
     require(k <= std::min(m, n), "bench cpqr: --k=", k, " exceeds min(m, n) for the shape ", m, " x ", n);
     const Matrix a = gaussian_matrix(m, n, seed);
-    const auto runs = time_variants(a, k, block_size, reps, kMethods);
+    const auto runs = time_variants(a, k, block_size, reps, lapack_reps, kMethods);
     for (const auto& [name, v] : runs) {
       s.medians[name].push_back(median(v));
       s.all_runs[name].insert(s.all_runs[name].end(), v.begin(), v.end());
@@ -161,14 +165,17 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
   po::options_description options("bench cpqr options");
   options.add_options()("k", po::value<long>()->default_value(20), "steps of the early-stopped factorization")(
       "reps", po::value<long>()->default_value(5), "repetitions per point (the median is reported)")(
+      "lapack-reps", po::value<long>()->default_value(3),
+      "repetitions of dgeqp3 per point of the sweeps (it never stops early and dominates the run time)")(
       "json", po::bool_switch(), "print one JSON object instead of the table")(
       "block-size", po::value<long>()->default_value(32), "panel width of the blocked method")(
       "threads", po::value<int>()->default_value(0), "OpenBLAS threads (0: leave OpenBLAS's default)")(
       "fixed-n", po::value<long>()->default_value(500), "n of the growing-m sweep")(
-      "m-sizes", po::value<std::string>()->default_value("2000,4000,8000,16000"), "m values of the growing-m sweep")(
-      "fixed-m", po::value<long>()->default_value(4000), "m of the growing-n sweep")(
-      "n-sizes", po::value<std::string>()->default_value("250,500,1000,2000"), "n values of the growing-n sweep")(
-      "square-sizes", po::value<std::string>()->default_value("500,1000,1500,2000"), "sizes of the m = n sweep")(
+      "m-sizes", po::value<std::string>()->default_value("16000,32000,64000,128000"),
+      "m values of the growing-m sweep")("fixed-m", po::value<long>()->default_value(16000),
+                                         "m of the growing-n sweep")(
+      "n-sizes", po::value<std::string>()->default_value("500,1000,2000"), "n values of the growing-n sweep")(
+      "square-sizes", po::value<std::string>()->default_value("2000,2800,4000"), "sizes of the m = n sweep")(
       "full-m", po::value<long>()->default_value(4000), "rows of the full-factorization comparison")(
       "full-n", po::value<long>()->default_value(1000), "columns of the full-factorization comparison")(
       "seed", po::value<unsigned long>()->default_value(1), "seed of the Gaussian test matrices");
@@ -177,6 +184,7 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
 
   const long k = vm["k"].as<long>();
   const long reps = vm["reps"].as<long>();
+  const long lapack_reps = vm["lapack-reps"].as<long>();
   const long block_size = vm["block-size"].as<long>();
   const int threads = vm["threads"].as<int>();
   const long fixed_n = vm["fixed-n"].as<long>();
@@ -186,6 +194,7 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
   const auto seed = vm["seed"].as<unsigned long>();
   require(k >= 1, "bench cpqr: --k=", k, " must be >= 1");
   require(reps >= 1, "bench cpqr: --reps=", reps, " must be >= 1");
+  require(lapack_reps >= 1, "bench cpqr: --lapack-reps=", lapack_reps, " must be >= 1");
   require(block_size >= 1, "bench cpqr: --block-size=", block_size, " must be >= 1");
   require(threads >= 0, "bench cpqr: --threads=", threads, " must be >= 0");
   require(fixed_n >= k && fixed_m >= k, "bench cpqr: --fixed-n and --fixed-m must be >= k=", k);
@@ -215,7 +224,7 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
   const int previous_threads = la::blas_threads();
   la::ScopedBlasThreads scoped(threads > 0 ? threads : previous_threads);
 
-  for (Sweep& s : sweeps) run_sweep(s, k, block_size, reps, seed);
+  for (Sweep& s : sweeps) run_sweep(s, k, block_size, reps, lapack_reps, seed);
 
   const Matrix big = gaussian_matrix(full_m, full_n, seed);
   const index_t full_rank = std::min<index_t>(full_m, full_n);
@@ -224,8 +233,8 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
   const std::vector<Variant> full_variants = {{"blocked", CpqrMethod::blocked},
                                               {"blocked_without_qr_preprocessing", CpqrMethod::blocked, false},
                                               {"lapack", CpqrMethod::lapack}};
-  const auto full = medians(time_variants(big, full_rank, block_size, reps, full_variants));
-  const auto early = medians(time_variants(big, k, block_size, reps, kMethods));
+  const auto full = medians(time_variants(big, full_rank, block_size, reps, reps, full_variants));
+  const auto early = medians(time_variants(big, k, block_size, reps, reps, kMethods));
   const double full_ratio = full.at("blocked") / full.at("lapack");
   const double full_direct_ratio = full.at("blocked_without_qr_preprocessing") / full.at("lapack");
   const double early_ratio = early.at("blocked") / early.at("lapack");
@@ -242,6 +251,7 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
     j["load_average_after"] = load_after;
     j["k"] = k;
     j["reps"] = reps;
+    j["lapack_reps_in_sweeps"] = lapack_reps;
     j["block_size"] = block_size;
     j["statistic"] = "median seconds";
     for (const Sweep& s : sweeps) {
@@ -270,9 +280,10 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
     return 0;
   }
 
-  std::cout << "idprune bench cpqr: k = " << k << ", median of " << reps << " runs, OpenBLAS " << la::blas_core_name()
-            << " with " << la::blas_threads() << " threads, block size " << block_size << ", load average "
-            << load_before[0] << " -> " << load_after[0] << "\n";
+  std::cout << "idprune bench cpqr: k = " << k << ", median of " << reps
+            << " runs (dgeqp3 in the sweeps: " << lapack_reps << "), OpenBLAS " << la::blas_core_name() << " with "
+            << la::blas_threads() << " threads, block size " << block_size << ", load average " << load_before[0]
+            << " -> " << load_after[0] << "\n";
   std::cout << std::fixed;
   for (const Sweep& s : sweeps) {
     std::cout << "\n"
