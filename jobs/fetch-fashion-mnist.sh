@@ -209,6 +209,7 @@ command -v python3 >/dev/null || die "python3 is required"
 TMP=""
 cleanup() { if [[ -n "$TMP" ]]; then rm -rf -- "$TMP"; fi; }
 trap cleanup EXIT
+trap 'exit 130' INT TERM  # so that the EXIT trap runs when interrupted
 make_tmp() {
   mkdir -p -- "$1"
   TMP="$(mktemp -d "$1/.fetch-fashion-mnist.XXXXXX")"
@@ -242,8 +243,9 @@ try_official() {
     say "trying $base"
     local ok=1
     for f in "${FILES[@]}"; do
-      if ! curl --fail --silent --show-error --location --connect-timeout 10 --max-time 120 \
-          -o "$TMP/$f" "$base/$f"; then
+      # Unreachable hosts fail within 10 s; a stalled transfer (< 10 kB/s for 15 s) is abandoned.
+      if ! curl --fail --silent --show-error --location --connect-timeout 10 --speed-limit 10000 \
+          --speed-time 15 --max-time 600 -o "$TMP/$f" "$base/$f"; then
         ok=0
         break
       fi
