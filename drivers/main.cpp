@@ -15,12 +15,16 @@ namespace idprune::cli {
 int run_lowrank(const std::vector<std::string>& args);
 int run_bench(const std::vector<std::string>& args);
 int run_rank(const std::vector<std::string>& args);
+int run_train(const std::vector<std::string>& args);
+int run_eval(const std::vector<std::string>& args);
 
 const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {
       {"lowrank", "CPQR (interpolative decomposition) vs optimal SVD error for k = 1..K (kernel study)", run_lowrank},
       {"bench", "benchmarks: bench cpqr (CPQR scaling, blocked vs dgeqp3), bench id (pivot engines)", run_bench},
       {"rank", "estimate the rank of a black-box map (the reference game, or a model layer)", run_rank},
+      {"train", "train an MLP classifier (Adam) and save it as safetensors or .npy", run_train},
+      {"eval", "test accuracy of a model file, per class, under mpirun too", run_eval},
   };
   return table;
 }

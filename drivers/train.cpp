@@ -1,0 +1,170 @@
+// `idprune train`: trains an MLP classifier on an image data set and saves it (nn::train).
+#include "idprune/nn/train.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "idprune/data/dataset.hpp"
+#include "idprune/data/sampling.hpp"
+#include "idprune/dist/comm.hpp"
+#include "idprune/la/blas.hpp"
+#include "idprune/la/error.hpp"
+#include "idprune/nn/model_io.hpp"
+#include "idprune/version.hpp"
+
+namespace idprune::cli {
+
+using la::index_t;
+
+namespace {
+
+const char* const kUsage = R"(--data DIR --out MODEL [--epochs E --widths W1,W2,... --seed S --batch B --lr R ...]
+
+Trains d - W1 - ... - Wk - classes (ReLU hidden layers, softmax classifier; no biases unless
+--bias) on the training split of DIR with mini-batch Adam on the mean cross-entropy, then reports
+the test accuracy (when DIR has a test split) and saves the model. MODEL ending in .safetensors is
+written as safetensors (PyTorch nn.Sequential naming, --dtype F32 or F64), anything else as a
+folder of .npy files. Inputs are pixel bytes / 255. Deterministic for a given seed and BLAS
+thread count (--threads, default: OpenBLAS's own). Runs on one process.
+
+The reference model of the project:
+  idprune train --data data/fashion-mnist --out data/models/fashion-mnist-reference.safetensors)";
+
+std::string join(const std::vector<index_t>& v) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s;
+}
+
+std::string fixed(double v, int digits) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(digits) << v;
+  return os.str();
+}
+
+}  // namespace
+
+int run_train(const std::vector<std::string>& args) {
+  po::options_description options("train options");
+  options.add_options()("data", po::value<std::string>()->required(), "data folder (IDX or CIFAR-10 binary files)")(
+      "out", po::value<std::string>()->required(), "model file to write (.safetensors, or a folder for .npy)")(
+      "widths", po::value<std::string>()->default_value("1024,512,512,256,256,128,128"),
+      "hidden layer widths, comma-separated")("epochs", po::value<int>()->default_value(15), "passes over the data")(
+      "batch", po::value<long>()->default_value(128), "mini-batch size")("lr", po::value<double>()->default_value(1e-3),
+                                                                         "Adam learning rate (peak of the schedule)")(
+      "schedule", po::value<std::string>()->default_value("cosine"), "learning-rate schedule: cosine or constant")(
+      "seed", po::value<unsigned long>()->default_value(1), "seed of the initial weights and the shuffles")(
+      "bias", po::bool_switch(), "give every layer a bias (initialised to zero)")(
+      "train-rows", po::value<long>()->default_value(0), "use only the first N training rows (0: all)")(
+      "validation", po::value<long>()->default_value(0),
+      "hold out N random training rows and report their accuracy after each epoch")(
+      "dtype", po::value<std::string>()->default_value("F32"), "safetensors dtype: F32 or F64")(
+      "threads", po::value<int>()->default_value(0), "OpenBLAS threads (0: OpenBLAS's default)");
+  po::variables_map vm;
+  if (!parse("train", kUsage, options, args, vm)) return 0;
+
+  const auto comm = dist::Comm::world();
+  if (comm.size() > 1)
+    throw dist::CollectiveError(
+        0, "train: runs on one process (got " + std::to_string(comm.size()) + " ranks); start it without mpirun");
+
+  const std::string dir = vm["data"].as<std::string>();
+  const std::string out = vm["out"].as<std::string>();
+  std::vector<index_t> widths;
+  for (long w : parse_integers(vm["widths"].as<std::string>(), "train: --widths")) {
+    require(w > 0, "train: --widths: width ", w, " must be positive");
+    widths.push_back(w);
+  }
+  nn::TrainOptions train_options;
+  train_options.epochs = vm["epochs"].as<int>();
+  train_options.batch_size = vm["batch"].as<long>();
+  train_options.learning_rate = vm["lr"].as<double>();
+  train_options.schedule = nn::parse_lr_schedule(vm["schedule"].as<std::string>());
+  train_options.seed = vm["seed"].as<unsigned long>();
+  const bool bias = vm["bias"].as<bool>();
+  const auto dtype = nn::parse_dtype(vm["dtype"].as<std::string>());
+  const long train_rows = vm["train-rows"].as<long>();
+  const long validation_rows = vm["validation"].as<long>();
+  require(train_rows >= 0 && validation_rows >= 0, "train: --train-rows and --validation must be >= 0");
+  const int threads = vm["threads"].as<int>();
+  require(threads >= 0, "train: --threads=", threads, " must be >= 0");
+  if (threads > 0) la::set_blas_threads(threads);
+
+  // Training rows: the first --train-rows (or all), minus a seeded validation hold-out.
+  const auto info = data::dataset_info(dir, data::Split::train);
+  const std::int64_t available = train_rows > 0 ? std::min<std::int64_t>(train_rows, info.samples) : info.samples;
+  require(validation_rows < available, "train: --validation=", validation_rows, " leaves no training rows of ",
+          available);
+  const auto split = data::train_validation_split(available, validation_rows, train_options.seed);
+  const data::Dataset train_set = data::load_dataset_rows(dir, data::Split::train, split.train);
+  data::Dataset validation_set;
+  if (validation_rows > 0) validation_set = data::load_dataset_rows(dir, data::Split::train, split.validation);
+
+  nn::Mlp model = nn::initialize_mlp(train_set.features(), widths, train_set.classes, bias, train_options.seed);
+  std::cout << "train: " << join(model.widths()) << " (" << model.parameter_count() << " parameters"
+            << (bias ? ", biases" : ", no biases") << ") on " << train_set.samples() << " samples of " << dir
+            << (validation_rows > 0 ? ", " + std::to_string(validation_rows) + " held out for validation" : "")
+            << "\n       epochs " << train_options.epochs << ", batch " << train_options.batch_size << ", Adam lr "
+            << train_options.learning_rate << " (" << nn::to_string(train_options.schedule) << "), seed "
+            << train_options.seed << ", OpenBLAS " << la::blas_core_name() << " x " << la::blas_threads() << " threads"
+            << std::endl;
+
+  const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  const auto history =
+      nn::train(model, train_set.x, train_set.y, train_options, [&](const nn::EpochReport& r, const nn::Mlp& m) {
+        std::cout << "epoch " << std::setw(3) << r.epoch << "/" << train_options.epochs << "  lr " << std::scientific
+                  << std::setprecision(2) << r.learning_rate << std::defaultfloat << "  loss " << fixed(r.loss, 4)
+                  << "  train acc " << fixed(100 * r.train_accuracy, 2) << "%";
+        if (validation_rows > 0) {
+          const auto counts = nn::count_correct(m.predict(validation_set.x), validation_set.y, validation_set.classes);
+          std::cout << "  validation acc " << fixed(100 * counts.accuracy(), 2) << "%";
+        }
+        std::cout << "  elapsed " << fixed(elapsed(), 1) << " s" << std::endl;
+      });
+  const double seconds = elapsed();
+
+  auto& meta = model.metadata();
+  meta["idprune.version"] = version_string();
+  meta["idprune.git_revision"] = git_revision();
+  meta["idprune.widths"] = join(model.widths());
+  meta["idprune.bias"] = bias ? "true" : "false";
+  meta["idprune.seed"] = std::to_string(train_options.seed);
+  meta["idprune.epochs"] = std::to_string(train_options.epochs);
+  meta["idprune.batch"] = std::to_string(train_options.batch_size);
+  meta["idprune.lr"] = fixed(train_options.learning_rate, 8);
+  meta["idprune.schedule"] = std::string(nn::to_string(train_options.schedule));
+  meta["idprune.train_samples"] = std::to_string(train_set.samples());
+  meta["idprune.validation_samples"] = std::to_string(validation_rows);
+  meta["idprune.data"] = dir;
+  meta["idprune.blas"] = la::blas_core_name() + " x " + std::to_string(la::blas_threads());
+  meta["idprune.train_seconds"] = fixed(seconds, 1);
+  if (!history.empty()) meta["idprune.final_loss"] = fixed(history.back().loss, 6);
+
+  std::string test_note = "no test split";
+  try {
+    const data::Dataset test_set = data::load_dataset(dir, data::Split::test);
+    // The accuracy of the model as saved: F32 files round the weights, so evaluate the rounded model.
+    const nn::Mlp saved = dtype == nn::Dtype::f32 ? nn::from_tensor_file(nn::to_tensor_file(model, dtype), out) : model;
+    const auto counts = nn::count_correct(saved.predict(test_set.x), test_set.y, test_set.classes);
+    meta["idprune.test_accuracy"] = fixed(counts.accuracy(), 6);
+    meta["idprune.test_samples"] = std::to_string(counts.samples());
+    test_note = "test accuracy " + std::to_string(counts.correct_total()) + " / " + std::to_string(counts.samples()) +
+                " = " + fixed(100 * counts.accuracy(), 2) + "%";
+  } catch (const Error& e) {
+    test_note = std::string("no test accuracy (") + e.what() + ")";
+  }
+  nn::save_model(out, model, dtype);
+  std::cout << "trained in " << fixed(seconds, 1) << " s; " << test_note << "\nsaved " << out << " ("
+            << model.parameter_count() << " parameters"
+            << (out.ends_with(".safetensors") ? ", " + std::string(nn::to_string(dtype)) : ", .npy folder") << ")\n";
+  return 0;
+}
+
+}  // namespace idprune::cli
