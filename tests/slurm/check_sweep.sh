@@ -60,7 +60,8 @@ state() { timeout 10 scontrol show job "$id" 2>/dev/null | sed -n 's/.*JobState=
 # Wait until the sweep has written its first row (bounded), then signal the batch shell, as SLURM does
 # before the time limit with --signal=B:TERM.
 signalled=0
-for ((i = 0; i < 600; i++)); do
+deadline=$((SECONDS + 60))
+while ((SECONDS < deadline)); do
   s=$(state)
   case $s in RUNNING | PENDING | CONFIGURING) ;; *) break ;; esac
   if [ "$s" = RUNNING ] && [ "$(tail -n +2 "$out/results.csv" 2>/dev/null | wc -l)" -ge 1 ]; then
@@ -71,7 +72,8 @@ for ((i = 0; i < 600; i++)); do
 done
 [ "$signalled" = 1 ] || say "note: the sweep ended before it could be signalled (state '$(state)'); the stop and requeue path was not exercised"
 # A requeued job waits for its begin time (about 2 minutes); release it at once.
-for ((i = 0; i < 600; i++)); do
+deadline=$((SECONDS + 120))
+while ((SECONDS < deadline)); do
   info=$(timeout 10 scontrol show job "$id" 2>/dev/null)
   s=$(sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' <<<"$info")
   case $s in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE) break ;; esac

@@ -96,12 +96,14 @@ cleanup() {
   stop_pid "$sbatch_pid" "sbatch --wait"
   [ -z "$job_id" ] && job_id=$(head -n 1 "$tmp/work/sbatch.stdout" 2>/dev/null | cut -d';' -f1)
   if alive "$ctld_pid"; then
-    if [ -n "$job_id" ] && [ "$rc" -ne 0 ]; then timeout 5 scancel "$job_id" >/dev/null 2>&1; fi
+    if [ "$rc" -ne 0 ]; then
+      # Every job of this private cluster (the check may have submitted more than one).
+      # shellcheck disable=SC2046  # one word per job id
+      timeout 5 scancel $(timeout 5 squeue -h -o %i 2>/dev/null) >/dev/null 2>&1
+    fi
     # Give cancelled steps a moment to end before the daemons go.
-    for ((i = 0; i < 50; i++)); do
-      [ -z "$(timeout 5 squeue -h -o %i 2>/dev/null)" ] && break
-      sleep 0.2
-    done
+    local deadline=$((SECONDS + 10))
+    while [ -n "$(timeout 5 squeue -h -o %i 2>/dev/null)" ] && ((SECONDS < deadline)); do sleep 0.2; done
     timeout 10 scontrol shutdown >/dev/null 2>&1
   fi
   wait_gone "$ctld_pid" 10 || true
@@ -147,11 +149,11 @@ setpriv --reuid=munge --regid=munge --clear-groups munged -F --socket="$tmp/mung
   --key-file="$tmp/munge/munge.key" --pid-file="$tmp/munge/munged.pid" --seed-file="$tmp/munge/munged.seed" \
   --log-file="$tmp/log/munged.log" >"$tmp/log/munged.out" 2>&1 &
 munged_pid=$!
-for ((i = 0; ; i++)); do
-  if timeout 5 munge -n -S "$tmp/munge/munge.socket" 2>/dev/null |
-    timeout 5 unmunge -S "$tmp/munge/munge.socket" >/dev/null 2>&1; then break; fi
+deadline=$((SECONDS + 15))
+until timeout 5 munge -n -S "$tmp/munge/munge.socket" 2>/dev/null |
+  timeout 5 unmunge -S "$tmp/munge/munge.socket" >/dev/null 2>&1; do
   alive "$munged_pid" || fail "munged exited"
-  ((i < 100)) || fail "munged not answering after 10 s"
+  ((SECONDS < deadline)) || fail "munged not answering after 15 s"
   sleep 0.1
 done
 
@@ -208,12 +210,11 @@ env "$marker" slurmctld -D -f "$conf" >"$tmp/log/slurmctld.out" 2>&1 &
 ctld_pid=$!
 env "$marker" slurmd -D -f "$conf" -N localhost >"$tmp/log/slurmd.out" 2>&1 &
 slurmd_pid=$!
-for ((i = 0; ; i++)); do
-  state=$(timeout 5 sinfo -h -n localhost -o %t 2>/dev/null)
-  [ "$state" = idle ] && break
+deadline=$((SECONDS + 30))
+while state=$(timeout 5 sinfo -h -n localhost -o %t 2>/dev/null); [ "$state" != idle ]; do
   alive "$ctld_pid" || fail "slurmctld exited"
   alive "$slurmd_pid" || fail "slurmd exited"
-  ((i < 150)) || fail "node not idle after 30 s (state '$state')"
+  ((SECONDS < deadline)) || fail "node not idle after 30 s (state '$state')"
   sleep 0.2
 done
 say "cluster up in ${SECONDS}s (ports $ctld_port/$slurmd_port, $cpus CPUs, folder $tmp)"

@@ -35,4 +35,5 @@ if [ ! -e "$MODEL" ]; then
     >"$model_dir/train.log" 2>&1 || { cat "$model_dir/train.log" >&2; exit 1; }
   MODEL="$model_dir/tiny.safetensors"
 fi
-bash "$here/run_job.sh" "$SWEEP_SBATCH" "$here/check_sweep.sh" --ntasks=2 --cpus-per-task=1 --time=10
+# Bounded well inside the CTest timeout (600 s): job 180 s, requeue round 60 + 120 s, start and stop < 1 min.
+SLURM_TEST_JOB_TIMEOUT=${SLURM_TEST_JOB_TIMEOUT:-180} bash "$here/run_job.sh" "$SWEEP_SBATCH" "$here/check_sweep.sh" --ntasks=2 --cpus-per-task=1 --time=10
