@@ -17,6 +17,7 @@ int run_bench(const std::vector<std::string>& args);
 int run_rank(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
+int run_report(const std::vector<std::string>& args);
 
 const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {
@@ -25,6 +26,7 @@ const std::vector<Subcommand>& subcommands() {
       {"rank", "estimate the rank of a black-box map (the reference game, or a model layer)", run_rank},
       {"train", "train an MLP classifier (Adam) and save it as safetensors or .npy", run_train},
       {"eval", "test accuracy of a model file, per class, under mpirun too", run_eval},
+      {"report", "HTML + Markdown report with gnuplot figures from result folders", run_report},
   };
   return table;
 }

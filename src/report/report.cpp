@@ -1,0 +1,636 @@
+#include "idprune/report/report.hpp"
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include "idprune/la/error.hpp"
+#include "idprune/report/document.hpp"
+#include "idprune/report/studies.hpp"
+#include "idprune/version.hpp"
+
+namespace idprune::report {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+
+std::string num(double v, int digits = 4) {
+  if (!std::isfinite(v)) return std::isnan(v) ? "n/a" : (v > 0 ? "inf" : "-inf");
+  std::ostringstream os;
+  os << std::setprecision(digits) << v;
+  return os.str();
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  require(out.good(), "report: cannot write '", path.string(), "'");
+  out << text;
+  out.flush();
+  require(out.good(), "report: write to '", path.string(), "' failed");
+}
+
+// Whether a plot has at least one point gnuplot can draw (else gnuplot stops with an error).
+bool drawable(const Plot& p) {
+  for (const auto& s : p.series)
+    for (std::size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
+      if (std::isfinite(s.x[i]) && std::isfinite(s.y[i]) && (!p.logx || s.x[i] > 0) && (!p.logy || s.y[i] > 0))
+        return true;
+  return false;
+}
+
+// Whether the positive finite values of `v` span at least `decades` powers of ten.
+bool spans_decades(const std::vector<std::vector<double>>& v, double decades) {
+  double lo = std::numeric_limits<double>::infinity(), hi = 0.0;
+  for (const auto& xs : v)
+    for (double x : xs)
+      if (x > 0 && std::isfinite(x)) {
+        lo = std::min(lo, x);
+        hi = std::max(hi, x);
+      }
+  return hi > 0 && std::log10(hi / lo) >= decades;
+}
+
+// Accuracies in percent: values in [0, 1] are fractions.
+std::vector<double> as_percent(std::vector<double> v) {
+  const bool fractions = std::all_of(v.begin(), v.end(), [](double a) { return !std::isfinite(a) || a <= 1.0; });
+  if (fractions)
+    for (double& a : v) a *= 100.0;
+  return v;
+}
+
+// Sorts the points of a series by x (a sweep lists grid values, not parameter counts, in order).
+void sort_by_x(Series& s) {
+  std::vector<std::size_t> idx(s.x.size());
+  for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+  std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return s.x[a] < s.x[b]; });
+  Series out = s;
+  for (std::size_t i = 0; i < idx.size(); ++i) {
+    out.x[i] = s.x[idx[i]];
+    out.y[i] = s.y[idx[i]];
+  }
+  s = std::move(out);
+}
+
+// Table with only the named columns of `csv` that exist (all columns when none of them does).
+Table select_columns(const CsvTable& csv, const std::vector<std::string>& wanted) {
+  std::vector<std::size_t> cols;
+  for (const auto& w : wanted)
+    if (csv.has(w)) cols.push_back(csv.column(w));
+  if (cols.empty())
+    for (std::size_t c = 0; c < csv.header().size(); ++c) cols.push_back(c);
+  Table t;
+  for (std::size_t c : cols) t.header.push_back(csv.header()[c]);
+  for (std::size_t r = 0; r < csv.rows(); ++r) {
+    std::vector<std::string> row;
+    for (std::size_t c : cols) row.push_back(csv.text(r, c));
+    t.rows.push_back(std::move(row));
+  }
+  return t;
+}
+
+// A label for a result folder: its path as given.
+std::string folder_label(const fs::path& dir) { return dir.lexically_normal().string(); }
+
+class Builder {
+ public:
+  Builder(const ReportOptions& options, const fs::path& work)
+      : options_(options), work_(work), gnuplot_(options.gnuplot) {
+    fs::create_directories(work_ / "data");
+  }
+
+  ReportSummary build(const Results& res);
+
+ private:
+  // Copies a source file into data/ and returns its path relative to the report.
+  std::string copy_source(const fs::path& file);
+  // Renders `plot` (when it has drawable points) and adds the figure; false when nothing to draw.
+  bool figure(const Plot& plot, const std::string& caption);
+  void provenance(const Provenance& p, const std::vector<fs::path>& sources);
+  std::string next_figure_name(const std::string& what) {
+    std::ostringstream os;
+    os << "fig" << std::setw(2) << std::setfill('0') << ++figure_count_ << "-" << what;
+    return os.str();
+  }
+
+  void lowrank_section(const std::vector<LowRankStudy>& studies);
+  void cpqr_section(const std::vector<CpqrBenchStudy>& studies);
+  void sweep_section(const std::vector<SweepStudy>& sweeps);
+  void pareto_section(const std::vector<ParetoStudy>& studies);
+  void id_bench_section(const IdBenchStudy& study);
+
+  const ReportOptions& options_;
+  fs::path work_;
+  Gnuplot gnuplot_;
+  Document doc_;
+  ReportSummary summary_;
+  std::map<fs::path, std::string> copied_;
+  std::vector<Plot> pending_;  // figures to draw
+  int figure_count_ = 0;
+  int source_count_ = 0;
+};
+
+std::string Builder::copy_source(const fs::path& file) {
+  const auto it = copied_.find(file);
+  if (it != copied_.end()) return it->second;
+  std::ostringstream name;
+  name << std::setw(2) << std::setfill('0') << ++source_count_ << "-";
+  const std::string parent = file.parent_path().filename().string();
+  if (!parent.empty() && parent != "." && parent != "..") name << parent << "-";
+  name << file.filename().string();
+  const std::string rel = "data/" + name.str();
+  fs::copy_file(file, work_ / rel, fs::copy_options::overwrite_existing);
+  copied_[file] = rel;
+  return rel;
+}
+
+bool Builder::figure(const Plot& plot, const std::string& caption) {
+  if (!drawable(plot)) {
+    doc_.paragraph("(No figure: no drawable points" +
+                   std::string(plot.logy ? " (all values are zero or not finite)" : "") + ".)");
+    return false;
+  }
+  // Drawn later, all figures by one gnuplot process (see render_all).
+  const std::string image = plot.name + "." + gnuplot_.extension();
+  pending_.push_back(plot);
+  summary_.figures.push_back(image);
+  doc_.figure(image, plot.title, caption + " Drawn by gnuplot from " + plot.name + ".gp and " + plot.name + ".dat.");
+  return true;
+}
+
+void Builder::provenance(const Provenance& p, const std::vector<fs::path>& sources) {
+  std::vector<std::vector<Span>> items;
+  for (const auto& src : sources) {
+    const std::string rel = copy_source(src);
+    items.push_back({{"source: "}, {src.string(), rel, true}});
+  }
+  for (const auto& [key, value] : p.fields) items.push_back({{key + ": "}, {value, "", true}});
+  if (!p.config_file.empty()) {
+    const std::string rel = copy_source(p.config_file);
+    items.push_back({{"configuration: "}, {p.config_file.string(), rel, true}});
+  }
+  doc_.paragraph("Provenance:");
+  doc_.bullets(items);
+  if (!p.config_text.empty()) doc_.code(p.config_text, "Configuration of the run (" + p.config_file.string() + "):");
+}
+
+void Builder::lowrank_section(const std::vector<LowRankStudy>& studies) {
+  for (const LowRankStudy& s : studies) {
+    const std::string label = s.label.empty() ? s.file.filename().string() : s.label;
+    const std::string title = "Rank-k approximation error: CPQR (ID) vs SVD, " + label;
+    doc_.heading(2, title);
+    summary_.sections.push_back(title);
+    Plot p;
+    p.name = next_figure_name("lowrank" + (s.label.empty() ? "" : "-" + s.label));
+    p.title = title;
+    p.xlabel = "rank k (columns kept)";
+    p.ylabel = "spectral-norm error ||A - A_k||_2 (units of A)";
+    p.logy = true;
+    p.series.push_back({"CPQR / ID: ||R22|| after k steps", s.k, s.cpqr_error, "linespoints", ""});
+    p.series.push_back({"SVD, optimal: sigma(k+1)", s.k, s.svd_error, "linespoints", "2"});
+    // The ratio matters only where the optimal error is above rounding level.
+    double max_ratio = 0.0, max_k = 0.0;
+    const double floor = s.svd_error.empty() ? 0.0 : 100.0 * std::numeric_limits<double>::epsilon() * s.svd_error[0];
+    std::size_t counted = 0;
+    for (std::size_t i = 0; i < s.k.size(); ++i) {
+      if (!(s.svd_error[i] > floor)) continue;
+      ++counted;
+      const double r = s.cpqr_error[i] / s.svd_error[i];
+      if (r > max_ratio) {
+        max_ratio = r;
+        max_k = s.k[i];
+      }
+    }
+    std::string caption = "CPQR error and optimal (SVD) error against k, logarithmic error axis.";
+    if (counted > 0)
+      caption += " Largest ratio cpqr_error / svd_error over the " + std::to_string(counted) +
+                 " ranks whose SVD error exceeds 100 eps times the k = 1 value: " + num(max_ratio) +
+                 " (k = " + num(max_k) + ").";
+    figure(p, caption);
+    doc_.table(s.table, options_.max_table_rows, copy_source(s.file));
+    provenance(s.provenance, {s.file});
+  }
+}
+
+void Builder::cpqr_section(const std::vector<CpqrBenchStudy>& studies) {
+  for (const CpqrBenchStudy& s : studies) {
+    const std::string title = "CPQR timing scaling (" + s.file.filename().string() + ")";
+    doc_.heading(2, title);
+    summary_.sections.push_back(title);
+    for (const Scaling& sc : s.scalings) {
+      Plot p;
+      p.name = next_figure_name("cpqr-" + sc.name);
+      p.title = "CPQR time vs " + sc.xlabel;
+      p.xlabel = sc.xlabel;
+      p.ylabel = "time (seconds)";
+      p.logx = p.logy = true;
+      p.key = "top left";
+      for (const TimingCurve& c : sc.curves)
+        p.series.push_back({c.method + " (slope " + num(c.slope, 3) + ")", c.size, c.seconds, "linespoints", ""});
+      figure(p, "Log-log axes; the legend gives each method's fitted log-log slope (time ~ size^slope).");
+    }
+    doc_.paragraph("Fitted log-log slopes (an O(m n k) method shows about 1, 1 and 2):");
+    doc_.table(s.slopes, 0);
+    for (const auto& note : s.notes) doc_.paragraph(note);
+    doc_.paragraph("Median times:");
+    doc_.table(s.table, options_.max_table_rows, copy_source(s.file));
+    provenance(s.provenance, {s.file});
+  }
+}
+
+// Label of one sweep's curve: strategy, rule, and the layers when not all.
+std::string curve_label(const SweepCurve& c) {
+  std::string l = c.strategy;
+  if (!c.rule.empty()) l += ", " + c.rule;
+  if (!c.layers.empty()) l += ", layers " + c.layers;
+  return l;
+}
+
+// Numbers of column `col` at the rows of curve `c`.
+std::vector<double> curve_column(const SweepStudy& s, const SweepCurve& c, const std::string& col) {
+  const std::size_t j = s.csv.column(col);
+  std::vector<double> out;
+  for (std::size_t r : c.rows) out.push_back(s.csv.number(r, j));
+  return out;
+}
+
+std::vector<long> kept_list(const SweepStudy& s, std::size_t r) {
+  return parse_integer_list(s.csv.text(r, s.csv.column("kept_per_layer")),
+                            s.csv.source() + ":" + std::to_string(s.csv.line(r)) + ": column 'kept_per_layer'");
+}
+
+// Fraction of layer 1's neurons kept at each row of a layer-1-only curve: kept_per_layer[0] over
+// layer 1's original width, which is hidden_total minus the (untouched) widths of the other layers.
+// Empty when the table cannot tell (no hidden_total column).
+std::vector<double> w1_fraction(const SweepStudy& s, const SweepCurve& c) {
+  if (!s.csv.has("hidden_total") || !s.csv.has("kept_per_layer")) return {};
+  std::vector<double> out;
+  for (std::size_t r : c.rows) {
+    const auto kept = kept_list(s, r);
+    double width = s.csv.number(r, s.csv.column("hidden_total"));
+    for (std::size_t l = 1; l < kept.size(); ++l) width -= static_cast<double>(kept[l]);
+    out.push_back(width > 0 ? static_cast<double>(kept.front()) / width : nan);
+  }
+  return out;
+}
+
+// The original model's accuracy (the first original_accuracy found), in percent; NaN if none.
+double original_accuracy(const std::vector<SweepStudy>& sweeps) {
+  for (const auto& s : sweeps)
+    if (s.csv.has("original_accuracy") && s.csv.rows() > 0)
+      return as_percent({s.csv.numbers("original_accuracy")[0]})[0];
+  return nan;
+}
+
+// Adds a dashed horizontal line at the original accuracy across the x range of the plot.
+void add_original_line(Plot& p, double accuracy) {
+  if (!std::isfinite(accuracy)) return;
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (const auto& ser : p.series)
+    for (double x : ser.x)
+      if (std::isfinite(x) && (!p.logx || x > 0)) {
+        lo = std::min(lo, x);
+        hi = std::max(hi, x);
+      }
+  if (!(lo <= hi)) return;
+  p.series.push_back({"original model (" + num(accuracy) + " %)", {lo, hi}, {accuracy, accuracy}, "lines", "2"});
+}
+
+void Builder::sweep_section(const std::vector<SweepStudy>& sweeps) {
+  if (sweeps.empty()) {
+    summary_.missing.push_back("compression sweeps: accuracy vs fraction of W1 kept, vs parameters (results.csv)");
+    return;
+  }
+  doc_.heading(2, "Compression sweeps");
+  const double original = original_accuracy(sweeps);
+  // Labels that occur in more than one folder get the folder's name.
+  std::map<std::string, int> seen;
+  for (const auto& s : sweeps)
+    for (const auto& c : s.curves) ++seen[curve_label(c)];
+  const auto label = [&](const SweepStudy& s, const SweepCurve& c) {
+    const std::string l = curve_label(c);
+    return seen[l] > 1 ? l + " [" + folder_label(s.dir) + "]" : l;
+  };
+
+  // Layer 1 alone: accuracy against the fraction of W1's columns kept.
+  {
+    Plot p;
+    p.name = next_figure_name("layer1");
+    p.title = "Test accuracy vs fraction of W1 kept (layer 1 compressed alone)";
+    p.ylabel = "test accuracy (%)";
+    p.key = "bottom right";
+    bool absolute = false, skipped_svd = false;
+    for (const auto& s : sweeps)
+      for (const auto& c : s.curves) {
+        if (c.layers != "1") continue;
+        if (c.strategy == "svd") {
+          skipped_svd = true;  // keeps every neuron: no columns of W1 are dropped
+          continue;
+        }
+        std::vector<double> x = w1_fraction(s, c);
+        if (x.empty()) {
+          absolute = true;
+          for (std::size_t r : c.rows) x.push_back(static_cast<double>(kept_list(s, r).front()));
+        }
+        Series ser{label(s, c), x, as_percent(curve_column(s, c, "test_accuracy")), "linespoints", ""};
+        sort_by_x(ser);
+        p.series.push_back(std::move(ser));
+      }
+    if (p.series.empty()) {
+      summary_.missing.push_back("accuracy vs fraction of W1 kept (a sweep with --layers 1)");
+    } else {
+      p.xlabel =
+          absolute ? "neurons of hidden layer 1 kept (count)" : "fraction of W1's columns kept (neurons of layer 1)";
+      add_original_line(p, original);
+      doc_.heading(3, p.title);
+      summary_.sections.push_back(p.title);
+      figure(p, std::string("Only the first hidden layer is compressed; one point per grid value.") +
+                    (skipped_svd ? " SVD sweeps keep every neuron and are shown against parameters only." : ""));
+    }
+  }
+  // All layers: accuracy against the fraction of hidden neurons kept.
+  std::vector<std::pair<const SweepStudy*, const SweepCurve*>> all_layers, chosen;
+  for (const auto& s : sweeps)
+    for (const auto& c : s.curves)
+      if (c.layers.empty()) all_layers.emplace_back(&s, &c);
+  if (std::any_of(all_layers.begin(), all_layers.end(), [](const auto& sc) { return sc.second->strategy != "svd"; }) &&
+      std::all_of(sweeps.begin(), sweeps.end(),
+                  [](const SweepStudy& s) { return s.csv.has("hidden_kept_fraction"); })) {
+    Plot p;
+    p.name = next_figure_name("hidden");
+    p.title = "Test accuracy vs fraction of hidden neurons kept (all layers compressed)";
+    p.xlabel = "fraction of all hidden neurons kept";
+    p.ylabel = "test accuracy (%)";
+    p.key = "bottom right";
+    for (const auto& [s, c] : all_layers) {
+      if (c->strategy == "svd") continue;
+      Series ser{label(*s, *c), curve_column(*s, *c, "hidden_kept_fraction"),
+                 as_percent(curve_column(*s, *c, "test_accuracy")), "linespoints", ""};
+      sort_by_x(ser);
+      p.series.push_back(std::move(ser));
+    }
+    add_original_line(p, original);
+    doc_.heading(3, p.title);
+    summary_.sections.push_back(p.title);
+    figure(p, "Every hidden layer compressed; one point per grid value (SVD keeps every neuron and is left out).");
+  }
+  // Accuracy against parameters: the all-layer sweeps (every sweep when there is none).
+  chosen = all_layers;
+  if (chosen.empty())
+    for (const auto& s : sweeps)
+      for (const auto& c : s.curves) chosen.emplace_back(&s, &c);
+  {
+    Plot p;
+    p.name = next_figure_name("params");
+    p.title = "Test accuracy vs parameters, by strategy";
+    p.xlabel = "parameters of the compressed model (count)";
+    p.ylabel = "test accuracy (%)";
+    p.key = "bottom right";
+    std::vector<std::vector<double>> xs;
+    for (const auto& [s, c] : chosen) {
+      Series ser{label(*s, *c), curve_column(*s, *c, "params"), as_percent(curve_column(*s, *c, "test_accuracy")),
+                 "linespoints", ""};
+      sort_by_x(ser);
+      xs.push_back(ser.x);
+      p.series.push_back(std::move(ser));
+    }
+    p.logx = spans_decades(xs, 1.0);
+    add_original_line(p, original);
+    doc_.heading(3, p.title);
+    summary_.sections.push_back(p.title);
+    figure(p, std::string("One curve per sweep (strategy, rank rule") +
+                  (all_layers.empty() ? ", compressed layers)" : "; every hidden layer compressed)") +
+                  (p.logx ? ", logarithmic parameter axis." : "."));
+  }
+  for (const auto& s : sweeps) {
+    doc_.heading(3, "Sweep results: " + folder_label(s.dir));
+    doc_.table(select_columns(s.csv, {"strategy", "rule", "value", "layers", "test_accuracy", "agreement", "params",
+                                      "params_fraction", "hidden_kept_fraction", "kept_per_layer", "ranks_per_layer"}),
+               options_.max_table_rows, copy_source(s.file));
+    std::vector<fs::path> sources{s.file};
+    for (const auto& c : s.curves)
+      if (!c.config_file.empty()) sources.push_back(c.config_file);
+    provenance(s.provenance, sources);
+  }
+}
+
+void Builder::pareto_section(const std::vector<ParetoStudy>& studies) {
+  for (const ParetoStudy& s : studies) {
+    const std::string title = "Pareto fronts: test accuracy vs parameters (" + folder_label(s.dir) + ")";
+    doc_.heading(2, title);
+    summary_.sections.push_back(title);
+    Plot p;
+    p.name = next_figure_name("pareto");
+    p.title = "Pareto fronts: test accuracy vs parameters";
+    p.xlabel = "parameters of the compressed model (count)";
+    p.ylabel = "test accuracy (%)";
+    p.key = "bottom right";
+    const std::size_t strat = s.csv.column("strategy");
+    const auto params = s.csv.numbers("params");
+    const auto acc = as_percent(s.csv.numbers("test_accuracy"));
+    std::vector<std::string> order;
+    for (std::size_t r = 0; r < s.csv.rows(); ++r)
+      if (std::find(order.begin(), order.end(), s.csv.text(r, strat)) == order.end())
+        order.push_back(s.csv.text(r, strat));
+    std::vector<std::vector<double>> xs;
+    for (const auto& name : order) {
+      Series ser{name, {}, {}, "linespoints", ""};
+      for (std::size_t r = 0; r < s.csv.rows(); ++r)
+        if (s.csv.text(r, strat) == name) {
+          ser.x.push_back(params[r]);
+          ser.y.push_back(acc[r]);
+        }
+      sort_by_x(ser);
+      xs.push_back(ser.x);
+      p.series.push_back(std::move(ser));
+    }
+    p.logx = spans_decades(xs, 1.0);
+    figure(p,
+           "One curve per strategy: its best model within each parameter budget (test accuracy; the budgets are "
+           "filled on the validation split).");
+    doc_.table(select_columns(s.csv, {"strategy", "budget", "params", "params_fraction", "validation_accuracy",
+                                      "test_accuracy", "agreement", "kept_per_layer"}),
+               options_.max_table_rows, copy_source(s.file));
+    provenance(s.provenance, {s.file});
+  }
+}
+
+void Builder::id_bench_section(const IdBenchStudy& s) {
+  if (s.timings.empty()) {
+    summary_.missing.push_back("pivot-engine timings vs ranks (bench-id*.json)");
+    return;
+  }
+  const std::string title = "Pivot engines: ID time vs MPI ranks";
+  doc_.heading(2, title);
+  summary_.sections.push_back(title);
+  std::vector<std::string> matrices;
+  for (const auto& t : s.timings)
+    if (std::find(matrices.begin(), matrices.end(), t.matrix) == matrices.end()) matrices.push_back(t.matrix);
+  for (const auto& m : matrices) {
+    Plot p;
+    p.name = next_figure_name("engines" + std::string(m.empty() ? "" : "-") + m);
+    p.title = "ID time vs MPI ranks" + (m.empty() ? std::string() : ", " + m + " matrix");
+    p.xlabel = "MPI ranks";
+    p.ylabel = "time (seconds)";
+    std::vector<std::string> engines;
+    for (const auto& t : s.timings)
+      if (t.matrix == m && std::find(engines.begin(), engines.end(), t.engine) == engines.end())
+        engines.push_back(t.engine);
+    std::vector<std::vector<double>> ys;
+    for (const auto& e : engines) {
+      Series ser{e, {}, {}, "linespoints", ""};
+      for (const auto& t : s.timings)
+        if (t.matrix == m && t.engine == e) {
+          ser.x.push_back(t.ranks);
+          ser.y.push_back(t.seconds);
+        }
+      sort_by_x(ser);
+      ys.push_back(ser.y);
+      p.series.push_back(std::move(ser));
+    }
+    p.logy = spans_decades(ys, 1.0);
+    p.key = "top right";
+    figure(p, std::string("One curve per pivot engine; one bench-id file per rank count") +
+                  (p.logy ? ", logarithmic time axis." : "."));
+  }
+  doc_.table(s.table, options_.max_table_rows);
+  provenance(s.provenance, s.files);
+}
+
+ReportSummary Builder::build(const Results& res) {
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  std::ostringstream when;
+  when << std::put_time(&utc, "%Y-%m-%d %H:%M:%S UTC");
+
+  doc_.heading(1, options_.title);
+  std::vector<Span> intro{
+      {"Built by idprune " + version_string() + " (" + git_revision() + ") on " + when.str() + " from "}};
+  for (std::size_t i = 0; i < options_.result_dirs.size(); ++i) {
+    if (i > 0) intro.push_back({", "});
+    intro.push_back({options_.result_dirs[i].string(), "", true});
+  }
+  intro.push_back({". Figures: gnuplot (" + gnuplot_.terminal() +
+                   "); each figure's script (.gp) and data (.dat) lie next to it. The files read are copied under "});
+  intro.push_back({"data/", "data/", true});
+  intro.push_back({"."});
+  doc_.paragraph(intro);
+
+  lowrank_section(res.lowrank);
+  if (res.lowrank.empty()) summary_.missing.push_back("CPQR vs SVD error (lowrank*.csv)");
+  cpqr_section(res.cpqr_bench);
+  if (res.cpqr_bench.empty()) summary_.missing.push_back("CPQR timing scaling (bench-cpqr*.json)");
+  sweep_section(res.sweeps);
+  pareto_section(res.pareto);
+  if (res.pareto.empty()) summary_.missing.push_back("Pareto fronts (pareto.csv)");
+  id_bench_section(res.id_bench);
+
+  doc_.heading(2, "Not found in these results");
+  if (summary_.missing.empty()) {
+    doc_.paragraph("Every study the report knows was found.");
+  } else {
+    std::vector<std::vector<Span>> items;
+    for (const auto& m : summary_.missing) items.push_back({{m}});
+    doc_.bullets(items);
+  }
+  std::vector<std::vector<Span>> scanned;
+  for (const auto& d : res.scanned) scanned.push_back({{d.string(), "", true}});
+  doc_.paragraph("Folders scanned:");
+  doc_.bullets(scanned);
+
+  const auto images = gnuplot_.render_all(pending_, work_);
+  require(images == summary_.figures, "report: internal error: figure names differ from the images drawn");
+  write_text(work_ / "index.html", doc_.html(options_.title));
+  write_text(work_ / "report.md", doc_.markdown());
+  summary_.files_read = res.files.size();
+  return summary_;
+}
+
+// Removes a folder tree at scope exit unless released.
+class TreeGuard {
+ public:
+  explicit TreeGuard(fs::path p) : path_(std::move(p)) {}
+  ~TreeGuard() {
+    if (!path_.empty()) {
+      std::error_code ec;
+      fs::remove_all(path_, ec);  // best effort: a failure here must not hide the original error
+    }
+  }
+  TreeGuard(const TreeGuard&) = delete;
+  TreeGuard& operator=(const TreeGuard&) = delete;
+  void release() { path_.clear(); }
+
+ private:
+  fs::path path_;
+};
+
+fs::path make_temp_sibling(const fs::path& out, const std::string& tag) {
+  const fs::path parent = out.parent_path().empty() ? fs::path(".") : out.parent_path();
+  std::string tmpl = (parent / ("." + out.filename().string() + "." + tag + "-XXXXXX")).string();
+  require(::mkdtemp(tmpl.data()) != nullptr, "report: cannot create a temporary folder next to '", out.string(),
+          "': ", std::strerror(errno));
+  return tmpl;
+}
+
+}  // namespace
+
+ReportSummary build_report(const ReportOptions& options) {
+  require(!options.result_dirs.empty(), "report: no result folders given");
+  fs::path out = options.out.empty() ? options.result_dirs.front() / "report" : options.out;
+  out = out.lexically_normal();
+  if (out.filename().empty()) out = out.parent_path();
+  if (fs::exists(out))
+    require(fs::is_directory(out) && fs::exists(out / report_marker), "report: '", out.string(),
+            "' exists and is not an idprune report folder; refusing to replace it (choose another --out)");
+
+  // Read everything first: a malformed input fails before anything is written.
+  const Results res = scan_results(options.result_dirs);
+  require(
+      !res.files.empty(), "report: no result files in ",
+      [&] {
+        std::string s;
+        for (const auto& d : res.scanned) s += (s.empty() ? "'" : ", '") + d.string() + "'";
+        return s.empty() ? std::string("the given folders") : s;
+      }(),
+      " (looked for lowrank*.csv, bench-cpqr*.json, results.csv, pareto.csv, bench-id*.json)");
+
+  fs::create_directories(out.parent_path().empty() ? fs::path(".") : out.parent_path());
+  const fs::path work = make_temp_sibling(out, "tmp");
+  TreeGuard guard(work);
+  // mkdtemp makes the folder private (0700); a report is meant to be shared like its results.
+  fs::permissions(work, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                            fs::perms::others_exec);
+  Builder builder(options, work);
+  ReportSummary summary = builder.build(res);
+  write_text(work / report_marker, "idprune report\n");
+
+  // Swap into place: the old report (if any) is moved aside first, then removed.
+  if (fs::exists(out)) {
+    const fs::path old = make_temp_sibling(out, "old");
+    fs::remove(old);
+    fs::rename(out, old);
+    fs::rename(work, out);
+    std::error_code ec;
+    fs::remove_all(old, ec);
+  } else {
+    fs::rename(work, out);
+  }
+  guard.release();
+  summary.out = out;
+  return summary;
+}
+
+}  // namespace idprune::report
