@@ -15,6 +15,7 @@ namespace idprune::cli {
 int run_lowrank(const std::vector<std::string>& args);
 int run_bench(const std::vector<std::string>& args);
 int run_rank(const std::vector<std::string>& args);
+int run_sweep(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
 int run_report(const std::vector<std::string>& args);
@@ -24,6 +25,7 @@ const std::vector<Subcommand>& subcommands() {
       {"lowrank", "CPQR (interpolative decomposition) vs optimal SVD error for k = 1..K (kernel study)", run_lowrank},
       {"bench", "benchmarks: bench cpqr (CPQR scaling, blocked vs dgeqp3), bench id (pivot engines)", run_bench},
       {"rank", "estimate the rank of a black-box map (the reference game, or a model layer)", run_rank},
+      {"sweep", "compress a model over a grid of eps / k / fraction / rank, one result row per point", run_sweep},
       {"train", "train an MLP classifier (Adam) and save it as safetensors or .npy", run_train},
       {"eval", "test accuracy of a model file, per class, under mpirun too", run_eval},
       {"report", "HTML + Markdown report with gnuplot figures from result folders", run_report},

@@ -1,0 +1,281 @@
+// `idprune sweep`: one compression strategy over a grid of rank-rule values, one row per point in
+// DIR/results.csv and DIR/results.jsonl (crash-safe, resumable), DIR/config.ini to repeat the run.
+#include "idprune/compress/sweep.hpp"
+
+#include <sched.h>
+#include <tbb/global_control.h>
+
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "idprune/compress/progress.hpp"
+#include "idprune/compress/results.hpp"
+#include "idprune/data/dataset.hpp"
+#include "idprune/data/sampling.hpp"
+#include "idprune/dist/comm.hpp"
+#include "idprune/la/blas.hpp"
+#include "idprune/nn/model_io.hpp"
+#include "idprune/version.hpp"
+
+namespace idprune::cli {
+
+namespace {
+
+const char* const kUsage = R"(--model M --data D --strategy greedy|magnitude|random|svd --rule eps|k|fraction|rank
+       --grid v1,v2,... --out DIR [--layers 1,2,...] [--compression-size 2000] [--seed S]
+       [--engine tsqr|gram|sketch|scalapack|lapack] [--threads T] [--resume]
+
+Compresses the model once per grid value and evaluates each compressed model on the test set.
+  greedy     layer by layer (--layers, 1-based, default all), each layer's neurons chosen by a
+             column-pivoted QR of its activations on the compression set (--compression-size images
+             drawn from the training split with --seed), the interpolation matrix folded into the
+             next layer. Rules: eps (|r_k+1,k+1|/|r_11| <= eps/||W_next||_2), k (neurons kept per
+             layer), fraction (of each layer's neurons).
+  magnitude  keep the neurons with the largest outgoing weight norms, no correction. Rules k,
+             fraction, and eps = the per-layer counts greedy keeps at that eps (equal sizes).
+  random     seeded random neurons with the least-squares correction. Rules as magnitude.
+  svd        each layer W replaced by U_r (S_r V_r^T). Rules rank (r) and fraction (of min(d_in, d_out)).
+Points run in waves of --wave points (default 2 x threads) compressed in lockstep; each wave's rows
+are appended and fsync'd when it ends. --resume keeps the rows in DIR and computes only the missing
+points (also: add another strategy's sweep to the same folder for one comparison table).
+Under mpirun every rank holds its rows of the compression and test sets. SIGTERM/SIGINT stop the
+sweep cleanly after the wave in flight.)";
+
+volatile std::sig_atomic_t stop_signal = 0;  // set by the signal handler only (async-signal-safe)
+extern "C" void on_stop_signal(int sig) { stop_signal = sig; }
+
+/// Installs the stop handler for SIGTERM and SIGINT for its lifetime.
+class StopSignals {
+ public:
+  StopSignals() {
+    stop_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, &old_term_);
+    sigaction(SIGINT, &sa, &old_int_);
+  }
+  ~StopSignals() {
+    sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGINT, &old_int_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  struct sigaction old_term_ {};
+  struct sigaction old_int_ {};
+};
+
+int available_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  return std::max(1, CPU_COUNT(&set));
+}
+
+}  // namespace
+
+int run_sweep(const std::vector<std::string>& args) {
+  po::options_description options("sweep options");
+  options.add_options()("model", po::value<std::string>()->required(), "model file (.safetensors) or .npy folder")(
+      "data", po::value<std::string>()->required(), "data folder (Fashion-MNIST IDX or CIFAR-10 batches)")(
+      "strategy", po::value<std::string>()->default_value("greedy"), "greedy | magnitude | random | svd")(
+      "rule", po::value<std::string>()->default_value("eps"), "eps | k | fraction | rank")(
+      "grid", po::value<std::string>()->required(), "comma-separated rule values, one model each")(
+      "layers", po::value<std::string>()->default_value(""), "hidden layers to compress, 1-based (default: all)")(
+      "compression-size", po::value<long>()->default_value(2000), "images in the compression set")(
+      "seed", po::value<unsigned long>()->default_value(1), "seed of the compression set and the random strategy")(
+      "engine", po::value<std::string>()->default_value("tsqr"),
+      "pivot engine: tsqr | gram | sketch | scalapack | lapack")(
+      "cpqr-method", po::value<std::string>()->default_value("blocked"), "local CPQR: blocked | unblocked | lapack")(
+      "test-size", po::value<long>()->default_value(0), "evaluate on the first N test images (0: all)")(
+      "threads", po::value<int>()->default_value(0), "threads per rank (0: the cores this process may use)")(
+      "wave", po::value<long>()->default_value(0), "points per wave (0: 2 x threads)")(
+      "batch-rows", po::value<long>()->default_value(500), "test rows per evaluation task")(
+      "progress-interval", po::value<double>()->default_value(30.0),
+      "seconds between progress lines when stderr is not a terminal")("out", po::value<std::string>()->required(),
+                                                                      "output folder")(
+      "resume", po::bool_switch()->default_value(false), "keep the rows in --out and compute only missing points");
+  po::variables_map vm;
+  if (!parse("sweep", kUsage, options, args, vm)) return 0;
+
+  const dist::Comm comm = dist::Comm::world();
+  const bool root = comm.rank() == 0;
+  const auto strategy = compress::parse_strategy(vm["strategy"].as<std::string>());
+  const auto rule = compress::parse_rank_rule(vm["rule"].as<std::string>());
+  const std::vector<double> grid = parse_doubles(vm["grid"].as<std::string>(), "--grid");
+  for (double v : grid) compress::check_rule(strategy, compress::LayerRule{rule, v});
+  const long compression_size = vm["compression-size"].as<long>();
+  require(compression_size >= 1, "sweep: --compression-size=", compression_size, " (needs >= 1)");
+  const long test_size = vm["test-size"].as<long>();
+  require(test_size >= 0, "sweep: --test-size=", test_size, " (needs >= 0)");
+  const long batch_rows = vm["batch-rows"].as<long>();
+  require(batch_rows >= 1, "sweep: --batch-rows=", batch_rows, " (needs >= 1)");
+  const auto seed = vm["seed"].as<unsigned long>();
+  const std::string model_path = vm["model"].as<std::string>();
+  const std::string data_dir = vm["data"].as<std::string>();
+  const std::string out_dir = vm["out"].as<std::string>();
+  const bool resume = vm["resume"].as<bool>();
+
+  // Threads: TBB's parallelism and BLAS outside TBB regions; never more than the cores we may use.
+  const int cores = available_cores();
+  int threads = vm["threads"].as<int>();
+  require(threads >= 0, "sweep: --threads=", threads, " (needs >= 0)");
+  if (threads == 0) threads = cores;
+  if (threads > cores) {
+    if (root)
+      std::cerr << "sweep: --threads " << threads << " exceeds the " << cores << " cores this process may use; using "
+                << cores << "\n";
+    threads = cores;
+  }
+  const tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
+                                        static_cast<std::size_t>(threads));
+  la::set_blas_threads(threads);
+  const long wave = vm["wave"].as<long>();
+  require(wave >= 0, "sweep: --wave=", wave, " (needs >= 0)");
+
+  compress::CompressionOptions copts;
+  copts.strategy = strategy;
+  copts.engine.engine = dist::parse_pivot_engine(vm["engine"].as<std::string>());
+  copts.cpqr_method = la::parse_cpqr_method(vm["cpqr-method"].as<std::string>());
+  copts.seed = seed;
+
+  // Model and this rank's rows of the compression and test sets.
+  nn::Mlp model;
+  la::Matrix xc;
+  la::Matrix xt;
+  std::vector<int> yt;
+  std::int64_t n_test = 0;
+  std::vector<la::index_t> layers;
+  std::string error = dist::capture_error([&] {
+    model = nn::load_model(model_path);
+    require(model.num_hidden() >= 1, "sweep: the model '", model_path, "' has no hidden layer");
+    if (!vm["layers"].as<std::string>().empty()) {
+      for (long l : parse_integers(vm["layers"].as<std::string>(), "--layers")) {
+        require(l >= 1 && l <= model.num_hidden(), "sweep: --layers entry ", l, " outside [1, ", model.num_hidden(),
+                "] (the model's hidden layers)");
+        layers.push_back(l - 1);
+      }
+      std::sort(layers.begin(), layers.end());
+      layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
+    }
+    const auto train = data::dataset_info(data_dir, data::Split::train);
+    require(compression_size <= train.samples, "sweep: --compression-size=", compression_size, " exceeds the ",
+            train.samples, " training images of '", data_dir, "'");
+    std::vector<std::int64_t> pool(static_cast<std::size_t>(train.samples));
+    std::iota(pool.begin(), pool.end(), std::int64_t{0});
+    const auto sample = data::sample_compression_set(pool, compression_size, seed);
+    const auto mine = dist::block_rows(compression_size, comm.size(), comm.rank());
+    xc = data::load_dataset_rows(data_dir, data::Split::train,
+                                 std::span<const std::int64_t>(sample).subspan(static_cast<std::size_t>(mine.begin),
+                                                                               static_cast<std::size_t>(mine.count)))
+             .x;
+    const auto test = data::dataset_info(data_dir, data::Split::test);
+    n_test = test_size > 0 ? std::min<std::int64_t>(test_size, test.samples) : test.samples;
+    const auto tmine = dist::block_rows(n_test, comm.size(), comm.rank());
+    auto ds = data::load_dataset(data_dir, data::Split::test, tmine.begin, tmine.count);
+    xt = std::move(ds.x);
+    yt = std::move(ds.y);
+  });
+  dist::check_collective(comm, error);
+
+  compress::SweepProvenance prov;
+  prov.model = model_path;
+  prov.data = data_dir;
+  prov.compression_size = compression_size;
+  prov.test_samples = n_test;
+  prov.seed = seed;
+  prov.engine = std::string(dist::to_string(copts.engine.engine));
+  prov.cpqr_method = std::string(la::to_string(copts.cpqr_method));
+  prov.ranks = comm.size();
+  prov.threads = threads;
+  prov.wave_size = static_cast<std::size_t>(wave > 0 ? wave : 2L * threads);
+  prov.git_revision = git_revision();
+  prov.version = version_string();
+  prov.blas_core = la::blas_core_name();
+
+  // Results folder (rank 0 only) and the points it already holds.
+  std::optional<compress::ResultsFiles> files;
+  std::vector<char> finished(grid.size(), 0);
+  error = dist::capture_error([&] {
+    if (!root) return;
+    files.emplace(out_dir, resume);
+    finished = compress::finished_points(files->records(), grid, strategy, rule, layers, prov);
+    if (files->dropped_lines() > 0)
+      std::cerr << "sweep: dropped an incomplete last line of " << files->jsonl_path() << "\n";
+    write_resolved_config((std::filesystem::path(out_dir) / "config.ini").string(), "sweep", options, vm);
+    const std::string name = "config-" + std::string(compress::to_string(strategy)) + "-" +
+                             std::string(compress::to_string(rule)) + "-" + compress::layers_label(layers) + ".ini";
+    std::string safe = name;
+    std::replace(safe.begin(), safe.end(), ';', '_');
+    write_resolved_config((std::filesystem::path(out_dir) / safe).string(), "sweep", options, vm);
+  });
+  dist::check_collective(comm, error);
+  comm.bcast(std::span<char>(finished), 0);
+
+  dist::DistMatrix xcd = dist::DistMatrix::block_distributed(comm, std::move(xc), compression_size);
+  const compress::Evaluator evaluator(model, std::move(xt), std::move(yt), comm, batch_rows);
+  prov.original_accuracy = evaluator.original_counts().accuracy();
+  compress::Compressor compressor(model, std::move(xcd), copts);
+
+  const std::size_t skipped = static_cast<std::size_t>(std::count(finished.begin(), finished.end(), 1));
+  if (root)
+    std::cerr << "sweep: " << compress::to_string(strategy) << " / " << compress::to_string(rule) << ", " << grid.size()
+              << " points (" << skipped << " already in " << out_dir << "), layers " << compress::layers_label(layers)
+              << ", original accuracy " << prov.original_accuracy << " on " << n_test << " test images, "
+              << model.parameter_count() << " parameters; " << comm.size() << " rank(s) x " << threads
+              << " thread(s), engine " << prov.engine << "\n";
+
+  compress::Progress progress(std::cerr, "sweep", grid.size(), skipped, compress::is_terminal(2),
+                              vm["progress-interval"].as<double>());
+  std::size_t done = skipped;
+  compress::SweepOptions sopts;
+  sopts.rule = rule;
+  sopts.grid = grid;
+  sopts.layers = layers;
+  sopts.wave_size = prov.wave_size;
+  compress::SweepHooks hooks;
+  hooks.on_wave = [&](std::span<const compress::SweepRow> rows) {
+    // Rank 0 writes; a write failure there must end every rank, not leave them waiting.
+    const std::string e = dist::capture_error([&] {
+      if (!root) return;
+      std::vector<nlohmann::ordered_json> records;
+      for (const auto& row : rows) records.push_back(compress::sweep_record(row, strategy, rule, layers, prov));
+      files->append(records);
+      done += rows.size();
+      progress.update(done);
+    });
+    dist::check_collective(comm, e);
+  };
+  hooks.stop_requested = [] { return stop_signal != 0; };
+
+  compress::SweepSummary summary;
+  {
+    const StopSignals signals;
+    summary = compress::run_sweep(compressor, evaluator, sopts, finished, hooks);
+  }
+  if (root) {
+    progress.finish();
+    const auto& st = compressor.stats();
+    std::cerr << "sweep: " << summary.computed << " points computed in " << summary.waves << " waves ("
+              << summary.skipped << " skipped); compression: activations " << st.activation_seconds
+              << " s, factorizations " << st.factorization_seconds << " s (" << st.factorizations << " engine calls), "
+              << "selection and folds " << st.apply_seconds << " s\n";
+    if (summary.stopped)
+      std::cerr << "sweep: stopped by a signal after a finished wave; every finished point is in " << out_dir
+                << "/results.csv. Resume with: idprune sweep --config " << out_dir << "/config.ini --resume\n";
+    else
+      std::cout << out_dir << "/results.csv\n";
+  }
+  return summary.stopped ? 128 + SIGTERM : 0;
+}
+
+}  // namespace idprune::cli

@@ -1,0 +1,141 @@
+#pragma once
+// Whole-model compression of many points at once (a "point" = one compressed model, e.g. one eps of
+// a grid), in LOCKSTEP, layer by layer (DESIGN.md, "Parallel model"):
+//
+//   for each hidden layer l:
+//     (a) TBB tasks compute each group's activations Z = act(H W_l + b_l) on this rank's rows of the
+//         compression set (BLAS single-threaded inside the tasks). A GROUP is a set of points whose
+//         networks agree up to layer l, hence share Z; at the first compressed layer every point
+//         shares the original network's activations.
+//     (b) the calling thread runs the collective pivot engine once per group, with the loosest
+//         stopping rule among its points (BLAS may use every core of the rank here); each point's
+//         rank follows from the diagonal of R by the prefix property (prefix_rank);
+//     (c) TBB tasks form each distinct selection (C, T) and apply it to its points' models.
+//   Points of a group that keep the same number of neurons stay one group at the next layer.
+//
+// MPI is called only from the calling thread, never from a TBB task (MPI_THREAD_FUNNELED). Every
+// rank must call compress() with the same plans. Results do not depend on the number of ranks or
+// threads (to rounding: pivots agree unless columns tie) nor on how points are batched: a CPQR
+// stopped later has the same leading rows, and prepare() fixes the factorization every point shares.
+//
+// Strategies: greedy and random follow the scheme above (random: seeded columns and a least-squares
+// T instead of the CPQR prefix); magnitude needs no data (its eps rule first runs greedy to learn the
+// per-layer counts greedy would keep, then keeps that many neurons per layer: equal sizes); svd
+// needs no data either (one SVD per layer, cached across calls).
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "idprune/compress/layer.hpp"
+#include "idprune/compress/rules.hpp"
+#include "idprune/dist/dist_matrix.hpp"
+#include "idprune/dist/pivot.hpp"
+#include "idprune/nn/mlp.hpp"
+
+namespace idprune::compress {
+
+struct CompressionOptions {
+  Strategy strategy = Strategy::greedy;
+  la::CpqrMethod cpqr_method = la::CpqrMethod::blocked;  ///< local CPQR inside the engines that use one
+  dist::EngineOptions engine;                            ///< pivot engine (tsqr by default)
+  std::uint64_t seed = 1;                                ///< the random strategy's column draws
+};
+
+/// One model to produce: the rule of each hidden layer (std::nullopt: that layer is left as it is).
+struct PointPlan {
+  std::vector<std::optional<LayerRule>> layers;
+};
+
+/// `rule` on the given hidden layers (0-based; empty means all) of a model with `num_hidden` layers.
+[[nodiscard]] PointPlan uniform_plan(index_t num_hidden, std::span<const index_t> layers, const LayerRule& rule);
+
+/// What happened to one hidden layer.
+struct LayerOutcome {
+  bool compressed = false;
+  index_t width = 0;   ///< neurons before
+  index_t kept = 0;    ///< neurons after (= width when not compressed, and for svd)
+  index_t rank = 0;    ///< svd: r; otherwise min(kept, d_in) of the layer's weight
+  double rel_tol = 0;  ///< eps rule: eps / ||W_{l+1}||_2 (0 for other rules)
+  /// CPQR strategies: |r_{k+1,k+1}| / |r_11| at the chosen k (0 when k is the full rank).
+  double next_ratio = 0;
+};
+
+struct CompressedModel {
+  nn::Mlp model;
+  std::vector<LayerOutcome> layers;  ///< one per hidden layer
+  /// The first hidden layer of `model` is the original W_1(:, C), b_1(C) with C = these columns
+  /// (all of them when it was not compressed): its activations are columns of the original's, which
+  /// lets an evaluation share that product among models. Empty when this does not hold (svd).
+  std::vector<index_t> first_layer_columns;
+};
+
+/// Where the time of compress() calls went (accumulated over calls; this rank).
+struct CompressionStats {
+  double activation_seconds = 0.0;     ///< (a)
+  double factorization_seconds = 0.0;  ///< (b), including the collective engine calls
+  double apply_seconds = 0.0;          ///< (c)
+  std::int64_t factorizations = 0;     ///< engine calls
+  std::uint64_t bytes_sent = 0;        ///< by the engines (this rank)
+};
+
+class Compressor {
+ public:
+  /// `compression_set`: the row-distributed compression set Xc (this rank's rows). Not collective.
+  /// Throws idprune::Error if the model has no hidden layer or Xc's width is not the input width.
+  Compressor(nn::Mlp original, dist::DistMatrix compression_set, CompressionOptions options);
+
+  [[nodiscard]] const nn::Mlp& original() const { return original_; }
+  [[nodiscard]] const CompressionOptions& options() const { return options_; }
+  [[nodiscard]] const CompressionStats& stats() const { return stats_; }
+
+  /// Collective: factorizes, with the loosest rule of all `points`, the activations every point
+  /// shares (the original network's, at the first layer a point compresses), so that later
+  /// compress() calls on any subset of the points give the same models whatever the batching.
+  void prepare(std::span<const PointPlan> points);
+
+  /// Collective: one compressed model per plan. Rules are checked against the strategy first.
+  [[nodiscard]] std::vector<CompressedModel> compress(std::span<const PointPlan> points);
+
+ private:
+  struct Factorization {
+    la::CpqrOptions options;
+    la::CpqrResult f;
+  };
+
+  std::vector<CompressedModel> compress_by_data(std::span<const PointPlan> points, Strategy strategy);
+  std::vector<CompressedModel> compress_magnitude(std::span<const PointPlan> points);
+  std::vector<CompressedModel> compress_svd(std::span<const PointPlan> points);
+  /// Plans with every eps rule replaced by the k greedy selects there (magnitude/random at equal size).
+  std::vector<PointPlan> matched_plans(std::span<const PointPlan> points);
+  [[nodiscard]] std::vector<CompressedModel> fresh_models(std::size_t count) const;
+  void check_plans(std::span<const PointPlan> points) const;
+
+  /// ||W_{l+1}||_2 of the original network (cached).
+  double next_norm(index_t layer);
+  /// The original network's activations at hidden layer `layer` on this rank's rows (cached).
+  const la::Matrix& original_activations(index_t layer);
+  /// The CPQR stopping rules of the points of a group at `layer`, and their loosest combination
+  /// (at least one step, so that every layer keeps a neuron).
+  la::CpqrOptions point_rule(const LayerRule& rule, index_t layer);
+  /// Collective: CPQR of `z` with `rule`, reusing (or filling) the cache for the original network.
+  la::CpqrResult factorize(const la::Matrix& z, const la::CpqrOptions& rule, index_t layer, bool original);
+  [[nodiscard]] dist::DistMatrix distributed(la::Matrix local) const;
+
+  nn::Mlp original_;
+  dist::DistMatrix xc_;
+  CompressionOptions options_;
+  CompressionStats stats_;
+  std::map<index_t, double> next_norms_;
+  std::map<index_t, la::Matrix> original_z_;
+  std::map<index_t, Factorization> original_f_;
+  std::map<index_t, la::Svd> svds_;
+};
+
+/// Collective convenience for one model: the greedy (or any) strategy with `rule` on `layers`.
+[[nodiscard]] CompressedModel compress_model(const nn::Mlp& model, const dist::DistMatrix& compression_set,
+                                             const LayerRule& rule, std::span<const index_t> layers = {},
+                                             const CompressionOptions& options = {});
+
+}  // namespace idprune::compress

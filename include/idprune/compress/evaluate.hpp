@@ -1,0 +1,88 @@
+#pragma once
+// Evaluation of compressed models on a row-distributed evaluation set (the test set in sweeps), and
+// the metrics every compressed model reports.
+//
+// Parallel model: each rank holds its rows of the set; TBB tasks over (model, batch of rows) with
+// single-threaded BLAS compute local integer counts; ONE allreduce then sums every model's counts,
+// so results are exact and do not depend on the number of ranks or threads. Predictions are the
+// argmax of the logits (lowest class on ties), agreement is against the original model's.
+//
+// The first hidden layer's product X W_1 is the dominant cost and is shared: it is computed once
+// for the original model (outside TBB, with threaded BLAS), and a model whose first layer is
+// W_1(:, C), b_1(C) (CompressedModel::first_layer_columns) reads its activations as columns C.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "idprune/compress/compressor.hpp"
+#include "idprune/dist/comm.hpp"
+#include "idprune/nn/mlp.hpp"
+
+namespace idprune::compress {
+
+/// Integer counts over the whole evaluation set (summed over ranks).
+struct EvaluationCounts {
+  std::int64_t correct = 0;  ///< predictions equal to the label
+  std::int64_t agree = 0;    ///< predictions equal to the original model's
+  std::int64_t samples = 0;
+
+  [[nodiscard]] double accuracy() const {
+    return samples > 0 ? static_cast<double>(correct) / static_cast<double>(samples) : 0.0;
+  }
+  [[nodiscard]] double agreement() const {
+    return samples > 0 ? static_cast<double>(agree) / static_cast<double>(samples) : 0.0;
+  }
+};
+
+class Evaluator {
+ public:
+  /// Collective. `x` (samples x features) and `labels` are this rank's rows of the evaluation set;
+  /// `batch_rows` rows per task. Computes the first layer's activations and the original model's
+  /// predictions and counts.
+  Evaluator(const nn::Mlp& original, la::Matrix x, std::vector<int> labels, dist::Comm comm, index_t batch_rows = 500);
+
+  [[nodiscard]] const dist::Comm& comm() const { return comm_; }
+  [[nodiscard]] std::int64_t samples() const { return original_counts_.samples; }
+  [[nodiscard]] const EvaluationCounts& original_counts() const { return original_counts_; }
+
+  /// Collective: the counts of every model (one allreduce for all of them).
+  [[nodiscard]] std::vector<EvaluationCounts> evaluate(std::span<const CompressedModel> models) const;
+  /// This rank's predictions of one model (not collective).
+  [[nodiscard]] std::vector<int> predictions(const CompressedModel& model) const;
+
+ private:
+  /// Local predictions of `model` on batch b.
+  [[nodiscard]] std::vector<int> batch_predictions(const CompressedModel& model, std::size_t b) const;
+
+  la::Matrix x_;
+  std::vector<int> labels_;
+  dist::Comm comm_;
+  index_t batch_rows_;
+  int classes_ = 0;
+  la::Matrix first_hidden_;     ///< act(X W_1 + b_1) of the original model, local rows
+  std::vector<int> reference_;  ///< the original model's predictions, local rows
+  EvaluationCounts original_counts_;
+};
+
+/// What a sweep reports for one compressed model.
+struct ModelMetrics {
+  EvaluationCounts counts;
+  double test_accuracy = 0.0;
+  double agreement = 0.0;
+  std::int64_t params = 0;
+  std::int64_t original_params = 0;
+  double params_fraction = 0.0;
+  double flops = 0.0;  ///< per sample, 2 per weight entry (nn::Mlp::flops_per_sample)
+  double original_flops = 0.0;
+  std::vector<index_t> kept_per_layer;   ///< hidden widths after compression
+  std::vector<index_t> ranks_per_layer;  ///< inner dimension of each hidden layer's weight (r for svd)
+  index_t hidden_kept = 0;               ///< sum of kept_per_layer
+  index_t hidden_total = 0;              ///< sum of the original hidden widths
+  double hidden_kept_fraction = 0.0;
+};
+
+/// Structure metrics of `compressed` against `original`, with its evaluation counts.
+[[nodiscard]] ModelMetrics model_metrics(const nn::Mlp& original, const CompressedModel& compressed,
+                                         const EvaluationCounts& counts);
+
+}  // namespace idprune::compress

@@ -1,0 +1,102 @@
+#pragma once
+// Sweeps: one strategy and rank rule over a grid of values (eps, k, fraction or rank), one
+// compressed and evaluated model per grid point.
+//
+// The grid is processed in WAVES of `wave_size` consecutive points (a fixed partition of the grid):
+// a wave is compressed in lockstep (Compressor) and evaluated with one reduction (Evaluator), and
+// its rows are handed to the caller (who writes them) before the next wave starts, so a crash loses
+// at most the wave in flight. Resuming skips every point already recorded; a wave with some points
+// recorded is recomputed whole (its new rows only are reported), so rows do not depend on where a
+// run was interrupted. Between waves the caller's stop request is checked collectively (one
+// allreduce), so every rank stops after the same wave.
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "idprune/compress/compressor.hpp"
+#include "idprune/compress/evaluate.hpp"
+
+namespace idprune::compress {
+
+struct SweepOptions {
+  RankRule rule = RankRule::eps;
+  std::vector<double> grid;
+  std::vector<index_t> layers;  ///< hidden layers to compress, 0-based; empty means all
+  std::size_t wave_size = 4;    ///< points per wave (>= 1)
+};
+
+/// One grid point's result.
+struct SweepRow {
+  std::size_t point = 0;  ///< index into the grid
+  double value = 0.0;
+  ModelMetrics metrics;
+  std::vector<LayerOutcome> layers;
+  std::size_t wave = 0;
+  std::size_t wave_points = 0;         ///< points compressed together in the wave
+  double wave_compress_seconds = 0.0;  ///< the wave's compression time (shared by its points)
+  double wave_evaluate_seconds = 0.0;  ///< the wave's evaluation time
+};
+
+struct SweepHooks {
+  /// Called on every rank after each wave with that wave's new rows (in grid order).
+  std::function<void(std::span<const SweepRow>)> on_wave;
+  /// Polled on every rank between waves; true on any rank stops every rank after the current wave.
+  std::function<bool()> stop_requested;
+};
+
+struct SweepSummary {
+  std::size_t computed = 0;  ///< rows produced by this run
+  std::size_t skipped = 0;   ///< points already finished before it
+  std::size_t waves = 0;     ///< waves run
+  bool stopped = false;      ///< a stop request ended it early
+};
+
+/// Collective: runs the points of `options.grid` whose `finished` entry is 0 (finished may be empty:
+/// none finished). The compressor's strategy applies; its prepare() is called with every point.
+SweepSummary run_sweep(Compressor& compressor, const Evaluator& evaluator, const SweepOptions& options,
+                       std::span<const char> finished, const SweepHooks& hooks);
+
+/// Provenance recorded in every row.
+struct SweepProvenance {
+  std::string model;
+  std::string data;
+  std::int64_t compression_size = 0;
+  std::int64_t test_samples = 0;
+  std::uint64_t seed = 0;
+  std::string engine;
+  std::string cpqr_method;
+  int ranks = 1;
+  int threads = 1;
+  std::size_t wave_size = 1;
+  std::string git_revision;
+  std::string version;
+  std::string blas_core;
+  double original_accuracy = 0.0;
+};
+
+/// "all" or the 1-based layers joined by ';' (the row's `layers` column).
+[[nodiscard]] std::string layers_label(std::span<const index_t> layers);
+
+/// The row of one point: strategy, rule, value, layers, test_accuracy, agreement, params,
+/// params_fraction, hidden_kept_fraction, kept_per_layer, ... (see the implementation for the full
+/// ordered list), then timings and provenance. Lists are JSON arrays.
+[[nodiscard]] nlohmann::ordered_json sweep_record(const SweepRow& row, Strategy strategy, RankRule rule,
+                                                  std::span<const index_t> layers, const SweepProvenance& provenance);
+
+/// Columns that vary between otherwise identical runs (timings, when the row was written, and how
+/// the run was parallelised): ignore them when comparing tables.
+[[nodiscard]] std::span<const char* const> run_dependent_columns();
+
+/// Which grid points `records` (the rows of an existing results file) already hold for this
+/// strategy, rule and layers. Rows of other strategies, rules or layer sets are left alone (several
+/// sweeps may share a folder), but every row must come from the same model, data, compression set
+/// (size and seed) and evaluation set, and rows of this strategy/rule/layers from the same engine;
+/// otherwise idprune::Error says which field differs.
+[[nodiscard]] std::vector<char> finished_points(std::span<const nlohmann::ordered_json> records,
+                                                std::span<const double> grid, Strategy strategy, RankRule rule,
+                                                std::span<const index_t> layers, const SweepProvenance& provenance);
+
+}  // namespace idprune::compress

@@ -1,0 +1,244 @@
+#include "idprune/compress/layer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "idprune/data/sampling.hpp"
+#include "idprune/dist/kernels.hpp"
+#include "idprune/la/blas.hpp"
+
+namespace idprune::compress {
+
+using la::Matrix;
+
+namespace {
+std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
+
+/// SplitMix64 finaliser (Steele, Lea, Flood 2014): decorrelates the per-layer seeds.
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+/// Rows `order` of `t`.
+Matrix reorder_rows(const Matrix& t, std::span<const index_t> order) { return la::select_rows(t, order); }
+}  // namespace
+
+Selection id_selection(const la::CpqrResult& f, index_t k) {
+  const auto n = static_cast<index_t>(f.pivots.size());
+  require(k >= 1 && k <= f.rank, "id_selection: k=", k, " outside [1, rank=", f.rank, "]");
+  la::CpqrResult prefix;
+  prefix.rank = k;
+  prefix.pivots = f.pivots;
+  prefix.r = Matrix(f.r.block(0, 0, k, n));
+  const Matrix t = la::interpolation_matrix(prefix);  // row i belongs to pivot i
+  std::vector<index_t> order(uz(k));
+  std::iota(order.begin(), order.end(), index_t{0});
+  std::sort(order.begin(), order.end(), [&](index_t a, index_t b) { return f.pivots[uz(a)] < f.pivots[uz(b)]; });
+  Selection s;
+  s.kept.reserve(uz(k));
+  for (index_t i : order) s.kept.push_back(f.pivots[uz(i)]);
+  s.interpolation = reorder_rows(t, order);
+  return s;
+}
+
+Selection dead_layer_selection(index_t width) {
+  require(width >= 1, "dead_layer_selection: width ", width, " < 1");
+  Selection s;
+  s.kept = {0};
+  s.interpolation = Matrix(1, width);  // T = 0: the layer's output was zero on every sample
+  return s;
+}
+
+void apply_selection(nn::Mlp& model, index_t layer, const Selection& selection) {
+  require(layer >= 0 && layer < model.num_hidden(), "apply_selection: layer ", layer, " outside [0, ",
+          model.num_hidden(), ")");
+  const nn::DenseLayer& cur = model.hidden(layer);
+  const index_t width = cur.d_out();
+  const auto k = static_cast<index_t>(selection.kept.size());
+  require(k >= 1 && selection.interpolation.rows() == k && selection.interpolation.cols() == width,
+          "apply_selection: T is ", selection.interpolation.rows(), " x ", selection.interpolation.cols(), " for ", k,
+          " kept of ", width, " neurons");
+  for (index_t c : selection.kept)
+    require(c >= 0 && c < width, "apply_selection: kept neuron ", c, " outside [0, ", width, ")");
+
+  std::vector<Matrix> factors = cur.factors();
+  factors.back() = la::select_columns(factors.back(), selection.kept);
+  std::vector<double> bias;
+  if (cur.has_bias())
+    for (index_t c : selection.kept) bias.push_back(cur.bias()[uz(c)]);
+  nn::DenseLayer compressed(std::move(factors), std::move(bias), cur.activation());
+
+  const nn::DenseLayer& next = model.layer(layer + 1);
+  std::vector<Matrix> next_factors = next.factors();
+  // W_{l+1} <- T W_{l+1}: only the first factor of a factored next layer changes.
+  next_factors.front() = selection.identity_rows ? la::select_rows(next_factors.front(), selection.kept)
+                                                 : la::matmul(selection.interpolation, next_factors.front());
+  nn::DenseLayer folded(std::move(next_factors), next.bias(), next.activation());
+
+  model.layer(layer) = std::move(compressed);
+  model.layer(layer + 1) = std::move(folded);
+}
+
+std::vector<double> outgoing_norms(const nn::Mlp& model, index_t layer) {
+  require(layer >= 0 && layer < model.num_hidden(), "outgoing_norms: layer ", layer, " outside [0, ",
+          model.num_hidden(), ")");
+  const Matrix w = model.layer(layer + 1).weight();
+  std::vector<double> norms(uz(w.rows()), 0.0);
+  // Row i of a column-major matrix is strided: accumulate squares column by column with scaling-free
+  // sums (weights are O(1); an overflow would need entries near 1e154).
+  for (index_t j = 0; j < w.cols(); ++j)
+    for (index_t i = 0; i < w.rows(); ++i) norms[uz(i)] += w(i, j) * w(i, j);
+  for (double& v : norms) v = std::sqrt(v);
+  return norms;
+}
+
+Selection magnitude_selection(const nn::Mlp& model, index_t layer, index_t k) {
+  const std::vector<double> norms = outgoing_norms(model, layer);
+  const auto width = static_cast<index_t>(norms.size());
+  require(k >= 1 && k <= width, "magnitude_selection: k=", k, " outside [1, width=", width, "]");
+  std::vector<index_t> order(uz(width));
+  std::iota(order.begin(), order.end(), index_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) { return norms[uz(a)] > norms[uz(b)]; });
+  Selection s;
+  s.kept.assign(order.begin(), order.begin() + k);
+  std::sort(s.kept.begin(), s.kept.end());
+  s.interpolation = Matrix(k, width);
+  for (index_t i = 0; i < k; ++i) s.interpolation(i, s.kept[uz(i)]) = 1.0;
+  s.identity_rows = true;
+  return s;
+}
+
+std::vector<index_t> random_columns(index_t width, index_t k, std::uint64_t seed, index_t layer) {
+  require(k >= 1 && k <= width, "random_columns: k=", k, " outside [1, width=", width, "]");
+  const auto perm = data::random_permutation(width, mix(seed ^ mix(static_cast<std::uint64_t>(layer))));
+  std::vector<index_t> cols(perm.begin(), perm.begin() + k);
+  std::sort(cols.begin(), cols.end());
+  return cols;
+}
+
+Matrix least_squares_interpolation(const dist::DistMatrix& z, std::span<const index_t> columns) {
+  const dist::Comm& comm = z.comm();
+  const index_t n = z.cols();
+  const auto k = static_cast<index_t>(columns.size());
+  // The same arguments on every rank, hence the same verdict: no collective needed for it.
+  require(k >= 1 && k <= n, "least_squares_interpolation: ", k, " columns of a matrix with ", n);
+  std::vector<char> chosen(uz(n), 0);
+  for (index_t c : columns) {
+    require(c >= 0 && c < n && chosen[uz(c)] == 0, "least_squares_interpolation: column ", c,
+            " out of range or repeated (n=", n, ")");
+    chosen[uz(c)] = 1;
+  }
+  std::vector<index_t> order(columns.begin(), columns.end());
+  for (index_t j = 0; j < n; ++j)
+    if (chosen[uz(j)] == 0) order.push_back(j);
+
+  // Local R of [Z_p(:, C) Z_p(:, rest)], gathered on rank 0 (n (n + 1) / 2 values per rank).
+  std::vector<double> packed;
+  std::string error = dist::capture_error([&] {
+    const Matrix zp = la::select_columns(z.local(), order);
+    packed = dist::kernel::pack_upper(dist::kernel::local_r(zp));
+  });
+  dist::check_collective(comm, error);
+  const std::vector<double> all = comm.gatherv(std::span<const double>(packed), 0);
+
+  Matrix t(k, n);
+  error = dist::capture_error([&] {
+    if (comm.rank() != 0) return;
+    const std::size_t block = packed.size();
+    Matrix r(n, n);
+    dist::kernel::unpack_upper(std::span<const double>(all.data(), block), r.view());
+    Matrix r2(n, n);
+    for (int p = 1; p < comm.size(); ++p) {
+      dist::kernel::unpack_upper(std::span<const double>(all.data() + uz(p) * block, block), r2.view());
+      dist::kernel::combine_r(r.view(), r2.view());
+    }
+    // min ||Z(:, rest) - Z(:, C) X||_F = min ||R12 - R11 X||_F + const: X = R11^+ R12.
+    Matrix x(r.block(0, k, k, n - k));
+    double dmax = 0.0;
+    double dmin = std::numeric_limits<double>::infinity();
+    for (index_t i = 0; i < k; ++i) {
+      dmax = std::max(dmax, std::abs(r(i, i)));
+      dmin = std::min(dmin, std::abs(r(i, i)));
+    }
+    const double eps = std::numeric_limits<double>::epsilon();
+    if (dmax == 0.0) {
+      x.view().fill(0.0);  // every chosen column is zero: the best fit is T(:, rest) = 0
+    } else if (dmin > static_cast<double>(k) * eps * dmax) {
+      la::trsm_upper_left(r.block(0, 0, k, k), la::Op::none, x.view());
+    } else {
+      // Numerically singular R11 (a dead or duplicated neuron among C): minimum-norm solution
+      // X = V S^+ U^T R12, singular values below k eps s_1 treated as zero (as dgelsd's rcond).
+      const la::Svd s = la::svd(r.block(0, 0, k, k));
+      Matrix utr = la::matmul(s.u, x, la::Op::transpose);
+      const double cut = static_cast<double>(k) * eps * s.s.front();
+      for (index_t i = 0; i < k; ++i) {
+        const double si = s.s[uz(i)];
+        for (index_t j = 0; j < utr.cols(); ++j) utr(i, j) = si > cut ? utr(i, j) / si : 0.0;
+      }
+      x = la::matmul(s.vt, utr, la::Op::transpose);
+    }
+    for (index_t i = 0; i < k; ++i) t(i, order[uz(i)]) = 1.0;
+    for (index_t j = 0; j < n - k; ++j)
+      for (index_t i = 0; i < k; ++i) t(i, order[uz(k + j)]) = x(i, j);
+  });
+  dist::check_collective(comm, error);
+  comm.bcast(t.values(), 0);
+  return t;
+}
+
+nn::DenseLayer svd_layer(const nn::DenseLayer& layer, const la::Svd& w_svd, index_t r) {
+  const index_t d_in = layer.d_in();
+  const index_t d_out = layer.d_out();
+  const auto full = static_cast<index_t>(w_svd.s.size());
+  require(w_svd.u.rows() == d_in && w_svd.vt.cols() == d_out && full == std::min(d_in, d_out), "svd_layer: the SVD (",
+          w_svd.u.rows(), " x ", full, " x ", w_svd.vt.cols(), ") is not of a ", d_in, " x ", d_out, " weight");
+  require(r >= 1 && r <= full, "svd_layer: rank ", r, " outside [1, ", full, "]");
+  Matrix u(w_svd.u.block(0, 0, d_in, r));
+  Matrix svt(w_svd.vt.block(0, 0, r, d_out));
+  for (index_t j = 0; j < d_out; ++j)
+    for (index_t i = 0; i < r; ++i) svt(i, j) *= w_svd.s[uz(i)];
+  std::vector<Matrix> factors;
+  factors.push_back(std::move(u));
+  factors.push_back(std::move(svt));
+  return nn::DenseLayer(std::move(factors), layer.bias(), layer.activation());
+}
+
+LayerCompressionResult compress_layer(nn::Mlp& model, index_t layer, const dist::DistMatrix& inputs,
+                                      const LayerCompressionOptions& options) {
+  require(layer >= 0 && layer < model.num_hidden(), "compress_layer: layer ", layer, " outside [0, ",
+          model.num_hidden(), ")");
+  const nn::DenseLayer& cur = model.hidden(layer);
+  require(inputs.cols() == cur.d_in(), "compress_layer: inputs have ", inputs.cols(), " columns, layer ", layer,
+          " expects ", cur.d_in());
+  LayerCompressionResult out;
+  out.width = cur.d_out();
+  out.next_norm = la::norm2(model.layer(layer + 1).weight());
+  out.stopping = cpqr_stopping_rule(options.rule, inputs.global_rows(), out.width, out.next_norm);
+  out.stopping.method = options.cpqr_method;
+
+  Matrix z;
+  cur.forward(inputs.local(), z);
+  const dist::DistMatrix zd(inputs.comm(), std::move(z), inputs.row_offset(), inputs.global_rows());
+  // Run at least one step even when the rule asks for none: a layer keeps at least one neuron.
+  la::CpqrOptions run = out.stopping;
+  if (run.rel_tol >= 1.0) {
+    run.rel_tol = 0.0;
+    run.max_rank = std::min<index_t>(1, std::min(inputs.global_rows(), out.width));
+  }
+  out.factorization = dist::distributed_cpqr(zd, run, options.engine, &out.stats);
+  if (out.factorization.rank == 0) {
+    out.selection = dead_layer_selection(out.width);
+  } else {
+    const index_t k = std::max<index_t>(1, prefix_rank(out.factorization, out.stopping));
+    out.selection = id_selection(out.factorization, k);
+  }
+  apply_selection(model, layer, out.selection);
+  return out;
+}
+
+}  // namespace idprune::compress
