@@ -379,6 +379,27 @@ TEST(Cpqr, ZeroMatrixHasRankZero) {
   }
 }
 
+// ---- Norm downdating -------------------------------------------------------------------------------
+TEST(Cpqr, NormDowndatingRecomputesAfterCancellation) {
+  // Columns x + 10^-(6+j/2) g_j nearly parallel to a leading column x: after the first step their
+  // remaining norms are ~1e-6..1e-11 of the original, below what the downdating formula
+  // sqrt(1 - (r/vn)^2) vn can resolve (~sqrt(eps) vn). Only the LAWN 176 recomputation keeps the
+  // estimates, and so the greedy order, right.
+  const index_t m = 80;
+  const index_t n = 12;
+  const Matrix g = gaussian(m, n, 27);
+  Matrix a(m, n);
+  for (index_t i = 0; i < m; ++i) a(i, 0) = g(i, 0);
+  for (index_t j = 1; j < n; ++j)
+    for (index_t i = 0; i < m; ++i) a(i, j) = g(i, 0) + std::pow(10.0, -6.0 - 0.5 * static_cast<double>(j)) * g(i, j);
+  for (CpqrMethod method : kMethods) {
+    const CpqrResult f = la::cpqr(a, options(method));
+    expect_valid_factorization(a, f, std::string(la::to_string(method)));
+    // Greedy order of the tiny remainders: each step takes the largest remaining column.
+    for (std::size_t j = 2; j < f.diag.size(); ++j) EXPECT_LE(f.diag[j], f.diag[j - 1] * (1 + kEstimateTol)) << j;
+  }
+}
+
 // ---- Kahan's matrix ------------------------------------------------------------------------------
 TEST(Cpqr, KahanMatrixFactorsCorrectlyYetHidesItsNearRankDeficiency) {
   // Kahan's matrix with its columns scaled by (1 - 1e-6)^j so that greedy pivoting has no exact
