@@ -119,9 +119,8 @@ la::CpqrResult sketch_cpqr(const Matrix& y, const la::CpqrOptions& opts, index_t
   return la::cpqr(scaled, o);
 }
 
-/// Runs the engine; the Outcome is meaningful on rank 0 only.
-Outcome run_engine(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOptions& eng, bool want_id,
-                   EngineStats& stats) {
+/// Runs the engine (no T yet); the Outcome is meaningful on rank 0 only.
+Outcome run_engine(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOptions& eng, EngineStats& stats) {
   const Comm& comm = z.comm();
   const bool is_root = comm.rank() == step::root;
   const index_t m = z.global_rows();
@@ -195,9 +194,41 @@ Outcome run_engine(const DistMatrix& z, const la::CpqrOptions& opts, const Engin
       break;
     }
   }
-  if (error.empty() && want_id && is_root) error = capture_error([&] { out.t = la::interpolation_matrix(out.f); });
   check_collective(comm, error);
   return out;
+}
+
+/// Columns that are non-zero on some rank (one reduction of n flags; the same list everywhere).
+std::vector<index_t> live_columns(const DistMatrix& z) {
+  const la::ConstMatrixView a = z.local();
+  std::vector<int> flag(static_cast<std::size_t>(a.cols()), 0);
+  for (index_t j = 0; j < a.cols(); ++j) {
+    const auto col = a.col(j);
+    flag[static_cast<std::size_t>(j)] = std::any_of(col.begin(), col.end(), [](double v) { return v != 0.0; });
+  }
+  z.comm().allreduce_max(std::span<int>(flag));
+  std::vector<index_t> live;
+  for (index_t j = 0; j < a.cols(); ++j)
+    if (flag[static_cast<std::size_t>(j)] != 0) live.push_back(j);
+  return live;
+}
+
+/// The CPQR of Z from that of its live columns Z(:, live): pivots mapped back with the dead
+/// columns appended, zero columns of R for them (their norms are zero; diag and residuals unchanged).
+la::CpqrResult expand_columns(la::CpqrResult fc, const std::vector<index_t>& live, index_t n) {
+  la::CpqrResult f;
+  f.rank = fc.rank;
+  std::vector<char> is_live(static_cast<std::size_t>(n), 0);
+  for (const index_t j : live) is_live[static_cast<std::size_t>(j)] = 1;
+  for (const index_t p : fc.pivots) f.pivots.push_back(live[static_cast<std::size_t>(p)]);
+  for (index_t j = 0; j < n; ++j)
+    if (is_live[static_cast<std::size_t>(j)] == 0) f.pivots.push_back(j);
+  f.r = Matrix(fc.rank, n);
+  if (fc.rank > 0) f.r.block(0, 0, fc.rank, fc.r.cols()).assign(fc.r);
+  f.diag = std::move(fc.diag);
+  f.next_diag = fc.next_diag;
+  f.residual_fro = fc.residual_fro;
+  return f;
 }
 
 /// Broadcasts rank 0's Outcome (integers in one message, doubles in another).
@@ -246,12 +277,32 @@ Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOpt
   z.validate(idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")"));
   if (const auto error = option_error(z, opts, eng); !error.empty()) throw CollectiveError(0, error);
   Outcome out;
-  if (z.global_rows() == 0 || z.cols() == 0) {
-    out.f = empty_result(z.cols());
-    if (want_id) out.t = Matrix(0, z.cols());
+  const index_t n = z.cols();
+  if (z.global_rows() == 0 || n == 0) {
+    out.f = empty_result(n);
+    if (want_id) out.t = Matrix(0, n);
   } else {
-    out = run_engine(z, opts, eng, want_id, local_stats);
-    bcast_outcome(comm, out, z.cols(), want_id);
+    const bool compact =
+        eng.engine == PivotEngine::tsqr || eng.engine == PivotEngine::gram || eng.engine == PivotEngine::sketch;
+    const std::vector<index_t> live = compact ? live_columns(z) : std::vector<index_t>{};
+    if (compact && live.empty()) {
+      out.f = empty_result(n);  // every column is zero: nothing to select
+    } else if (compact && static_cast<index_t>(live.size()) < n) {
+      // Dead columns (zero on every rank) have zero norm, so greedy pivoting never takes them
+      // before it stops: factor only the live columns and put the dead ones last.
+      const DistMatrix zc(comm, la::select_columns(z.local(), live), z.row_offset(), z.global_rows());
+      la::CpqrOptions o = opts;
+      if (o.max_rank >= 0) o.max_rank = std::min<index_t>(o.max_rank, static_cast<index_t>(live.size()));
+      out = run_engine(zc, o, eng, local_stats);
+      if (comm.rank() == step::root) out.f = expand_columns(std::move(out.f), live, n);
+    } else {
+      out = run_engine(z, opts, eng, local_stats);
+    }
+    if (want_id)
+      check_collective(comm, capture_error([&] {
+                         if (comm.rank() == step::root) out.t = la::interpolation_matrix(out.f);
+                       }));
+    bcast_outcome(comm, out, n, want_id);
   }
   local_stats.bytes_sent = comm.bytes_sent() - bytes_before;
   if (stats != nullptr) *stats = local_stats;
