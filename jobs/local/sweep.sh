@@ -14,7 +14,7 @@
 # Variables (empty means "not given"; paths relative to the current folder):
 #   CONFIG            INI config file (--config); when set, only the options below that are set are added
 #                     (they win over the file), and the defaults are not applied
-#   MODEL             model file (default: data/models/reference-small.safetensors, the embedded default)
+#   MODEL             model file (default: data/models/fashion-mnist-small.safetensors, the embedded default)
 #   DATA              data folder (default: data/fashion-mnist-small, the embedded default)
 #   STRATEGY          greedy | magnitude | random | svd | a joint strategy    (default: greedy)
 #   RULE              eps | k | fraction | rank                                (default: eps)
@@ -32,7 +32,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 if [ -z "${CONFIG:-}" ]; then
-  : "${MODEL:=$idprune_root/data/models/reference-small.safetensors}" "${DATA:=$idprune_root/data/fashion-mnist-small}"
+  : "${MODEL:=$idprune_root/data/models/fashion-mnist-small.safetensors}" "${DATA:=$idprune_root/data/fashion-mnist-small}"
   : "${STRATEGY:=greedy}" "${RULE:=eps}" "${GRID:=1e-3,3e-3,1e-2,3e-2,0.1,0.3,1}"
   default_out="results/sweep-$STRATEGY-$RULE${LAYERS:+-layers${LAYERS//,/_}}"
 else
