@@ -9,26 +9,34 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <numeric>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli.hpp"
+#include "idprune/data/dataset.hpp"
 #include "idprune/data/npy.hpp"
+#include "idprune/data/sampling.hpp"
 #include "idprune/la/error.hpp"
 #include "idprune/la/kernel.hpp"
+#include "idprune/nn/model_io.hpp"
 #include "idprune/nn/safetensors.hpp"
 
 namespace idprune::cli {
 
 namespace {
 
-const char* const kUsage = R"([--n N --seed S | --matrix FILE.npy] [--kmax K] [--out FILE.csv]
+const char* const kUsage =
+    R"([--n N --seed S | --matrix FILE.npy | --model M --data D --layer L] [--kmax K] [--out FILE.csv]
 
 For k = 1..K compares the spectral error of the rank-k interpolative decomposition from a
 column-pivoted QR, ||A - A(:, C) T||_2 = ||R22||_2, with the optimal rank-k error sigma_{k+1}(A).
 The matrix is the kernel matrix G_ij = exp(-2 ||x_i - x_j||^2) of N points drawn uniformly from
-the unit square (seeded), or any 2-D .npy array given with --matrix.
+the unit square (seeded), or any 2-D .npy array given with --matrix, or (reference text, Goal 5)
+the activations act(Xc W_1 ...) of hidden layer L (1-based) of a model on a compression set Xc of
+--compression-size training images drawn with --seed (the draw `idprune sweep --seed` makes);
+then K defaults to min(compression-size, the layer's width).
 
 Writes the CSV `k,cpqr_error,svd_error,ratio` to --out (atomically), or to standard output when
 --out is not given (the summary then goes to standard error). The summary reports the largest
@@ -40,6 +48,29 @@ struct Problem {
 };
 
 Problem load_problem(const po::variables_map& vm) {
+  if (vm.count("model")) {
+    require(vm.count("data") > 0, "lowrank: --model needs --data (the compression set's images)");
+    const auto path = vm["model"].as<std::string>();
+    const auto dir = vm["data"].as<std::string>();
+    const long layer = vm["layer"].as<long>();
+    const long size = vm["compression-size"].as<long>();
+    const auto seed = vm["seed"].as<unsigned long>();
+    const nn::Mlp model = nn::load_model(path);
+    require(layer >= 1 && layer <= model.num_hidden(), "lowrank: --layer=", layer, " outside [1, ", model.num_hidden(),
+            "] (the hidden layers of ", path, ")");
+    const auto info = data::dataset_info(dir, data::Split::train);
+    require(size >= 1 && size <= info.samples, "lowrank: --compression-size=", size, " outside [1, ", info.samples,
+            "] (training images in ", dir, ")");
+    std::vector<std::int64_t> pool(static_cast<std::size_t>(info.samples));
+    std::iota(pool.begin(), pool.end(), std::int64_t{0});
+    const auto rows = data::sample_compression_set(pool, size, seed);
+    const data::Dataset xc = data::load_dataset_rows(dir, data::Split::train, rows);
+    Problem p{model.hidden_activations(xc.x, layer - 1), {}};
+    p.description = "activations of hidden layer " + std::to_string(layer) + " of " + path + " on " +
+                    std::to_string(size) + " training images of " + dir + " (seed " + std::to_string(seed) + "), " +
+                    std::to_string(p.a.rows()) + " x " + std::to_string(p.a.cols());
+    return p;
+  }
   if (vm.count("matrix")) {
     const auto path = vm["matrix"].as<std::string>();
     Problem p{data::read_npy(path, /*require_finite=*/true), {}};
@@ -76,8 +107,13 @@ std::string to_csv(const la::LowRankComparison& table) {
 int run_lowrank(const std::vector<std::string>& args) {
   po::options_description options("lowrank options");
   options.add_options()("n", po::value<long>()->default_value(200), "number of kernel points (kernel study)")(
-      "seed", po::value<unsigned long>()->default_value(0), "seed of the kernel points")(
+      "seed", po::value<unsigned long>()->default_value(0),
+      "seed of the kernel points, or of the compression set (with --model)")(
       "matrix", po::value<std::string>(), "use this 2-D .npy array instead of the kernel matrix")(
+      "model", po::value<std::string>(), "use the activations of a hidden layer of this model (with --data)")(
+      "data", po::value<std::string>(), "data folder of the compression set (with --model)")(
+      "layer", po::value<long>()->default_value(1), "hidden layer (1-based) whose activations are used (with --model)")(
+      "compression-size", po::value<long>()->default_value(2000), "images in the compression set (with --model)")(
       "kmax", po::value<long>()->default_value(-1), "largest k (1..min(m, n)); default min(100, min(m, n))")(
       "method", po::value<std::string>()->default_value("blocked"), "CPQR method: unblocked, blocked or lapack")(
       "tol", po::value<double>()->default_value(la::default_rounding_tol),
@@ -97,7 +133,7 @@ int run_lowrank(const std::vector<std::string>& args) {
   const Problem p = load_problem(vm);
   const la::index_t full = std::min(p.a.rows(), p.a.cols());
   require(full >= 1, "lowrank: the matrix is empty (", p.a.rows(), " x ", p.a.cols(), ")");
-  const la::index_t kmax = kmax_opt == -1 ? std::min<la::index_t>(100, full) : kmax_opt;
+  const la::index_t kmax = kmax_opt == -1 ? (vm.count("model") ? full : std::min<la::index_t>(100, full)) : kmax_opt;
   require(kmax <= full, "lowrank: --kmax=", kmax, " out of range [1, ", full, "] for a ", p.a.rows(), " x ", p.a.cols(),
           " matrix");
 

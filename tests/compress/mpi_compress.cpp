@@ -3,6 +3,7 @@
 // of the results from the number of ranks, threads and batching.
 #include <gtest/gtest.h>
 #include <tbb/global_control.h>
+#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <cmath>
@@ -192,13 +193,19 @@ TEST(Compressor, ResultsDoNotDependOnTheNumberOfThreads) {
   std::vector<std::vector<compress::CompressedModel>> models;
   std::vector<std::vector<compress::EvaluationCounts>> counts;
   for (const int threads : {1, 2}) {
+    // An explicit arena: mpiexec may bind this rank to one core, and the test must still run 2 threads.
     const tbb::global_control gc(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+    tbb::task_arena arena(threads);
     const la::ScopedBlasThreads blas(threads);
-    compress::Compressor c(p.model, distribute(p.xc, comm), {});
-    c.prepare(grid);
-    models.push_back(c.compress(grid));
-    counts.push_back(evaluator_for(p, comm).evaluate(models.back()));
+    arena.execute([&] {  // runs on this thread: MPI is still called from the main thread only
+      ASSERT_EQ(tbb::this_task_arena::max_concurrency(), threads);
+      compress::Compressor c(p.model, distribute(p.xc, comm), {});
+      c.prepare(grid);
+      models.push_back(c.compress(grid));
+      counts.push_back(evaluator_for(p, comm).evaluate(models.back()));
+    });
   }
+  ASSERT_EQ(models.size(), 2u);
   for (std::size_t i = 0; i < grid.size(); ++i) {
     EXPECT_TRUE(identical_models(models[0][i].model, models[1][i].model)) << "point " << i;
     EXPECT_EQ(counts[0][i].correct, counts[1][i].correct);
