@@ -2,6 +2,8 @@
 // Goal 2): over growing m (n fixed), growing n (m fixed) and m = n, for the three methods, with
 // the log-log slopes of the medians; plus the full factorization and an early stop on one size,
 // blocked against LAPACK dgeqp3. Timings are taken here, never inside the algorithms.
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -33,14 +35,16 @@ const char* const kUsage = R"([--k 20] [--reps 5] [--json] [sizes ...]
 Times la::cpqr stopped after k steps (max_rank = k) for the methods unblocked, blocked and lapack
 (LAPACK dgeqp3 always factors fully and is truncated afterwards: the reference). Three sweeps:
 growing m with n fixed, growing n with m fixed, and m = n; each point is the median of --reps
-runs (--lapack-reps for dgeqp3), methods interleaved so that they see the same machine load.
-The slope of a least-squares line through (log size, log median time) is reported per sweep and
-method: an O(m n k) method shows about 1, 1 and 2. The default sizes keep every matrix at
-32 MB or more, beyond the caches, so that the memory-bound matrix-vector work of each step
-scales with the matrix size.
+runs (--lapack-reps for dgeqp3, whose full factorization dominates the run time), methods
+interleaved so that they see the same machine load. The slope of a least-squares line through
+(log size, log median time) is reported per sweep and method: an O(m n k) method shows about
+1, 1 and 2. The default sizes keep every matrix at 64 MB or more, beyond the caches, so that
+the memory-bound matrix-vector work of each step scales with the matrix size.
 Then the full factorization of --full-m x --full-n: blocked (by default reduced first by an
 unpivoted QR when m >= 2n), blocked on A itself (the dlaqps path) and dgeqp3; and the early stop
 at k on the same matrix. Inputs are Gaussian (fixed seed).
+Every run records wall-clock and process CPU time (all threads). On a shared machine the CPU
+time is the steadier basis for slopes: it does not count the time other processes hold the cores.
 With --json, one JSON object goes to standard output instead of the table.)";
 
 // A timed configuration: a method, and for the blocked one whether the tall-matrix QR
@@ -53,6 +57,11 @@ struct Variant {
 
 const std::vector<Variant> kMethods = {
     {"unblocked", CpqrMethod::unblocked}, {"blocked", CpqrMethod::blocked}, {"lapack", CpqrMethod::lapack}};
+
+enum class Clock { wall, cpu };
+constexpr Clock kClocks[] = {Clock::wall, Clock::cpu};
+// JSON key prefix and table label of each clock.
+std::string prefix(Clock c) { return c == Clock::wall ? "" : "cpu_"; }
 
 Matrix gaussian_matrix(index_t m, index_t n, std::uint64_t seed) {
   std::mt19937_64 gen(seed);
@@ -83,21 +92,31 @@ double loglog_slope(const std::vector<double>& x, const std::vector<double>& t) 
   return (n * sxt - sx * st) / (n * sxx - sx * sx);
 }
 
-double seconds_of(const Matrix& a, const la::CpqrOptions& o) {
-  const auto start = std::chrono::steady_clock::now();
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// Every run of each variant, per clock: runs[clock][variant name].
+using Runs = std::map<Clock, std::map<std::string, std::vector<double>>>;
+
+void time_once(const Matrix& a, const la::CpqrOptions& o, const std::string& name, Runs& runs) {
+  const double cpu0 = process_cpu_seconds();
+  const auto wall0 = std::chrono::steady_clock::now();
   const la::CpqrResult f = la::cpqr(a, o);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  runs[Clock::wall][name].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
+  runs[Clock::cpu][name].push_back(process_cpu_seconds() - cpu0);
   require(f.rank == (o.max_rank < 0 ? std::min(a.rows(), a.cols()) : o.max_rank),
           "bench cpqr: ", la::to_string(o.method), " stopped at rank ", f.rank, " on a Gaussian ", a.rows(), " x ",
           a.cols(), " matrix");
-  return s;
 }
 
-// Runs of each variant on `a`, `reps` times (`lapack_reps` for dgeqp3), variants interleaved
-// within each repetition so that they see the same machine load. Returns every run, per name.
-std::map<std::string, std::vector<double>> time_variants(const Matrix& a, index_t k, index_t block_size, long reps,
-                                                         long lapack_reps, const std::vector<Variant>& variants) {
-  std::map<std::string, std::vector<double>> t;
+// `reps` runs of each variant on `a` (`lapack_reps` for dgeqp3), variants interleaved within each
+// repetition so that they see the same machine load.
+Runs time_variants(const Matrix& a, index_t k, index_t block_size, long reps, long lapack_reps,
+                   const std::vector<Variant>& variants) {
+  Runs runs;
   for (long r = 0; r < std::max(reps, lapack_reps); ++r) {
     for (const Variant& v : variants) {
       if (r >= (v.method == CpqrMethod::lapack ? lapack_reps : reps)) continue;
@@ -106,10 +125,10 @@ std::map<std::string, std::vector<double>> time_variants(const Matrix& a, index_
       o.max_rank = k;
       o.block_size = block_size;
       o.tall_qr_preprocessing = v.tall_qr_preprocessing;
-      t[v.name].push_back(seconds_of(a, o));
+      time_once(a, o, v.name, runs);
     }
   }
-  return t;
+  return runs;
 }
 
 std::map<std::string, double> medians(const std::map<std::string, std::vector<double>>& runs) {
@@ -122,23 +141,28 @@ struct Sweep {
   std::string name;   // "m", "n" or "square"
   std::string label;  // for the table
   std::vector<std::pair<index_t, index_t>> shapes;
-  std::vector<double> sizes;                            // the x of the slope fit
-  std::map<std::string, std::vector<double>> medians;   // per shape
-  std::map<std::string, std::vector<double>> all_runs;  // shape-major, reps each
-  std::map<std::string, double> slope;
+  std::vector<double> sizes;  // the x of the slope fit
+  // Per clock and variant: the median per shape, every run (shape-major), the fitted slope.
+  std::map<Clock, std::map<std::string, std::vector<double>>> medians;
+  std::map<Clock, std::map<std::string, std::vector<double>>> all_runs;
+  std::map<Clock, std::map<std::string, double>> slope;
 };
 
 void run_sweep(Sweep& s, index_t k, index_t block_size, long reps, long lapack_reps, std::uint64_t seed) {
   for (const auto& [m, n] : s.shapes) {
     require(k <= std::min(m, n), "bench cpqr: --k=", k, " exceeds min(m, n) for the shape ", m, " x ", n);
     const Matrix a = gaussian_matrix(m, n, seed);
-    const auto runs = time_variants(a, k, block_size, reps, lapack_reps, kMethods);
-    for (const auto& [name, v] : runs) {
-      s.medians[name].push_back(median(v));
-      s.all_runs[name].insert(s.all_runs[name].end(), v.begin(), v.end());
+    const Runs runs = time_variants(a, k, block_size, reps, lapack_reps, kMethods);
+    for (const auto& [clock, per_variant] : runs) {
+      for (const auto& [name, v] : per_variant) {
+        s.medians[clock][name].push_back(median(v));
+        auto& all = s.all_runs[clock][name];
+        all.insert(all.end(), v.begin(), v.end());
+      }
     }
   }
-  for (const Variant& v : kMethods) s.slope[v.name] = loglog_slope(s.sizes, s.medians[v.name]);
+  for (Clock c : kClocks)
+    for (const Variant& v : kMethods) s.slope[c][v.name] = loglog_slope(s.sizes, s.medians[c][v.name]);
 }
 
 std::vector<index_t> integer_list(const po::variables_map& vm, const std::string& key) {
@@ -165,7 +189,7 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
   po::options_description options("bench cpqr options");
   options.add_options()("k", po::value<long>()->default_value(20), "steps of the early-stopped factorization")(
       "reps", po::value<long>()->default_value(5), "repetitions per point (the median is reported)")(
-      "lapack-reps", po::value<long>()->default_value(3),
+      "lapack-reps", po::value<long>()->default_value(1),
       "repetitions of dgeqp3 per point of the sweeps (it never stops early and dominates the run time)")(
       "json", po::bool_switch(), "print one JSON object instead of the table")(
       "block-size", po::value<long>()->default_value(32), "panel width of the blocked method")(
@@ -175,7 +199,7 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
       "m values of the growing-m sweep")("fixed-m", po::value<long>()->default_value(16000),
                                          "m of the growing-n sweep")(
       "n-sizes", po::value<std::string>()->default_value("500,1000,2000"), "n values of the growing-n sweep")(
-      "square-sizes", po::value<std::string>()->default_value("2000,2800,4000"), "sizes of the m = n sweep")(
+      "square-sizes", po::value<std::string>()->default_value("2900,4000,5600"), "sizes of the m = n sweep")(
       "full-m", po::value<long>()->default_value(4000), "rows of the full-factorization comparison")(
       "full-n", po::value<long>()->default_value(1000), "columns of the full-factorization comparison")(
       "seed", po::value<unsigned long>()->default_value(1), "seed of the Gaussian test matrices");
@@ -221,8 +245,7 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
   }
 
   const std::vector<double> load_before = load_average();
-  const int previous_threads = la::blas_threads();
-  la::ScopedBlasThreads scoped(threads > 0 ? threads : previous_threads);
+  la::ScopedBlasThreads scoped(threads > 0 ? threads : la::blas_threads());
 
   for (Sweep& s : sweeps) run_sweep(s, k, block_size, reps, lapack_reps, seed);
 
@@ -233,12 +256,17 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
   const std::vector<Variant> full_variants = {{"blocked", CpqrMethod::blocked},
                                               {"blocked_without_qr_preprocessing", CpqrMethod::blocked, false},
                                               {"lapack", CpqrMethod::lapack}};
-  const auto full = medians(time_variants(big, full_rank, block_size, reps, reps, full_variants));
-  const auto early = medians(time_variants(big, k, block_size, reps, reps, kMethods));
-  const double full_ratio = full.at("blocked") / full.at("lapack");
-  const double full_direct_ratio = full.at("blocked_without_qr_preprocessing") / full.at("lapack");
-  const double early_ratio = early.at("blocked") / early.at("lapack");
+  Runs full_runs = time_variants(big, full_rank, block_size, reps, reps, full_variants);
+  Runs early_runs = time_variants(big, k, block_size, reps, reps, kMethods);
   const std::vector<double> load_after = load_average();
+
+  std::map<Clock, std::map<std::string, double>> full;
+  std::map<Clock, std::map<std::string, double>> early;
+  for (Clock c : kClocks) {
+    full[c] = medians(full_runs[c]);
+    early[c] = medians(early_runs[c]);
+  }
+  auto ratio = [](const std::map<std::string, double>& t, const std::string& a) { return t.at(a) / t.at("lapack"); };
 
   if (vm["json"].as<bool>()) {
     nlohmann::json j;
@@ -253,7 +281,7 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
     j["reps"] = reps;
     j["lapack_reps_in_sweeps"] = lapack_reps;
     j["block_size"] = block_size;
-    j["statistic"] = "median seconds";
+    j["statistic"] = "median; seconds = wall clock, cpu_seconds = process CPU time";
     for (const Sweep& s : sweeps) {
       nlohmann::json js;
       js["m"] = nlohmann::json::array();
@@ -262,20 +290,25 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
         js["m"].push_back(m);
         js["n"].push_back(n);
       }
-      for (const Variant& v : kMethods) {
-        js["seconds"][v.name] = s.medians.at(v.name);
-        js["runs"][v.name] = s.all_runs.at(v.name);
-        js["slope"][v.name] = s.slope.at(v.name);
+      for (Clock c : kClocks) {
+        for (const Variant& v : kMethods) {
+          js[prefix(c) + "seconds"][v.name] = s.medians.at(c).at(v.name);
+          js[prefix(c) + "runs"][v.name] = s.all_runs.at(c).at(v.name);
+          js[prefix(c) + "slope"][v.name] = s.slope.at(c).at(v.name);
+        }
       }
       j["sweeps"][s.name] = js;
     }
-    j["full"] = {{"m", full_m},
-                 {"n", full_n},
-                 {"seconds", full},
-                 {"ratio_blocked_over_lapack", full_ratio},
-                 {"ratio_blocked_without_qr_preprocessing_over_lapack", full_direct_ratio}};
-    j["early_stop"] = {
-        {"m", full_m}, {"n", full_n}, {"k", k}, {"seconds", early}, {"ratio_blocked_over_lapack", early_ratio}};
+    j["full"] = {{"m", full_m}, {"n", full_n}};
+    j["early_stop"] = {{"m", full_m}, {"n", full_n}, {"k", k}};
+    for (Clock c : kClocks) {
+      j["full"][prefix(c) + "seconds"] = full[c];
+      j["full"][prefix(c) + "ratio_blocked_over_lapack"] = ratio(full[c], "blocked");
+      j["full"][prefix(c) + "ratio_blocked_without_qr_preprocessing_over_lapack"] =
+          ratio(full[c], "blocked_without_qr_preprocessing");
+      j["early_stop"][prefix(c) + "seconds"] = early[c];
+      j["early_stop"][prefix(c) + "ratio_blocked_over_lapack"] = ratio(early[c], "blocked");
+    }
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -287,28 +320,37 @@ int run_bench_cpqr(const std::vector<std::string>& args) {
   std::cout << std::fixed;
   for (const Sweep& s : sweeps) {
     std::cout << "\n"
-              << s.label << "\n"
-              << std::setw(8) << "m" << std::setw(8) << "n" << std::setw(14) << "unblocked [s]" << std::setw(14)
-              << "blocked [s]" << std::setw(14) << "lapack [s]"
+              << s.label << ": wall-clock seconds\n"
+              << std::setw(8) << "m" << std::setw(8) << "n" << std::setw(14) << "unblocked" << std::setw(14)
+              << "blocked" << std::setw(14) << "lapack"
               << "\n";
     for (std::size_t i = 0; i < s.shapes.size(); ++i) {
       std::cout << std::setw(8) << s.shapes[i].first << std::setw(8) << s.shapes[i].second << std::setprecision(5);
-      for (const Variant& v : kMethods) std::cout << std::setw(14) << s.medians.at(v.name)[i];
+      for (const Variant& v : kMethods) std::cout << std::setw(14) << s.medians.at(Clock::wall).at(v.name)[i];
       std::cout << "\n";
     }
-    std::cout << std::setw(16) << "log-log slope" << std::setprecision(2);
-    for (const Variant& v : kMethods) std::cout << std::setw(14) << s.slope.at(v.name);
-    std::cout << "\n";
+    for (Clock c : kClocks) {
+      std::cout << std::setw(16) << (c == Clock::wall ? "slope (wall)" : "slope (cpu)") << std::setprecision(2);
+      for (const Variant& v : kMethods) std::cout << std::setw(14) << s.slope.at(c).at(v.name);
+      std::cout << "\n";
+    }
   }
-  std::cout << std::setprecision(4) << "\nfull factorization " << full_m << " x " << full_n << ": blocked "
-            << full.at("blocked") << " s, blocked without QR preprocessing "
-            << full.at("blocked_without_qr_preprocessing") << " s, lapack (dgeqp3) " << full.at("lapack") << " s\n"
-            << std::setprecision(3) << "  blocked / lapack = " << full_ratio
-            << ", blocked without QR preprocessing / lapack = " << full_direct_ratio << "\n"
-            << std::setprecision(4) << "early stop k = " << k << " on " << full_m << " x " << full_n << ": unblocked "
-            << early.at("unblocked") << " s, blocked " << early.at("blocked") << " s, lapack " << early.at("lapack")
-            << " s\n"
-            << std::setprecision(3) << "  blocked / lapack = " << early_ratio << "\n";
+  for (Clock c : kClocks) {
+    const std::string unit = c == Clock::wall ? " s" : " s cpu";
+    const auto& f = full[c];
+    const auto& e = early[c];
+    std::cout << std::setprecision(4) << "\nfull factorization " << full_m << " x " << full_n << ": blocked "
+              << f.at("blocked") << unit << ", blocked without QR preprocessing "
+              << f.at("blocked_without_qr_preprocessing") << unit << ", lapack (dgeqp3) " << f.at("lapack") << unit
+              << "\n"
+              << std::setprecision(3) << "  blocked / lapack = " << ratio(f, "blocked")
+              << ", blocked without QR preprocessing / lapack = " << ratio(f, "blocked_without_qr_preprocessing")
+              << "\n"
+              << std::setprecision(4) << "early stop k = " << k << " on " << full_m << " x " << full_n << ": unblocked "
+              << e.at("unblocked") << unit << ", blocked " << e.at("blocked") << unit << ", lapack " << e.at("lapack")
+              << unit << "\n"
+              << std::setprecision(3) << "  blocked / lapack = " << ratio(e, "blocked") << "\n";
+  }
   return 0;
 }
 

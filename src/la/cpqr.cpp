@@ -354,15 +354,19 @@ CpqrResult cpqr_lapack(ConstMatrixView src, index_t kmax, double rel_tol, bool w
 }
 
 // Cost model of the tall-matrix QR preprocessing. Each CPQR step streams the whole trailing
-// matrix through a matrix-vector product (memory bound), so k steps on m x n cost about k m n
-// memory-speed operations, against 2 m n^2 BLAS-3 operations for dgeqrf (far faster per
-// operation) plus k steps on the n x n R0. Measured (2 cores, 4000 x 1000 and 16000 x 500):
-// the break-even is near k = n / 5; preprocessing from k = n / 4 on, and only when R0 is much
-// smaller than A (m >= 2n). kmax counts, not the rank the tolerance will pick: with rel_tol
-// alone (kmax = n) a tall input is always reduced first, costing about n / 5 direct steps at
-// worst and saving most of the work when many steps follow.
+// matrix through a matrix-vector product (memory bound once A leaves the caches), so k steps on
+// m x n cost about k m n memory-speed operations, against 2 m n^2 BLAS-3 operations for dgeqrf
+// (far faster per operation) plus k steps on the n x n R0. Measured (2 cores, 4000 x 1000 and
+// 16000 x 500): the break-even is near k = n / 5, and for the full factorization near
+// m n = 2.5e5 (2 MB: in cache the matrix-vector work is fast too). So: from k = n / 4 on, when
+// R0 is much smaller than A (m >= 2n) and A has at least 2^19 entries (4 MB). kmax counts, not
+// the rank a tolerance will pick: with rel_tol alone (kmax = n) a large tall input is always
+// reduced first, costing about n / 5 direct steps at worst and saving most of the work when
+// many steps follow.
+constexpr index_t kPreprocessMinEntries = index_t{1} << 19;
+
 bool use_tall_qr_preprocessing(index_t m, index_t n, index_t kmax, const CpqrOptions& opts) {
-  return opts.tall_qr_preprocessing && !opts.want_q && m >= 2 * n && 4 * kmax >= n && n >= 1;
+  return opts.tall_qr_preprocessing && !opts.want_q && m >= 2 * n && 4 * kmax >= n && m * n >= kPreprocessMinEntries;
 }
 
 }  // namespace
@@ -388,7 +392,7 @@ CpqrResult cpqr(ConstMatrixView a, const CpqrOptions& opts) {
         Matrix r0(a);
         (void)geqrf(r0.view());
         for (index_t j = 0; j < n; ++j)
-          for (index_t i = j + 1; i < m; ++i) r0(i, j) = 0.0;
+          for (index_t i = j + 1; i < n; ++i) r0(i, j) = 0.0;  // only the top n x n block is read
         return cpqr_blocked(r0.block(0, 0, n, n), kmax, opts.rel_tol, opts.block_size, false);
       }
       return cpqr_blocked(a, kmax, opts.rel_tol, opts.block_size, opts.want_q);

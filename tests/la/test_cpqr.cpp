@@ -200,8 +200,9 @@ void expect_gram_consistent(const Matrix& a, const CpqrResult& f) {
   EXPECT_LE(la::norm_fro(difference(lhs, rhs)), 10 * eps * a.rows() * na * na);
 }
 
+// The preprocessing is used for m >= 2n, k >= n/4 and m n >= 2^19 (cpqr.cpp): these shapes qualify.
 TEST(Cpqr, TallQrPreprocessingGivesTheSameFactorization) {
-  for (auto [m, n] : {std::pair<index_t, index_t>{300, 60}, {500, 100}}) {
+  for (auto [m, n] : {std::pair<index_t, index_t>{2000, 270}, {1100, 480}}) {
     const Matrix a = gaussian(m, n, 24);
     for (index_t k : {n, n / 2, index_t{5}}) {
       SCOPED_TRACE(std::to_string(m) + " x " + std::to_string(n) + " k=" + std::to_string(k));
@@ -231,7 +232,7 @@ TEST(Cpqr, TallQrPreprocessingGivesTheSameFactorization) {
 }
 
 TEST(Cpqr, TallQrPreprocessingKeepsTheStoppingRules) {
-  Matrix a = low_rank(400, 50, 9, 25);
+  Matrix a = low_rank(11000, 50, 9, 25);
   zero_columns(a, {0, 7, 49});
   CpqrOptions o = options(CpqrMethod::blocked, -1, 1e-10);
   o.want_q = false;
@@ -239,7 +240,7 @@ TEST(Cpqr, TallQrPreprocessingKeepsTheStoppingRules) {
   EXPECT_EQ(f.rank, 9);
   for (index_t c : f.skeleton()) EXPECT_TRUE(c != 0 && c != 7 && c != 49) << c;
   expect_gram_consistent(a, f);
-  Matrix z = gaussian(400, 50, 26);
+  Matrix z = gaussian(11000, 50, 26);
   zero_columns(z, {3, 4});
   o.rel_tol = 0.0;
   const CpqrResult g = la::cpqr(z, o);  // no tolerance: the exact-zero rule stops at 48

@@ -38,7 +38,7 @@ struct CpqrOptions {
   CpqrMethod method = CpqrMethod::blocked;
   index_t block_size = 32;  ///< panel width of the blocked method
   bool want_q = false;      ///< keep the Householder vectors and tau (for Q)
-  /// Blocked method, tall A (m >= 2n), many steps, no want_q: first reduce A = Q0 R0 by an
+  /// Blocked method, large tall A (m >= 2n), many steps, no want_q: first reduce A = Q0 R0 by an
   /// unpivoted QR (dgeqrf, BLAS-3) and factor the n x n R0 instead. CPQR of A and of R0 pick the
   /// same pivots in exact arithmetic and give the same R up to row signs, the same diag and
   /// remainder norms (orthogonal invariance), so only rounding differs; the pivoted,
