@@ -229,7 +229,17 @@ std::string gnuplot_script(const Plot& plot, const std::string& terminal, int wi
      << "set ylabel " << quoted(plot.ylabel) << " noenhanced\n"
      << "set grid xtics ytics mxtics mytics lt 1 lc rgb '#c8c8c8' lw 0.6, lt 1 lc rgb '#ececec' lw 0.4\n"
      << "set key " << plot.key << " box opaque samplen 2 spacing 1.1\n"
-     << "set datafile missing 'NaN'\n";
+     << "set datafile missing 'NaN'\n"
+     // Okabe-Ito colours (distinguishable with colour-vision deficiencies), no pale yellow.
+     << "set linetype 1 lc rgb '#0072B2'\nset linetype 2 lc rgb '#D55E00'\nset linetype 3 lc rgb '#009E73'\n"
+     << "set linetype 4 lc rgb '#CC79A7'\nset linetype 5 lc rgb '#E69F00'\nset linetype 6 lc rgb '#56B4E9'\n"
+     << "set linetype 7 lc rgb '#000000'\nset linetype 8 lc rgb '#999999'\nset linetype cycle 8\n";
+  if (!plot.logx && !plot.xtics.empty()) {
+    const auto [lo, hi] = std::minmax_element(plot.xtics.begin(), plot.xtics.end());
+    os << "set xrange [" << *lo - 0.5 << ":" << *hi + 0.5 << "]\nset xtics (";
+    for (std::size_t i = 0; i < plot.xtics.size(); ++i) os << (i ? ", " : "") << plot.xtics[i];
+    os << ")\nunset mxtics\n";
+  }
   if (plot.logx) log_axis(os, plot, "x", true);
   if (plot.logy) log_axis(os, plot, "y", false);
   // Distinct point types, so curves stay apart in grey print as well.

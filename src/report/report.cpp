@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -119,9 +120,11 @@ class Builder {
   // Renders `plot` (when it has drawable points) and adds the figure; false when nothing to draw.
   bool figure(const Plot& plot, const std::string& caption);
   void provenance(const Provenance& p, const std::vector<fs::path>& sources);
+  // figNN-WHAT, with the characters of WHAT that do not belong in a file name replaced by '-'.
   std::string next_figure_name(const std::string& what) {
     std::ostringstream os;
-    os << "fig" << std::setw(2) << std::setfill('0') << ++figure_count_ << "-" << what;
+    os << "fig" << std::setw(2) << std::setfill('0') << ++figure_count_ << "-";
+    for (char c : what) os << (std::isalnum(static_cast<unsigned char>(c)) || c == '_' ? c : '-');
     return os.str();
   }
 
@@ -501,8 +504,13 @@ void Builder::id_bench_section(const IdBenchStudy& s) {
       p.series.push_back(std::move(ser));
     }
     p.logy = spans_decades(ys, 1.0);
-    p.key = "top right";
-    figure(p, std::string("One curve per pivot engine; one bench-id file per rank count") +
+    p.key = "outside right top";  // many engines: inside, the legend would hide points
+    for (const auto& t : s.timings)
+      if (t.matrix == m && std::find(p.xtics.begin(), p.xtics.end(), t.ranks) == p.xtics.end())
+        p.xtics.push_back(t.ranks);
+    std::sort(p.xtics.begin(), p.xtics.end());
+    figure(p, std::string("Median time of the slowest rank, one curve per pivot engine (the dgeqp3 reference runs on "
+                          "one process with every core, whatever the rank count); one bench-id file per rank count") +
                   (p.logy ? ", logarithmic time axis." : "."));
   }
   doc_.table(s.table, options_.max_table_rows);

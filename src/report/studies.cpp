@@ -379,8 +379,62 @@ CpqrBenchStudy read_bench_cpqr(const fs::path& file) {
 }
 
 void read_bench_id(const fs::path& file, IdBenchStudy& study) {
+  const json doc = read_json(file);
+  require(doc.is_object(), file.string(), ": expected a JSON object (idprune bench id --json), found ",
+          doc.type_name());
+  const json& ranks = json_member(doc, "ranks", file, "top level");
+  require(ranks.is_number() && ranks.get<double>() >= 1, file.string(), ": ranks: '", ranks.dump(),
+          "' is not a number >= 1");
+  const json& results = json_member(doc, "results", file, "top level");
+  require(results.is_array(), file.string(), ": results: expected an array, found ", results.type_name());
+  std::string size;
+  if (doc.contains("rows") && doc.contains("cols"))
+    size = json_scalar_text(doc["rows"]) + " x " + json_scalar_text(doc["cols"]);
+  if (study.table.header.empty())
+    study.table.header = {"ranks", "matrix",   "engine",      "median seconds",
+                          "rank",  "ID error", "error ratio", "bytes sent per rank"};
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const json& r = results[i];
+    const std::string where = "results[" + std::to_string(i) + "]";
+    require(r.is_object(), file.string(), ": ", where, ": expected an object");
+    std::string matrix = r.contains("kind") ? json_scalar_text(r["kind"]) : std::string();
+    if (!size.empty()) matrix += (matrix.empty() ? "" : " ") + size;
+    for (const char* group : {"reference", "engines"}) {
+      if (!r.contains(group)) continue;
+      const json& list = r[group];
+      require(list.is_array(), file.string(), ": ", where, ".", group, ": expected an array");
+      for (std::size_t j = 0; j < list.size(); ++j) {
+        const std::string w = where + "." + group + "[" + std::to_string(j) + "]";
+        const json& e = list[j];
+        const json& engine = json_member(e, "engine", file, w);
+        const json& seconds = json_member(e, "median_seconds", file, w);
+        require(engine.is_string(), file.string(), ": ", w, ".engine: expected a string");
+        require(seconds.is_number(), file.string(), ": ", w, ".median_seconds: '", seconds.dump(), "' is not a number");
+        EngineTiming t;
+        t.engine = engine.get<std::string>();
+        t.matrix = matrix;
+        t.ranks = ranks.get<double>();
+        t.seconds = seconds.get<double>();
+        study.timings.push_back(t);
+        const auto field = [&](const char* key) { return e.contains(key) ? json_scalar_text(e[key]) : std::string(); };
+        study.table.rows.push_back({num(t.ranks), matrix, t.engine, num(t.seconds), field("rank"), field("id_error"),
+                                    field("error_ratio"), field("bytes_sent_max_per_rank")});
+      }
+    }
+  }
   study.files.push_back(file);
-  throw Error(detail::concat(file.string(), ": bench-id format not yet supported"));
+  // Provenance: the top-level fields, with every distinct value over the files.
+  for (const auto& [key, value] : doc.items()) {
+    if (!value.is_primitive()) continue;
+    const std::string text = json_scalar_text(value);
+    auto it = std::find_if(study.provenance.fields.begin(), study.provenance.fields.end(),
+                           [&](const auto& f) { return f.first == key; });
+    if (it == study.provenance.fields.end()) {
+      study.provenance.fields.emplace_back(key, text);
+    } else if (("; " + it->second + ";").find("; " + text + ";") == std::string::npos) {
+      it->second += "; " + text;
+    }
+  }
 }
 
 Results scan_results(const std::vector<fs::path>& dirs) {

@@ -50,6 +50,21 @@ std::string bench_cpqr_json() {
 })";
 }
 
+// Engine timings at `ranks` MPI ranks, in the format of `idprune bench id --json` (one file each).
+std::string bench_id_json(int ranks, double tsqr_seconds, double gram_seconds) {
+  // Raw strings with a delimiter: the engine name "dgeqp3 (1 process)" contains )".
+  std::ostringstream os;
+  os << R"J({"benchmark": "id", "git_revision": "id-rev-9", "ranks": )J" << ranks
+     << R"J(, "rows": 6000, "cols": 128, "reps": 3, "results": [{"kind": "relu",
+  "reference": [{"engine": "dgeqp3 (1 process)", "median_seconds": 0.5, "rank": 20, "id_error": 1e-6,
+                 "error_ratio": 1, "bytes_sent_max_per_rank": 0}],
+  "engines": [{"engine": "tsqr", "median_seconds": )J"
+     << tsqr_seconds << R"J(, "rank": 20, "id_error": 1.5e-6, "error_ratio": 1.5, "bytes_sent_max_per_rank": 4242},
+              {"engine": "gram", "median_seconds": )J"
+     << gram_seconds << R"J(, "rank": 20, "id_error": 2e-6, "error_ratio": 2, "bytes_sent_max_per_rank": 2121}]}]})J";
+  return os.str();
+}
+
 // A sweep folder in the format of `idprune sweep` (with an extra column the report must ignore).
 // Widths 256, 128, 64 (hidden_total 448); `layers` says what was compressed.
 std::string sweep_csv(bool layer1) {
@@ -89,6 +104,8 @@ fs::path write_fixtures(const fs::path& root) {
   write_text_file(res / "sweep-layer1" / "config.ini", "model = fixture-model.safetensors\nlayers = 1\n");
   write_text_file(res / "sweep-layer1" / "config-greedy-eps-1.ini", "compression-size = 777\nlayers = 1\n");
   write_text_file(res / "pareto" / "pareto.csv", pareto_csv());
+  write_text_file(res / "bench-engines" / "bench-id-np1.json", bench_id_json(1, 0.375, 0.125));
+  write_text_file(res / "bench-engines" / "bench-id-np2.json", bench_id_json(2, 0.1875, 0.0625));
   return res;
 }
 
@@ -135,8 +152,9 @@ TEST_F(BuiltReport, WritesHtmlMarkdownAndOnePngPerFigure) {
   ASSERT_TRUE(fs::is_regular_file(out / "report.md"));
   const std::string html = read_text_file(out / "index.html");
   const std::string md = read_text_file(out / "report.md");
-  // lowrank (1) + cpqr m, n, square (3) + layer 1, hidden fraction, parameters (3) + pareto (1).
-  EXPECT_EQ(s.figures.size(), 8u);
+  // lowrank (1) + cpqr m, n, square (3) + layer 1, hidden fraction, parameters (3) + pareto (1)
+  // + engines over ranks (1).
+  EXPECT_EQ(s.figures.size(), 9u);
   for (const auto& f : s.figures) {
     SCOPED_TRACE(f);
     EXPECT_TRUE(test::is_png(out / f));
@@ -148,9 +166,7 @@ TEST_F(BuiltReport, WritesHtmlMarkdownAndOnePngPerFigure) {
     EXPECT_TRUE(fs::is_regular_file(out / (stem + ".dat")));
   }
   EXPECT_EQ(leftover_temporaries(res), 0);
-  // Only the bench-id study is missing from the fixtures.
-  ASSERT_EQ(s.missing.size(), 1u);
-  EXPECT_TRUE(contains(s.missing[0], "bench-id"));
+  EXPECT_TRUE(s.missing.empty()) << s.missing.front();
 }
 
 TEST_F(BuiltReport, TablesCarryTheFixtureNumbers) {
@@ -159,7 +175,8 @@ TEST_F(BuiltReport, TablesCarryTheFixtureNumbers) {
   const std::string md = read_text_file(res / "report" / "report.md");
   for (const std::string& doc : {html, md}) {
     // Low-rank rows (the 12-row table is shown whole), timings, slopes, sweep and Pareto rows.
-    for (const char* v : {"3e-07", "1e-12", "0.044", "0.132", "0.048", "0.8612", "0.7012", "0.5521", "0.8655", "47800"})
+    for (const char* v : {"3e-07", "1e-12", "0.044", "0.132", "0.048", "0.8612", "0.7012", "0.5521", "0.8655", "47800",
+                          "0.1875", "0.0625", "4242", "dgeqp3 (1 process)"})
       EXPECT_TRUE(contains(doc, v)) << v;
     // Slopes: given for m and n, fitted for the m = n sweep (exactly 2 for t ~ size^2).
     EXPECT_TRUE(contains(doc, "blocked slope"));
@@ -200,6 +217,20 @@ TEST_F(BuiltReport, Layer1FigureUsesTheFractionOfW1Kept) {
   const std::string script = read_text_file(dat.replace_extension(".gp"));
   EXPECT_TRUE(contains(script, "fraction of W1")) << script;
   EXPECT_TRUE(contains(script, "original model")) << script;
+}
+
+TEST_F(BuiltReport, EngineFigureHasOneCurvePerEngineOverRanks) {
+  fs::path gp;
+  for (const auto& f : summary_.figures)
+    if (contains(f, "engines")) gp = res_ / "report" / (fs::path(f).stem().string() + ".gp");
+  ASSERT_FALSE(gp.empty());
+  const std::string script = read_text_file(gp);
+  for (const char* title : {"'dgeqp3 (1 process)'", "'tsqr'", "'gram'"}) EXPECT_TRUE(contains(script, title)) << title;
+  EXPECT_TRUE(contains(script, "set xtics (1, 2)")) << script;
+  EXPECT_TRUE(contains(script, "set xlabel 'MPI ranks'")) << script;
+  // tsqr: 0.375 s on one rank, 0.1875 s on two (block 1 of the data file).
+  const std::string data = read_text_file(gp.replace_extension(".dat"));
+  EXPECT_TRUE(contains(data, "# index 1: tsqr\n1 0.375\n2 0.1875\n")) << data;
 }
 
 TEST_F(BuiltReport, ShowsProvenanceOfEachRun) {
@@ -280,6 +311,10 @@ TEST(Report, MalformedInputsNameFileAndLineAndLeaveNothingBehind) {
        "{\"sweeps\": {\"m\": {\"m\": [1, 2],\n \"n\": [1, 2] \"seconds\": {}}}}",
        {"bench-cpqr.json:2", "malformed JSON"}},
       {"bench-cpqr.json", "{\"k\": 20}", {"bench-cpqr.json", "no key 'sweeps'"}},
+      {"bench-id-np2.json", R"({"results": []})", {"bench-id-np2.json", "no key 'ranks'"}},
+      {"bench-id-np2.json",
+       R"({"ranks": 2, "results": [{"engines": [{"engine": "tsqr", "median_seconds": "x"}]}]})",
+       {"bench-id-np2.json", "results[0].engines[0].median_seconds", "not a number"}},
       {"bench-cpqr.json",
        R"({"sweeps": {"m": {"m": [1, 2], "n": [1, 1], "seconds": {"blocked": [0.1, "x"]}}}})",
        {"bench-cpqr.json", "sweeps.m.seconds.blocked", "not a number"}},

@@ -27,6 +27,9 @@ struct Plot {
   bool logx = false;
   bool logy = false;
   std::string key = "top right";  ///< gnuplot `set key` position
+  /// Tick marks of a linear x axis at exactly these values (e.g. rank counts), the range padded by
+  /// half a unit; empty: gnuplot's own.
+  std::vector<double> xtics;
   std::vector<Series> series;
 };
 

@@ -95,18 +95,17 @@ struct ParetoStudy {
 
 /// One engine timing of `idprune bench id` at a number of MPI ranks.
 struct EngineTiming {
-  std::string engine;
-  std::string matrix;  ///< the test matrix (e.g. low-rank, activation); empty when the file has one
+  std::string engine;  ///< tsqr, gram, ..., or the single-process dgeqp3 reference
+  std::string matrix;  ///< the test matrix: its kind and size, e.g. "activation 60000 x 1024"
   double ranks = 1;
-  double seconds = 0.0;
-  double error = 0.0;  ///< ID error relative to lapack (NaN when absent)
-  double bytes = 0.0;  ///< bytes communicated (NaN when absent)
+  double seconds = 0.0;  ///< median seconds (of the slowest rank)
 };
 
+/// All bench-id files together: one curve per engine over the rank counts.
 struct IdBenchStudy {
   std::vector<std::filesystem::path> files;
   std::vector<EngineTiming> timings;
-  Table table;
+  Table table;  ///< ranks, matrix, engine, seconds, rank found, ID error, error ratio, bytes per rank
   Provenance provenance;
 };
 
