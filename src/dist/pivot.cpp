@@ -107,16 +107,47 @@ la::CpqrResult empty_result(index_t n) {
   return f;
 }
 
-/// Sketch engine on rank 0's side of the loop: returns the CPQR of the scaled sketch and whether
-/// its rank is final. Y holds the unscaled rows of Omega Z gathered so far.
+/// Sketch engine, rank 0's part: CPQR of the scaled sketch Y / sqrt(l) (Y = Omega Z, l rows),
+/// at most k steps, with the stopping rule applied to unbiased estimates of Z's residual norms.
+/// For Gaussian Omega, a residual r of Z (orthogonal to the selected columns) and the selected
+/// columns are sketched independently, so after j steps the sketched residual keeps on average
+/// (l - j) / l of ||r||^2: |r_{j+1,j+1}(Y)| sqrt(l / (l - j)) estimates |r_{j+1,j+1}(Z)| (without
+/// the correction the tolerance fires early as j approaches l). Rows of R, diag, next_diag and
+/// residual_fro carry the correction (T = R11^{-1} R12 is unchanged by row scaling).
 la::CpqrResult sketch_cpqr(const Matrix& y, const la::CpqrOptions& opts, index_t k) {
+  const index_t l = y.rows();
   Matrix scaled(y);
   // E ||Omega x||^2 = l ||x||^2 for l rows of standard normals: scale so that norms are preserved.
-  const double scale = y.rows() > 0 ? 1.0 / std::sqrt(static_cast<double>(y.rows())) : 1.0;
+  const double scale = l > 0 ? 1.0 / std::sqrt(static_cast<double>(l)) : 1.0;
   for (double& v : scaled.values()) v *= scale;
+  const auto correction = [l](index_t j) {
+    return j < l ? std::sqrt(static_cast<double>(l) / static_cast<double>(l - j)) : 1.0;
+  };
   la::CpqrOptions o = opts;
-  o.max_rank = std::min({k, scaled.rows(), scaled.cols()});
-  return la::cpqr(scaled, o);
+  o.max_rank = std::min({k, l, scaled.cols()});
+  o.rel_tol = 0.0;
+  la::CpqrResult f = la::cpqr(scaled, o);
+  index_t rank = f.rank;
+  if (opts.rel_tol > 0.0 && f.rank > 0) {
+    for (index_t j = 1; j < f.rank; ++j) {
+      if (f.diag[static_cast<std::size_t>(j)] * correction(j) <= opts.rel_tol * f.diag[0]) {
+        rank = j;
+        break;
+      }
+    }
+    if (rank == f.rank && f.next_diag * correction(rank) <= opts.rel_tol * f.diag[0]) rank = f.rank;
+  }
+  if (rank < f.rank) {  // redo with the final rank: next_diag and residual_fro then refer to it
+    o.max_rank = rank;
+    f = la::cpqr(scaled, o);
+  }
+  for (index_t j = 0; j < f.rank; ++j) {
+    f.diag[static_cast<std::size_t>(j)] *= correction(j);
+    for (index_t c = 0; c < f.r.cols(); ++c) f.r(j, c) *= correction(j);
+  }
+  f.next_diag *= correction(f.rank);
+  f.residual_fro *= correction(f.rank);
+  return f;
 }
 
 /// Runs the engine (no T yet); the Outcome is meaningful on rank 0 only.

@@ -27,10 +27,16 @@
 //             k + p rows. With only rel_tol the rank is found adaptively: start at
 //             k = sketch_initial_rank and double k (adding rows to Omega; earlier rows are kept)
 //             until CPQR of Y stops by tolerance before k steps or k reaches min(m, n). The pivots
-//             and T are those of Y; diag/next_diag/residual_fro are estimates of Z's.
+//             and T are those of Y; diag/next_diag/residual_fro are estimates of Z's: after j
+//             steps the sketched residual keeps (l - j) / l of its squared norm on average, so
+//             the tolerance is tested on |r_{j+1,j+1}(Y)| sqrt(l / (l - j)).
 //   scalapack redistribution to a 2-D block-cyclic layout on a BLACS grid, ScaLAPACK pdgeqpf (full
 //             factorization, unblocked norm updates), truncated afterwards by the same rule.
 //   lapack    gather Z on rank 0, la::cpqr with CpqrMethod::lapack (dgeqp3). The reference.
+//
+// Dead columns (zero on every rank, e.g. dead neurons) have zero norm, so greedy pivoting never
+// takes them before it stops: tsqr, gram and sketch first find them (one reduction of n flags)
+// and factor only the live columns; the dead ones are put last with zero columns in R and T.
 //
 // Bytes communicated (EngineStats::bytes_sent, this rank, payload as counted by dist::Comm):
 // tsqr/gram/sketch move O(n^2) (or O((k+p) n)) bytes per rank whatever the number of rows m;
