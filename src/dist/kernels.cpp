@@ -1,7 +1,10 @@
 #include "idprune/dist/kernels.hpp"
 
+#include <lapacke.h>
+
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 #include "idprune/la/lapack.hpp"
@@ -12,15 +15,30 @@ using la::index_t;
 using la::Matrix;
 
 Matrix local_r(la::ConstMatrixView z) {
+  if (z.rows() == 0 || z.cols() == 0) return Matrix(z.cols(), z.cols());
+  Matrix work(z);
+  return local_r_in_place(work.view());
+}
+
+Matrix local_r_in_place(la::MatrixView z) {
   const index_t m = z.rows();
   const index_t n = z.cols();
   Matrix r(n, n);
   if (m == 0 || n == 0) return r;
-  Matrix work(z);
-  static_cast<void>(la::geqrf(work.view()));  // R in the upper triangle; Q is not needed
   const index_t rows = std::min(m, n);
+  // Block size 64: the fastest of 32..256 measured for 30000 x 923 on one core (Zen 5, OpenBLAS).
+  const index_t nb = std::min<index_t>(64, rows);
+  Matrix t(nb, rows);
+  std::vector<double> work(static_cast<std::size_t>(nb * n));
+  const auto to_int = [](index_t v) {
+    require(v <= std::numeric_limits<lapack_int>::max(), "dgeqrt: dimension ", v, " exceeds the LAPACK integer");
+    return static_cast<lapack_int>(v);
+  };
+  check_lapack(LAPACKE_dgeqrt_work(LAPACK_COL_MAJOR, to_int(m), to_int(n), to_int(nb), z.data(), to_int(z.ld()),
+                                   t.data(), to_int(t.ld()), work.data()),
+               "dgeqrt");
   for (index_t j = 0; j < n; ++j)
-    for (index_t i = 0; i <= std::min(j, rows - 1); ++i) r(i, j) = work(i, j);
+    for (index_t i = 0; i <= std::min(j, rows - 1); ++i) r(i, j) = z(i, j);
   return r;
 }
 

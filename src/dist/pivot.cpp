@@ -151,7 +151,10 @@ la::CpqrResult sketch_cpqr(const Matrix& y, const la::CpqrOptions& opts, index_t
 }
 
 /// Runs the engine (no T yet); the Outcome is meaningful on rank 0 only.
-Outcome run_engine(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOptions& eng, EngineStats& stats) {
+/// `scratch` is either empty or z's own local block, which the engine may then overwrite (saves
+/// tsqr a copy of the block when z is a temporary).
+Outcome run_engine(const DistMatrix& z, la::MatrixView scratch, const la::CpqrOptions& opts, const EngineOptions& eng,
+                   EngineStats& stats) {
   const Comm& comm = z.comm();
   const bool is_root = comm.rank() == step::root;
   const index_t m = z.global_rows();
@@ -160,7 +163,12 @@ Outcome run_engine(const DistMatrix& z, const la::CpqrOptions& opts, const Engin
   std::string error;
   switch (eng.engine) {
     case PivotEngine::tsqr: {
-      const Matrix r = step::tsqr_reduce(comm, z.local(), eng.tpqrt_block);
+      Matrix copy;
+      if (scratch.rows() != z.local_rows() || scratch.cols() != n) {
+        copy = Matrix(z.local());
+        scratch = copy.view();
+      }
+      const Matrix r = step::tsqr_reduce(comm, scratch, eng.tpqrt_block);
       // CPQR of R (only its first min(m, n) rows can be non-zero) selects Z's pivots.
       error = capture_error([&] {
         if (is_root) out.f = la::cpqr(r.block(0, 0, std::min(m, n), n), opts);
@@ -321,13 +329,13 @@ Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOpt
     } else if (compact && static_cast<index_t>(live.size()) < n) {
       // Dead columns (zero on every rank) have zero norm, so greedy pivoting never takes them
       // before it stops: factor only the live columns and put the dead ones last.
-      const DistMatrix zc(comm, la::select_columns(z.local(), live), z.row_offset(), z.global_rows());
+      DistMatrix zc(comm, la::select_columns(z.local(), live), z.row_offset(), z.global_rows());
       la::CpqrOptions o = opts;
       if (o.max_rank >= 0) o.max_rank = std::min<index_t>(o.max_rank, static_cast<index_t>(live.size()));
-      out = run_engine(zc, o, eng, local_stats);
+      out = run_engine(zc, zc.local(), o, eng, local_stats);
       if (comm.rank() == step::root) out.f = expand_columns(std::move(out.f), live, n);
     } else {
-      out = run_engine(z, opts, eng, local_stats);
+      out = run_engine(z, {}, opts, eng, local_stats);
     }
     if (want_id)
       check_collective(comm, capture_error([&] {

@@ -8,10 +8,10 @@ namespace idprune::dist::step {
 using la::index_t;
 using la::Matrix;
 
-la::Matrix tsqr_reduce(const Comm& comm, la::ConstMatrixView local, index_t tpqrt_block) {
+la::Matrix tsqr_reduce(const Comm& comm, la::MatrixView local, index_t tpqrt_block) {
   const index_t n = local.cols();
   Matrix r;
-  check_collective(comm, capture_error([&] { r = kernel::local_r(local); }));
+  check_collective(comm, capture_error([&] { r = kernel::local_r_in_place(local); }));
   // Binary reduction tree (works for any size: a rank without a partner at some level just
   // carries its R up). A local failure in a combine is recorded and the tree completed with the
   // (meaningless) data, so that every rank reaches the check below instead of blocking.

@@ -16,8 +16,9 @@ inline constexpr int root = 0;
 
 /// TSQR: R (n x n upper triangular) of the whole distributed matrix on rank 0 (0 x 0 elsewhere).
 /// Binary tree for any number of ranks: at distance s = 1, 2, 4, ... rank r with r % 2s == s sends
-/// its packed R to r - s, which combines them with dtpqrt.
-la::Matrix tsqr_reduce(const Comm& comm, la::ConstMatrixView local, la::index_t tpqrt_block);
+/// its packed R to r - s, which combines them with dtpqrt. `local` (this rank's rows) is
+/// overwritten by its QR factorization.
+la::Matrix tsqr_reduce(const Comm& comm, la::MatrixView local, la::index_t tpqrt_block);
 
 /// Gram matrix Z^T Z (n x n, upper triangle) on rank 0: local dsyrk, reduction of the packed
 /// upper triangles.
