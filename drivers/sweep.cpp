@@ -2,6 +2,7 @@
 // DIR/results.csv and DIR/results.jsonl (crash-safe, resumable), DIR/config.ini to repeat the run.
 #include "idprune/compress/sweep.hpp"
 
+#include <malloc.h>
 #include <sched.h>
 #include <tbb/global_control.h>
 
@@ -106,6 +107,12 @@ int run_sweep(const std::vector<std::string>& args) {
       "resume", po::bool_switch()->default_value(false), "keep the rows in --out and compute only missing points");
   po::variables_map vm;
   if (!parse("sweep", kUsage, options, args, vm)) return 0;
+
+  // Matrices of megabytes are allocated and freed for every point and layer: keep freed memory in
+  // the heap rather than returning it to the kernel, which would cost a page fault per 4 KiB page on
+  // every reuse (a measurable share of a sweep's time).
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
 
   const dist::Comm comm = dist::Comm::world();
   const bool root = comm.rank() == 0;

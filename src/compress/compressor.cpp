@@ -5,6 +5,7 @@
 #include <numeric>
 #include <string>
 
+#include "idprune/dist/kernels.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/la/svd.hpp"
 #include "tasks.hpp"
@@ -74,6 +75,30 @@ dist::DistMatrix Compressor::distributed(Matrix local) const {
   return {xc_.comm(), std::move(local), xc_.row_offset(), xc_.global_rows()};
 }
 
+bool Compressor::prereduces() const {
+  return options_.engine.engine == dist::PivotEngine::tsqr || options_.engine.engine == dist::PivotEngine::gram;
+}
+
+Matrix Compressor::engine_block(const Matrix& z) const { return prereduces() ? dist::kernel::local_r(z) : Matrix(z); }
+
+dist::DistMatrix Compressor::engine_input(Matrix block) const {
+  if (!prereduces()) return distributed(std::move(block));
+  // Rank r contributes its n x n factor R_r as rows [r n, (r + 1) n) of the stacked matrix [R_0; R_1; ...],
+  // whose R (tsqr) and Gram matrix R^T R (gram) are those of Z itself.
+  const dist::Comm& comm = xc_.comm();
+  const index_t n = block.cols();
+  return {comm, std::move(block), static_cast<index_t>(comm.rank()) * n, static_cast<index_t>(comm.size()) * n};
+}
+
+const Matrix& Compressor::original_block(index_t layer) {
+  if (const auto it = original_blocks_.find(layer); it != original_blocks_.end()) return it->second;
+  const Matrix& z = original_activations(layer);
+  Matrix block;
+  const std::string error = dist::capture_error([&] { block = engine_block(z); });
+  dist::check_collective(xc_.comm(), error);
+  return original_blocks_.emplace(layer, std::move(block)).first->second;
+}
+
 double Compressor::next_norm(index_t layer) {
   if (const auto it = next_norms_.find(layer); it != next_norms_.end()) return it->second;
   // Computed on rank 0 and broadcast: every rank must derive the same ranks from it.
@@ -103,12 +128,12 @@ la::CpqrOptions Compressor::point_rule(const LayerRule& rule, index_t layer) {
   return o;
 }
 
-la::CpqrResult Compressor::factorize(const Matrix& z, const la::CpqrOptions& rule, index_t layer, bool original) {
+la::CpqrResult Compressor::factorize(const Matrix& block, const la::CpqrOptions& rule, index_t layer, bool original) {
   if (original)
     if (const auto it = original_f_.find(layer); it != original_f_.end() && covers(it->second.options, rule))
       return it->second.f;
   dist::EngineStats st;
-  const dist::DistMatrix zd = distributed(Matrix(z));
+  const dist::DistMatrix zd = engine_input(Matrix(block));
   la::CpqrResult f = dist::distributed_cpqr(zd, rule, options_.engine, &st);
   ++stats_.factorizations;
   stats_.bytes_sent += st.bytes_sent;
@@ -147,33 +172,52 @@ std::vector<CompressedModel> Compressor::fresh_models(std::size_t count) const {
 
 void Compressor::prepare(std::span<const PointPlan> points) {
   check_plans(points);
-  if (options_.strategy == Strategy::svd) return;
-  // Loosest rule per first compressed layer, over the points that factorize there.
+  // Everything here is computed once (per layer) on the calling thread: BLAS may use every core.
+  if (options_.strategy == Strategy::svd) {
+    const auto t0 = Clock::now();
+    const std::string error = dist::capture_error([&] {
+      for (const auto& p : points)
+        for (std::size_t l = 0; l < p.layers.size(); ++l)
+          if (p.layers[l] && svds_.find(static_cast<index_t>(l)) == svds_.end())
+            svds_.emplace(static_cast<index_t>(l), la::svd(original_.hidden(static_cast<index_t>(l)).weight()));
+    });
+    dist::check_collective(xc_.comm(), error);
+    stats_.factorization_seconds += seconds_since(t0);
+    return;
+  }
+  // The original network's activations at each point's first compressed layer, and the loosest
+  // CPQR rule there over the points that factorize it.
   std::map<index_t, la::CpqrOptions> rules;
+  std::vector<index_t> firsts;
   for (const auto& p : points) {
     const auto [first, last] = compressed_span(p);
     if (first < 0) continue;
     const LayerRule& r = *p.layers[uz(first)];
-    const bool cpqr =
-        options_.strategy == Strategy::greedy || (r.rule == RankRule::eps && options_.strategy != Strategy::svd);
+    const bool cpqr = options_.strategy == Strategy::greedy || r.rule == RankRule::eps;
+    if (options_.strategy != Strategy::magnitude || cpqr) firsts.push_back(first);
     if (!cpqr) continue;
     const la::CpqrOptions o = point_rule(r, first);
     const auto it = rules.find(first);
     rules[first] = it == rules.end() ? o : loosest(it->second, o);
   }
+  const auto t0 = Clock::now();
+  for (index_t l : firsts) (void)original_activations(l);
+  for (const auto& [layer, rule] : rules) (void)original_block(layer);
+  stats_.activation_seconds += seconds_since(t0);
   for (const auto& [layer, rule] : rules) {
     const index_t cap = std::min(xc_.global_rows(), original_.hidden(layer).d_out());
-    const auto t0 = Clock::now();
-    const Matrix& z = original_activations(layer);
-    stats_.activation_seconds += seconds_since(t0);
     const auto t1 = Clock::now();
-    (void)factorize(z, at_least_one_step(rule, cap), layer, true);
+    (void)factorize(original_block(layer), at_least_one_step(rule, cap), layer, true);
     stats_.factorization_seconds += seconds_since(t1);
   }
 }
 
 std::vector<CompressedModel> Compressor::compress(std::span<const PointPlan> points) {
-  check_plans(points);
+  // Shared work first (cached: free when prepare() already covered these points), with threaded BLAS;
+  // then the lockstep, whose parallelism is TBB's alone: OpenBLAS stays single-threaded throughout,
+  // so its idle worker threads never spin beside the TBB workers (oversubscription).
+  prepare(points);
+  const la::ScopedBlasThreads single(1);
   switch (options_.strategy) {
     case Strategy::greedy:
       return compress_by_data(points, Strategy::greedy);
@@ -236,17 +280,8 @@ std::vector<CompressedModel> Compressor::compress_magnitude(std::span<const Poin
 
 std::vector<CompressedModel> Compressor::compress_svd(std::span<const PointPlan> points) {
   std::vector<CompressedModel> out = fresh_models(points.size());
-  const auto t0 = Clock::now();
-  std::string error = dist::capture_error([&] {
-    for (const auto& p : points)
-      for (std::size_t l = 0; l < p.layers.size(); ++l)
-        if (p.layers[l] && svds_.find(static_cast<index_t>(l)) == svds_.end())
-          svds_.emplace(static_cast<index_t>(l), la::svd(original_.hidden(static_cast<index_t>(l)).weight()));
-  });
-  dist::check_collective(xc_.comm(), error);
-  stats_.factorization_seconds += seconds_since(t0);
   const auto t1 = Clock::now();
-  error = parallel::run_tasks(points.size(), [&](std::size_t p) {
+  const std::string error = parallel::run_tasks(points.size(), [&](std::size_t p) {
     for (std::size_t l = 0; l < points[p].layers.size(); ++l) {
       if (!points[p].layers[l]) continue;
       const auto layer = static_cast<index_t>(l);
@@ -297,21 +332,33 @@ std::vector<CompressedModel> Compressor::compress_by_data(std::span<const PointP
 
     // (a) activations Z = act(H W_l + b_l), one per group.
     auto t0 = Clock::now();
+    // With greedy, also each group's engine input (the local R factor for tsqr and gram: the
+    // dominant O(m n^2) part of the factorization runs here, in parallel over groups).
     std::vector<Matrix> z_owned(groups.size());
+    std::vector<Matrix> block_owned(groups.size());
     std::vector<const Matrix*> z(groups.size());
+    std::vector<const Matrix*> block(groups.size(), nullptr);
     std::vector<std::size_t> computed;
+    const auto compresses_here = [&](const Group& g) {
+      return std::any_of(g.members.begin(), g.members.end(), [&](std::size_t p) { return points[p].layers[uz(l)]; });
+    };
     for (std::size_t g = 0; g < groups.size(); ++g) {
+      const bool needs_block = strategy == Strategy::greedy && compresses_here(groups[g]);
       if (groups[g].original) {
         z[g] = &original_activations(l);
+        if (needs_block) block[g] = &original_block(l);
       } else {
         z[g] = &z_owned[g];
+        if (needs_block) block[g] = &block_owned[g];
         computed.push_back(g);
       }
     }
     std::string error = parallel::run_tasks(computed.size(), [&](std::size_t i) {
-      Group& g = groups[computed[i]];
-      out[g.members.front()].model.hidden(l).forward(g.h, z_owned[computed[i]]);
+      const std::size_t gi = computed[i];
+      Group& g = groups[gi];
+      out[g.members.front()].model.hidden(l).forward(g.h, z_owned[gi]);
       g.h = Matrix();
+      if (block[gi] != nullptr) block_owned[gi] = engine_block(z_owned[gi]);
     });
     dist::check_collective(comm, error);
     stats_.activation_seconds += seconds_since(t0);
@@ -345,7 +392,7 @@ std::vector<CompressedModel> Compressor::compress_by_data(std::span<const PointP
           }
           const index_t cap = std::min(xc_.global_rows(), width);
           const la::CpqrResult& f = factorizations[g] =
-              factorize(*z[g], at_least_one_step(combined, cap), l, groups[g].original);
+              factorize(*block[g], at_least_one_step(combined, cap), l, groups[g].original);
           for (std::size_t i = 0; i < compressing.size(); ++i) {
             const std::size_t p = compressing[i];
             // k = 0 only when every neuron is dead on the compression set (f.rank = 0).

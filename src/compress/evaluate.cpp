@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <numeric>
 #include <string>
 
@@ -13,6 +14,50 @@ using la::Matrix;
 
 namespace {
 std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
+
+/// Uninitialised buffers of one evaluation task. Every product writes its output completely
+/// (beta = 0), so the zero fill of la::Matrix would be a wasted pass over memory: in a sweep's
+/// evaluation that pass, and the page faults of fresh allocations, cost a tenth of the time.
+class Scratch {
+ public:
+  la::MatrixView view(std::size_t slot, index_t rows, index_t cols) {
+    const std::size_t need = std::max<std::size_t>(1, uz(rows) * uz(cols));
+    if (capacity_[slot] < need) {
+      buffers_[slot] = std::make_unique_for_overwrite<double[]>(need);
+      capacity_[slot] = need;
+    }
+    return {buffers_[slot].get(), rows, cols, std::max<index_t>(1, rows)};
+  }
+
+ private:
+  std::array<std::unique_ptr<double[]>, 4> buffers_;
+  std::array<std::size_t, 4> capacity_{};
+};
+
+/// y = act(x F_1 ... F_q + 1 b^T) into scratch slot `out` (slots 2 and 3 hold intermediate
+/// products of factored layers): nn::DenseLayer::forward without zero fills.
+la::MatrixView layer_forward(const nn::DenseLayer& layer, la::ConstMatrixView x, Scratch& scratch, std::size_t out) {
+  la::ConstMatrixView in = x;
+  for (index_t f = 0; f < layer.factor_count(); ++f) {
+    const Matrix& w = layer.factor(f);
+    const std::size_t slot = f + 1 == layer.factor_count() ? out : 2 + uz(f % 2);
+    const la::MatrixView y = scratch.view(slot, x.rows(), w.cols());
+    la::gemm(1.0, in, la::Op::none, w, la::Op::none, 0.0, y);
+    in = y;
+  }
+  const la::MatrixView y = scratch.view(out, x.rows(), layer.d_out());
+  const bool relu = layer.activation() == nn::Activation::relu;
+  for (index_t j = 0; j < y.cols(); ++j) {
+    const double b = layer.has_bias() ? layer.bias()[uz(j)] : 0.0;
+    double* c = y.col(j).data();
+    // relu(NaN) stays NaN, as in nn::DenseLayer::forward.
+    for (index_t i = 0; i < y.rows(); ++i) {
+      const double v = c[i] + b;
+      c[i] = relu && v < 0.0 ? 0.0 : v;
+    }
+  }
+  return y;
+}
 
 bool is_identity(std::span<const index_t> cols, index_t n) {
   if (static_cast<index_t>(cols.size()) != n) return false;
@@ -57,12 +102,32 @@ Evaluator::Evaluator(const nn::Mlp& original, Matrix x, std::vector<int> labels,
 std::vector<int> Evaluator::batch_predictions(const CompressedModel& m, std::size_t b) const {
   const index_t begin = static_cast<index_t>(b) * batch_rows_;
   const index_t count = std::min(batch_rows_, x_.rows() - begin);
-  if (m.first_layer_columns.empty()) return nn::argmax_rows(m.model.logits(x_.view().rows_range(begin, count)));
-  const la::ConstMatrixView h = first_hidden_.view().rows_range(begin, count);
-  if (is_identity(m.first_layer_columns, first_hidden_.cols()))
-    return nn::argmax_rows(m.model.logits_from_hidden(h, 0));
-  const Matrix hc = la::select_columns(h, m.first_layer_columns);
-  return nn::argmax_rows(m.model.logits_from_hidden(hc, 0));
+  Scratch scratch;
+  la::ConstMatrixView h;
+  index_t first = 0;  // the first layer still to apply
+  std::size_t slot = 0;
+  if (m.first_layer_columns.empty()) {
+    h = x_.view().rows_range(begin, count);
+  } else {
+    // The first layer's activations are columns of the original model's (shared product).
+    const la::ConstMatrixView all = first_hidden_.view().rows_range(begin, count);
+    first = 1;
+    if (is_identity(m.first_layer_columns, first_hidden_.cols())) {
+      h = all;
+    } else {
+      const auto cols = m.first_layer_columns;
+      const la::MatrixView hc = scratch.view(slot, count, static_cast<index_t>(cols.size()));
+      for (std::size_t c = 0; c < cols.size(); ++c)
+        std::copy_n(all.col(cols[c]).data(), count, hc.col(static_cast<index_t>(c)).data());
+      h = hc;
+      slot = 1;
+    }
+  }
+  for (index_t l = first; l < m.model.num_layers(); ++l) {
+    h = layer_forward(m.model.layer(l), h, scratch, slot);
+    slot = 1 - slot;
+  }
+  return nn::argmax_rows(h);
 }
 
 std::vector<int> Evaluator::predictions(const CompressedModel& model) const {

@@ -24,8 +24,6 @@ std::uint64_t mix(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
-/// Rows `order` of `t`.
-Matrix reorder_rows(const Matrix& t, std::span<const index_t> order) { return la::select_rows(t, order); }
 }  // namespace
 
 Selection id_selection(const la::CpqrResult& f, index_t k) {
@@ -42,7 +40,13 @@ Selection id_selection(const la::CpqrResult& f, index_t k) {
   Selection s;
   s.kept.reserve(uz(k));
   for (index_t i : order) s.kept.push_back(f.pivots[uz(i)]);
-  s.interpolation = reorder_rows(t, order);
+  // Rows of T in ascending neuron order, column by column (contiguous writes).
+  s.interpolation = Matrix(k, n);
+  for (index_t j = 0; j < n; ++j) {
+    const auto src = t.col(j);
+    const auto dst = s.interpolation.col(j);
+    for (index_t i = 0; i < k; ++i) dst[uz(i)] = src[uz(order[uz(i)])];
+  }
   return s;
 }
 
@@ -66,18 +70,21 @@ void apply_selection(nn::Mlp& model, index_t layer, const Selection& selection) 
   for (index_t c : selection.kept)
     require(c >= 0 && c < width, "apply_selection: kept neuron ", c, " outside [0, ", width, ")");
 
-  std::vector<Matrix> factors = cur.factors();
-  factors.back() = la::select_columns(factors.back(), selection.kept);
+  // Only the factors that change are computed; the others are copied once.
+  std::vector<Matrix> factors;
+  for (index_t j = 0; j + 1 < cur.factor_count(); ++j) factors.push_back(cur.factor(j));
+  factors.push_back(la::select_columns(cur.factors().back(), selection.kept));
   std::vector<double> bias;
   if (cur.has_bias())
     for (index_t c : selection.kept) bias.push_back(cur.bias()[uz(c)]);
   nn::DenseLayer compressed(std::move(factors), std::move(bias), cur.activation());
 
   const nn::DenseLayer& next = model.layer(layer + 1);
-  std::vector<Matrix> next_factors = next.factors();
+  std::vector<Matrix> next_factors;
   // W_{l+1} <- T W_{l+1}: only the first factor of a factored next layer changes.
-  next_factors.front() = selection.identity_rows ? la::select_rows(next_factors.front(), selection.kept)
-                                                 : la::matmul(selection.interpolation, next_factors.front());
+  next_factors.push_back(selection.identity_rows ? la::select_rows(next.factor(0), selection.kept)
+                                                 : la::matmul(selection.interpolation, next.factor(0)));
+  for (index_t j = 1; j < next.factor_count(); ++j) next_factors.push_back(next.factor(j));
   nn::DenseLayer folded(std::move(next_factors), next.bias(), next.activation());
 
   model.layer(layer) = std::move(compressed);

@@ -4,14 +4,18 @@
 //
 //   for each hidden layer l:
 //     (a) TBB tasks compute each group's activations Z = act(H W_l + b_l) on this rank's rows of the
-//         compression set (BLAS single-threaded inside the tasks). A GROUP is a set of points whose
-//         networks agree up to layer l, hence share Z; at the first compressed layer every point
-//         shares the original network's activations.
+//         compression set, and, for the tsqr and gram engines, their local R factor Z_p = Q_p R_p
+//         (the O(m n^2) part of the factorization; CPQR of [R_0; R_1; ...] selects what CPQR of Z
+//         selects, and R^T R = Z^T Z). A GROUP is a set of points whose networks agree up to layer
+//         l, hence share Z; at the first compressed layer every point shares the original network's
+//         activations (computed once, with threaded BLAS, by prepare()).
 //     (b) the calling thread runs the collective pivot engine once per group, with the loosest
-//         stopping rule among its points (BLAS may use every core of the rank here); each point's
-//         rank follows from the diagonal of R by the prefix property (prefix_rank);
+//         stopping rule among its points; each point's rank follows from the diagonal of R by the
+//         prefix property (prefix_rank);
 //     (c) TBB tasks form each distinct selection (C, T) and apply it to its points' models.
 //   Points of a group that keep the same number of neurons stay one group at the next layer.
+//   OpenBLAS is single-threaded throughout (a)-(c): parallelism is TBB's alone, so idle OpenBLAS
+//   threads never spin beside busy TBB workers.
 //
 // MPI is called only from the calling thread, never from a TBB task (MPI_THREAD_FUNNELED). Every
 // rank must call compress() with the same plans. Results do not depend on the number of ranks or
@@ -119,9 +123,20 @@ class Compressor {
   /// The CPQR stopping rules of the points of a group at `layer`, and their loosest combination
   /// (at least one step, so that every layer keeps a neuron).
   la::CpqrOptions point_rule(const LayerRule& rule, index_t layer);
-  /// Collective: CPQR of `z` with `rule`, reusing (or filling) the cache for the original network.
-  la::CpqrResult factorize(const la::Matrix& z, const la::CpqrOptions& rule, index_t layer, bool original);
+  /// Collective: CPQR with `rule` of the activations whose engine input is `block` (engine_block),
+  /// reusing (or filling) the cache for the original network.
+  la::CpqrResult factorize(const la::Matrix& block, const la::CpqrOptions& rule, index_t layer, bool original);
   [[nodiscard]] dist::DistMatrix distributed(la::Matrix local) const;
+  /// True for the engines whose result depends on Z only through its R factor (tsqr) or its Gram
+  /// matrix Z^T Z = R^T R (gram): each rank may hand them its local R_p (Z_p = Q_p R_p) instead of Z_p.
+  [[nodiscard]] bool prereduces() const;
+  /// This rank's engine input for local activations z: its R factor (n x n, dgeqrf) when
+  /// prereduces(), else z itself. Local, no MPI: runs in TBB tasks.
+  [[nodiscard]] la::Matrix engine_block(const la::Matrix& z) const;
+  /// The distributed matrix the engine factorizes: the stacked R_p (rank r's at rows r n ..) or Z.
+  [[nodiscard]] dist::DistMatrix engine_input(la::Matrix block) const;
+  /// engine_block of original_activations(layer) (cached).
+  const la::Matrix& original_block(index_t layer);
 
   nn::Mlp original_;
   dist::DistMatrix xc_;
@@ -129,6 +144,7 @@ class Compressor {
   CompressionStats stats_;
   std::map<index_t, double> next_norms_;
   std::map<index_t, la::Matrix> original_z_;
+  std::map<index_t, la::Matrix> original_blocks_;
   std::map<index_t, Factorization> original_f_;
   std::map<index_t, la::Svd> svds_;
 };
