@@ -96,9 +96,10 @@ std::string tic_label(double v) {
 // Settings of a logarithmic axis: a range padded by a few percent of its span (gnuplot's
 // autoscale would widen it to whole decades, leaving most of a short range empty), and tick marks
 // at powers of ten when the data spans three decades or more, else at 1-2-5 (or 1..9) multiples.
-void log_axis(std::ostream& os, const Plot& plot, const char* axis, bool x_axis) {
+void log_axis(std::ostream& os, const Plot& plot, const char* axis, bool x_axis, double floor) {
   os << "set logscale " << axis << " 10\n";
-  const auto [lo, hi] = positive_range(plot, x_axis);
+  auto [lo, hi] = positive_range(plot, x_axis);
+  if (floor > 0.0 && lo < floor && floor < hi) lo = floor;
   if (!(lo <= hi)) return;
   const double decades = std::log10(hi / lo);
   const double pad = std::pow(10.0, 0.04 * std::max(decades, 0.5));
@@ -112,7 +113,16 @@ void log_axis(std::ostream& os, const Plot& plot, const char* axis, bool x_axis)
     return;
   }
   std::vector<double> tics;
+  // A few distinct sizes on the x axis (a scaling study): tick marks at exactly those.
+  if (x_axis) {
+    for (const auto& ser : plot.series)
+      for (double v : ser.x)
+        if (v > 0.0 && std::isfinite(v) && std::find(tics.begin(), tics.end(), v) == tics.end()) tics.push_back(v);
+    std::sort(tics.begin(), tics.end());
+  }
+  if (tics.size() > 8) tics.clear();
   for (const auto& mantissas : {std::vector<double>{1, 2, 5}, std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8, 9}}) {
+    if (tics.size() >= 2) break;  // the data's own values
     tics.clear();
     for (int e = static_cast<int>(std::floor(std::log10(from))); e <= static_cast<int>(std::ceil(std::log10(to))); ++e)
       for (double m : mantissas) {
@@ -240,10 +250,10 @@ std::string gnuplot_script(const Plot& plot, const std::string& terminal, int wi
     for (std::size_t i = 0; i < plot.xtics.size(); ++i) os << (i ? ", " : "") << plot.xtics[i];
     os << ")\nunset mxtics\n";
   }
-  if (plot.logx) log_axis(os, plot, "x", true);
-  if (plot.logy) log_axis(os, plot, "y", false);
+  if (plot.logx) log_axis(os, plot, "x", true, 0.0);
+  if (plot.logy) log_axis(os, plot, "y", false, plot.ymin);
   // Distinct point types, so curves stay apart in grey print as well.
-  static constexpr std::array<int, 8> point_types{7, 5, 9, 11, 13, 15, 1, 2};
+  static constexpr std::array<int, 15> point_types{7, 5, 9, 11, 13, 15, 1, 2, 3, 4, 6, 8, 10, 12, 14};
   os << "plot ";
   for (std::size_t i = 0; i < plot.series.size(); ++i) {
     const Series& s = plot.series[i];
@@ -252,7 +262,13 @@ std::string gnuplot_script(const Plot& plot, const std::string& terminal, int wi
     // Smaller markers on long curves, so that the line stays visible between them.
     if (s.style != "lines")
       os << " pt " << point_types[i % point_types.size()] << " ps " << (s.x.size() > 40 ? "0.6" : "1.0");
-    if (!s.dash.empty()) os << " dt " << s.dash;
+    if (!s.color.empty()) os << " lc rgb " << quoted(s.color);
+    // Colours repeat after 8 curves: later curves are dashed.
+    if (!s.dash.empty()) {
+      os << " dt " << s.dash;
+    } else if (i >= 8) {
+      os << " dt 2";
+    }
     os << " title " << quoted(s.title) << " noenhanced";
   }
   os << "\nunset output\n";

@@ -203,6 +203,13 @@ void Builder::lowrank_section(const std::vector<LowRankStudy>& studies) {
     p.logy = true;
     p.series.push_back({"CPQR / ID: ||R22|| after k steps", s.k, s.cpqr_error, "linespoints", ""});
     p.series.push_back({"SVD, optimal: sigma(k+1)", s.k, s.svd_error, "linespoints", "2"});
+    // Errors below eps times the largest are rounding noise (exact zeros of a rank-deficient matrix
+    // come out anywhere down to 1e-30): the axis stops at a tenth of that level.
+    double largest = 0.0;
+    for (const auto& ser : p.series)
+      for (double v : ser.y)
+        if (std::isfinite(v)) largest = std::max(largest, v);
+    p.ymin = 0.1 * std::numeric_limits<double>::epsilon() * largest;
     // The ratio matters only where the optimal error is above rounding level.
     double max_ratio = 0.0, max_k = 0.0;
     const double floor = s.svd_error.empty() ? 0.0 : 100.0 * std::numeric_limits<double>::epsilon() * s.svd_error[0];
@@ -216,7 +223,9 @@ void Builder::lowrank_section(const std::vector<LowRankStudy>& studies) {
         max_k = s.k[i];
       }
     }
-    std::string caption = "CPQR error and optimal (SVD) error against k, logarithmic error axis.";
+    std::string caption =
+        "CPQR error and optimal (SVD) error against k, logarithmic error axis (cut at 0.1 eps times the largest error; "
+        "smaller values are rounding noise).";
     if (counted > 0)
       caption += " Largest ratio cpqr_error / svd_error over the " + std::to_string(counted) +
                  " ranks whose SVD error exceeds 100 eps times the k = 1 value: " + num(max_ratio) +
@@ -308,7 +317,8 @@ void add_original_line(Plot& p, double accuracy) {
         hi = std::max(hi, x);
       }
   if (!(lo <= hi)) return;
-  p.series.push_back({"original model (" + num(accuracy) + " %)", {lo, hi}, {accuracy, accuracy}, "lines", "2"});
+  p.series.push_back(
+      {"original model (" + num(accuracy) + " %)", {lo, hi}, {accuracy, accuracy}, "lines", "2", "#555555"});
 }
 
 void Builder::sweep_section(const std::vector<SweepStudy>& sweeps) {
@@ -333,7 +343,7 @@ void Builder::sweep_section(const std::vector<SweepStudy>& sweeps) {
     p.name = next_figure_name("layer1");
     p.title = "Test accuracy vs fraction of W1 kept (layer 1 compressed alone)";
     p.ylabel = "test accuracy (%)";
-    p.key = "bottom right";
+    p.key = "outside right top vertical";  // inside, the legend would hide points
     bool absolute = false, skipped_svd = false;
     for (const auto& s : sweeps)
       for (const auto& c : s.curves) {
@@ -376,7 +386,7 @@ void Builder::sweep_section(const std::vector<SweepStudy>& sweeps) {
     p.title = "Test accuracy vs fraction of hidden neurons kept (all layers compressed)";
     p.xlabel = "fraction of all hidden neurons kept";
     p.ylabel = "test accuracy (%)";
-    p.key = "bottom right";
+    p.key = "outside right top vertical";  // inside, the legend would hide points
     for (const auto& [s, c] : all_layers) {
       if (c->strategy == "svd") continue;
       Series ser{label(*s, *c), curve_column(*s, *c, "hidden_kept_fraction"),
@@ -400,7 +410,7 @@ void Builder::sweep_section(const std::vector<SweepStudy>& sweeps) {
     p.title = "Test accuracy vs parameters, by strategy";
     p.xlabel = "parameters of the compressed model (count)";
     p.ylabel = "test accuracy (%)";
-    p.key = "bottom right";
+    p.key = "outside right top vertical";  // inside, the legend would hide points
     std::vector<std::vector<double>> xs;
     for (const auto& [s, c] : chosen) {
       Series ser{label(*s, *c), curve_column(*s, *c, "params"), as_percent(curve_column(*s, *c, "test_accuracy")),
@@ -439,7 +449,7 @@ void Builder::pareto_section(const std::vector<ParetoStudy>& studies) {
     p.title = "Pareto fronts: test accuracy vs parameters";
     p.xlabel = "parameters of the compressed model (count)";
     p.ylabel = "test accuracy (%)";
-    p.key = "bottom right";
+    p.key = "outside right top vertical";  // inside, the legend would hide points
     const std::size_t strat = s.csv.column("strategy");
     const auto params = s.csv.numbers("params");
     const auto acc = as_percent(s.csv.numbers("test_accuracy"));
@@ -460,6 +470,11 @@ void Builder::pareto_section(const std::vector<ParetoStudy>& studies) {
       p.series.push_back(std::move(ser));
     }
     p.logx = spans_decades(xs, 1.0);
+    for (const char* col : {"original_test_accuracy", "original_accuracy"})
+      if (s.csv.has(col) && s.csv.rows() > 0) {
+        add_original_line(p, as_percent({s.csv.numbers(col)[0]})[0]);
+        break;
+      }
     figure(p,
            "One curve per strategy: its best model within each parameter budget (test accuracy; the budgets are "
            "filled on the validation split).");
@@ -504,7 +519,7 @@ void Builder::id_bench_section(const IdBenchStudy& s) {
       p.series.push_back(std::move(ser));
     }
     p.logy = spans_decades(ys, 1.0);
-    p.key = "outside right top";  // many engines: inside, the legend would hide points
+    p.key = "outside right top vertical";  // inside, the legend would hide points
     for (const auto& t : s.timings)
       if (t.matrix == m && std::find(p.xtics.begin(), p.xtics.end(), t.ranks) == p.xtics.end())
         p.xtics.push_back(t.ranks);

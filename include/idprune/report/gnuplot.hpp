@@ -17,6 +17,7 @@ struct Series {
   std::vector<double> y;
   std::string style = "linespoints";  ///< gnuplot `with` style: linespoints, lines, points
   std::string dash;                   ///< gnuplot dashtype, e.g. "2" for dashed; empty = solid
+  std::string color = "";             ///< e.g. "#555555"; empty: the next colour of the cycle
 };
 
 struct Plot {
@@ -26,7 +27,9 @@ struct Plot {
   std::string ylabel;
   bool logx = false;
   bool logy = false;
-  std::string key = "top right";  ///< gnuplot `set key` position
+  /// Lower end of a logarithmic y axis (values below are clipped at the border); 0: the data's.
+  double ymin = 0.0;
+  std::string key = "top right";  ///< gnuplot `set key` position, e.g. "below" for many curves
   /// Tick marks of a linear x axis at exactly these values (e.g. rank counts), the range padded by
   /// half a unit; empty: gnuplot's own.
   std::vector<double> xtics;
