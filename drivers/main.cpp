@@ -19,6 +19,7 @@ int run_sweep(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
 int run_report(const std::vector<std::string>& args);
+int run_pareto(const std::vector<std::string>& args);
 
 const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {
@@ -29,6 +30,7 @@ const std::vector<Subcommand>& subcommands() {
       {"train", "train an MLP classifier (Adam) and save it as safetensors or .npy", run_train},
       {"eval", "test accuracy of a model file, per class, under mpirun too", run_eval},
       {"report", "HTML + Markdown report with gnuplot figures from result folders", run_report},
+      {"pareto", "accuracy / parameter Pareto fronts: greedy, baselines and joint strategies", run_pareto},
   };
   return table;
 }

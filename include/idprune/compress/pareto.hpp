@@ -1,0 +1,131 @@
+#pragma once
+// The Pareto study behind `idprune pareto` (issue 6): for every strategy, its best model within
+// each parameter budget, selected on the VALIDATION split and then evaluated once on the test set.
+//
+// Strategies (names as on the command line):
+//   eps-driven (a sweep; the model for a budget is the sweep point with the highest validation
+//   accuracy among those within it):
+//     greedy, magnitude, random   Compressor strategies over the eps grid (magnitude and random
+//                                 keep greedy's per-layer counts)
+//     svd                         Compressor's svd strategy over the fraction grid
+//     corrected                   greedy's eps rule with the corrected interpolation
+//     spectrum, spectrum-corrected one relative tolerance tau per layer (JointCompressor)
+//   budget-driven (one model per budget):
+//     budget, budget-corrected    allocation from the CPQR diagonals (joint_search.hpp)
+//     joint, joint-corrected      the marginal-gain descent on the validation split
+// Test data enter only through the Evaluator, after every selection is made.
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "idprune/compress/compressor.hpp"
+#include "idprune/compress/evaluate.hpp"
+#include "idprune/compress/joint.hpp"
+#include "idprune/compress/joint_search.hpp"
+
+namespace idprune::compress {
+
+/// Every strategy run_pareto knows, in canonical order.
+[[nodiscard]] std::span<const std::string_view> pareto_strategy_names();
+/// True for the strategies that are not baselines (every name except greedy, magnitude, random, svd).
+[[nodiscard]] bool is_joint_strategy(std::string_view name);
+
+struct ParetoOptions {
+  std::vector<std::string> strategies;
+  std::vector<double> budgets;     ///< fractions of the original parameter count, in (0, 1]
+  std::vector<double> eps_grid;    ///< greedy, magnitude, random, corrected
+  std::vector<double> tau_grid;    ///< spectrum, spectrum-corrected
+  std::vector<double> svd_grid;    ///< svd: fractions of min(d_in, d_out) per layer
+  CompressionOptions compression;  ///< Compressor strategies (engine, CPQR method, seed)
+  JointOptions joint;              ///< JointCompressor strategies (interpolation is set per strategy)
+  BudgetOptions budget;
+  DescentOptions descent;
+  std::size_t wave_size = 8;  ///< sweep models compressed and evaluated together
+  int refine = 5;             ///< eps-driven: bisection rounds towards every budget (see pareto.cpp)
+};
+
+/// Default grids, log-spaced with 6 values per decade: eps over 1e-3..10, tau over 1e-4..1, svd
+/// fractions over 0.01..1 (refined towards every budget afterwards).
+[[nodiscard]] std::vector<double> default_eps_grid();
+[[nodiscard]] std::vector<double> default_tau_grid();
+[[nodiscard]] std::vector<double> default_svd_grid();
+
+/// One compressed model of a strategy.
+struct ParetoModel {
+  std::string setting;  ///< e.g. "eps=0.1", "tau=0.01", "fraction=0.2", "budget=0.05"
+  std::int64_t params = 0;
+  double params_fraction = 0.0;
+  std::vector<index_t> kept_per_layer;
+  std::vector<index_t> ranks_per_layer;
+  ValidationScores validation;
+  EvaluationCounts test;  ///< test accuracy and agreement with the original's test predictions
+};
+
+struct ParetoRow {
+  std::string strategy;
+  double budget = 0.0;
+  ParetoModel model;
+  double search_seconds = 0.0;  ///< the search that produced this row (see run_pareto)
+};
+
+/// Every model a strategy evaluated on the test set (eps-driven: its sweep; budget-driven: its rows).
+struct ParetoCurve {
+  std::string strategy;
+  std::vector<ParetoModel> models;
+  double seconds = 0.0;  ///< the whole strategy
+};
+
+struct ParetoResult {
+  std::vector<ParetoRow> rows;
+  std::vector<ParetoCurve> curves;
+  std::vector<std::vector<SearchPoint>> paths;  ///< descent paths of joint strategies (curve order)
+  std::vector<std::string> path_strategies;
+  std::int64_t original_params = 0;
+  ValidationScores original_validation;
+  EvaluationCounts original_test;
+};
+
+struct ParetoHooks {
+  /// After each strategy (rows of that strategy), on every rank.
+  std::function<void(const ParetoCurve&, std::span<const ParetoRow>)> on_strategy;
+  /// Progress lines (rank 0 decides whether to print).
+  std::function<void(const std::string&)> log;
+};
+
+/// Collective. `compression_set`: rows of the TRAINING images outside the validation split;
+/// `validation` scores on the validation split (selection), `test` evaluates final models only.
+/// search_seconds: eps-driven rows get their whole sweep's time; budget rows the allocation and
+/// compression for that budget; joint rows the descent's time until the selected point was found.
+[[nodiscard]] ParetoResult run_pareto(const nn::Mlp& model, const dist::DistMatrix& compression_set,
+                                      const ValidationScorer& validation, const Evaluator& test,
+                                      const ParetoOptions& options, const ParetoHooks& hooks = {});
+
+/// The model of a curve for `budget` parameters: highest validation accuracy among those within
+/// it, then fewer parameters; -1 when none fits.
+[[nodiscard]] std::ptrdiff_t select_within(std::span<const ParetoModel> models, std::int64_t budget);
+
+/// Linear interpolation of test accuracy along a curve sorted by parameter fraction, at `fraction`
+/// (NaN below the smallest model; the largest model's accuracy above the largest).
+[[nodiscard]] double interpolate_test_accuracy(std::span<const ParetoModel> models, double fraction);
+
+/// Comparison of one strategy with greedy (issue 6, "Done when").
+struct ParetoComparison {
+  std::string strategy;
+  std::vector<double> budgets;
+  std::vector<double> test_accuracy;  ///< the strategy's row per budget (NaN when none)
+  std::vector<double> greedy;         ///< greedy interpolated along its sweep at the budget
+  std::vector<double> gain;           ///< test_accuracy - greedy
+  double mean_gain = 0.0;
+  double min_gain = 0.0;
+  double max_gain = 0.0;
+  /// Smallest parameter fraction of a model on the curve within 1 point (0.01) of the original's
+  /// test accuracy (NaN when none), and the ratio to greedy's.
+  double within_one_point = 0.0;
+  double within_one_point_ratio = 0.0;
+};
+[[nodiscard]] std::vector<ParetoComparison> compare_with_greedy(const ParetoResult& result);
+
+}  // namespace idprune::compress

@@ -1,0 +1,388 @@
+#include "idprune/compress/pareto.hpp"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <sstream>
+
+namespace idprune::compress {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+
+constexpr std::array<std::string_view, 11> kNames = {
+    "greedy",           "magnitude", "random",         "svd", "corrected", "spectrum", "spectrum-corrected", "budget",
+    "budget-corrected", "joint",     "joint-corrected"};
+
+std::vector<double> log_grid(double lo, double hi, int per_decade) {
+  std::vector<double> g;
+  const int steps = static_cast<int>(std::lround(std::log10(hi / lo) * per_decade));
+  for (int i = 0; i <= steps; ++i) g.push_back(lo * std::pow(10.0, static_cast<double>(i) / per_decade));
+  return g;
+}
+
+std::string setting(const char* name, double v) {
+  std::ostringstream os;
+  os << name << "=" << v;
+  return os.str();
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+std::int64_t budget_params(double fraction, std::int64_t total) {
+  // floor, with a guard against fraction * total landing a rounding error below an integer.
+  const double x = fraction * static_cast<double>(total);
+  return static_cast<std::int64_t>(std::floor(x + 1e-9 * std::max(1.0, x)));
+}
+
+/// A compressed model's metrics against the original (validation and test filled by the caller).
+ParetoModel describe(const nn::Mlp& original, const CompressedModel& m, std::string label) {
+  const ModelMetrics metrics = model_metrics(original, m, EvaluationCounts{});
+  ParetoModel out;
+  out.setting = std::move(label);
+  out.params = metrics.params;
+  out.params_fraction = metrics.params_fraction;
+  out.kept_per_layer = metrics.kept_per_layer;
+  out.ranks_per_layer = metrics.ranks_per_layer;
+  return out;
+}
+
+class Study {
+ public:
+  Study(const nn::Mlp& model, const dist::DistMatrix& xc, const ValidationScorer& validation, const Evaluator& test,
+        const ParetoOptions& options, const ParetoHooks& hooks)
+      : model_(model), xc_(xc), validation_(validation), test_(test), options_(options), hooks_(hooks) {}
+
+  ParetoResult run() {
+    ParetoResult result;
+    result.original_params = model_.parameter_count();
+    result.original_validation = validation_.original_scores();
+    result.original_test = test_.original_counts();
+    for (const std::string& name : options_.strategies) {
+      log("pareto: " + name + " ...");
+      const auto t0 = Clock::now();
+      ParetoCurve curve;
+      curve.strategy = name;
+      std::vector<ParetoRow> rows;
+      if (name == "greedy" || name == "magnitude" || name == "random" || name == "svd") {
+        const bool svd = name == "svd";
+        const RankRule rule = svd ? RankRule::fraction : RankRule::eps;
+        CompressionOptions o = options_.compression;
+        o.strategy = parse_strategy(name);
+        Compressor c(model_, xc_, o);
+        const auto plans_of = [&](std::span<const double> values) {
+          std::vector<PointPlan> plans;
+          for (double v : values) plans.push_back(uniform_plan(model_.num_hidden(), {}, LayerRule{rule, v}));
+          return plans;
+        };
+        {
+          const std::vector<PointPlan> all = plans_of(svd ? options_.svd_grid : options_.eps_grid);
+          c.prepare(all);  // the loosest factorization of the original network, shared by every point
+        }
+        curve.models = refined_sweep(svd ? options_.svd_grid : options_.eps_grid, svd ? "fraction" : "eps", svd,
+                                     [&](std::span<const double> values) { return c.compress(plans_of(values)); });
+      } else if (name == "corrected") {
+        JointCompressor jc = joint_compressor(Interpolation::corrected);
+        curve.models = refined_sweep(options_.eps_grid, "eps", false, [&](std::span<const double> values) {
+          std::vector<PointPlan> plans;
+          for (double eps : values)
+            plans.push_back(uniform_plan(model_.num_hidden(), {}, LayerRule{RankRule::eps, eps}));
+          return jc.compress(plans);
+        });
+        log_stats(name, jc);
+      } else if (name == "spectrum" || name == "spectrum-corrected") {
+        JointCompressor jc = joint_compressor(interpolation_of(name));
+        curve.models = refined_sweep(options_.tau_grid, "tau", false, [&](std::span<const double> values) {
+          std::vector<PointPlan> plans;
+          for (double tau : values) plans.push_back(spectrum_plan(jc, tau));
+          return jc.compress(plans);
+        });
+        log_stats(name, jc);
+      } else if (name == "budget" || name == "budget-corrected") {
+        JointCompressor jc = joint_compressor(interpolation_of(name));
+        // Every budget allocated together (batched, so TBB runs them in parallel); the time of a
+        // row is the whole allocation's divided by the number of budgets.
+        const auto tb = Clock::now();
+        std::vector<std::int64_t> targets;
+        for (double b : options_.budgets) targets.push_back(budget_params(b, model_.parameter_count()));
+        const std::vector<std::vector<index_t>> widths = budget_widths(jc, targets, options_.budget);
+        std::vector<PointPlan> plans;
+        std::vector<std::string> labels;
+        for (std::size_t i = 0; i < widths.size(); ++i) {
+          plans.push_back(kept_plan(widths[i]));
+          labels.push_back(setting("budget", options_.budgets[i]));
+        }
+        const auto compressed = jc.compress(plans);
+        const double per_budget = seconds_since(tb) / static_cast<double>(widths.size());
+        const std::vector<ParetoModel> models = final_models(compressed, labels);
+        for (std::size_t i = 0; i < models.size(); ++i) {
+          curve.models.push_back(models[i]);
+          rows.push_back(ParetoRow{name, options_.budgets[i], models[i], per_budget});
+        }
+        log_stats(name, jc);
+      } else if (name == "joint" || name == "joint-corrected") {
+        JointCompressor jc = joint_compressor(interpolation_of(name));
+        std::vector<SearchPoint> path = marginal_descent(jc, validation_, options_.descent, [&](const SearchPoint& p) {
+          if (p.step % 10 == 0) {
+            std::ostringstream os;
+            os << "pareto: " << name << " step " << p.step << ", " << p.params_fraction * 100.0
+               << "% of the parameters, validation accuracy " << p.validation.accuracy << " (" << p.seconds << " s)";
+            log(os.str());
+          }
+        });
+        // Selection on the validation path first, then one test evaluation per selected model.
+        std::vector<PointPlan> plans;
+        std::vector<std::string> labels;
+        std::vector<double> budgets;
+        std::vector<double> found;
+        for (double b : options_.budgets) {
+          const std::ptrdiff_t i = best_within(path, budget_params(b, model_.parameter_count()));
+          if (i < 0) continue;
+          plans.push_back(kept_plan(path[static_cast<std::size_t>(i)].kept));
+          labels.push_back(setting("budget", b));
+          budgets.push_back(b);
+          found.push_back(path[static_cast<std::size_t>(i)].seconds);
+        }
+        const std::vector<ParetoModel> models = final_models(jc.compress(plans), labels);
+        for (std::size_t i = 0; i < models.size(); ++i) {
+          curve.models.push_back(models[i]);
+          rows.push_back(ParetoRow{name, budgets[i], models[i], found[i]});
+        }
+        log_stats(name, jc);
+        result.paths.push_back(std::move(path));
+        result.path_strategies.push_back(name);
+      } else {
+        throw Error(detail::concat("run_pareto: unknown strategy '", name, "'"));
+      }
+      curve.seconds = seconds_since(t0);
+      if (rows.empty()) {
+        // eps-driven: the best sweep point within each budget, chosen by validation accuracy.
+        for (double b : options_.budgets) {
+          const std::ptrdiff_t i = select_within(curve.models, budget_params(b, model_.parameter_count()));
+          if (i < 0) {
+            log("pareto: " + name + " has no model within " + setting("budget", b) + " (extend its grid)");
+            continue;
+          }
+          rows.push_back(ParetoRow{name, b, curve.models[static_cast<std::size_t>(i)], curve.seconds});
+        }
+      }
+      if (hooks_.on_strategy) hooks_.on_strategy(curve, rows);
+      result.rows.insert(result.rows.end(), rows.begin(), rows.end());
+      result.curves.push_back(std::move(curve));
+    }
+    return result;
+  }
+
+ private:
+  void log(const std::string& line) const {
+    if (hooks_.log) hooks_.log(line);
+  }
+
+  void log_stats(const std::string& name, const JointCompressor& jc) const {
+    const JointStats& st = jc.stats();
+    std::ostringstream os;
+    os << "pareto: " << name << ": " << st.models << " models, " << st.factorizations << " factorizations, "
+       << st.corrections << " corrections, " << st.cache_hits << " cache hits; seconds: compress " << st.seconds
+       << " (activations " << st.activation_seconds << ", qr " << st.qr_seconds << ", cpqr " << st.cpqr_seconds
+       << ", corrections " << st.correction_seconds << ", folds " << st.fold_seconds << ")";
+    log(os.str());
+  }
+
+  static Interpolation interpolation_of(std::string_view name) {
+    return name == "corrected" || ends_with(name, "-corrected") ? Interpolation::corrected : Interpolation::id;
+  }
+
+  JointCompressor joint_compressor(Interpolation interpolation) const {
+    JointOptions o = options_.joint;
+    o.interpolation = interpolation;
+    return JointCompressor(model_, xc_, o);
+  }
+
+  /// Validation and test metrics of final models (the only place test data are read).
+  std::vector<ParetoModel> final_models(const std::vector<CompressedModel>& models,
+                                        const std::vector<std::string>& labels) const {
+    const std::vector<ValidationScores> val = validation_.score(models);
+    const std::vector<EvaluationCounts> tst = test_.evaluate(models);
+    std::vector<ParetoModel> out;
+    for (std::size_t i = 0; i < models.size(); ++i) {
+      ParetoModel m = describe(model_, models[i], labels[i]);
+      m.validation = val[i];
+      m.test = tst[i];
+      out.push_back(std::move(m));
+    }
+    return out;
+  }
+
+  /// A sweep over `grid` (values that make models smaller as they grow, or larger when
+  /// `increasing`), then `options_.refine` rounds of bisection: for each budget, the geometric mean
+  /// of the two adjacent values whose models bracket it, all of a round compressed as one batch.
+  /// So every budget gets a model just within it (greedy is compared at its best, not at the
+  /// mercy of the grid). `compress` makes the models of a list of values (collective).
+  std::vector<ParetoModel> refined_sweep(
+      const std::vector<double>& grid, const char* name, bool increasing,
+      const std::function<std::vector<CompressedModel>(std::span<const double>)>& compress) const {
+    std::vector<ParetoModel> out;
+    std::vector<std::pair<double, std::int64_t>> seen;  // (value, params)
+    const auto run_values = [&](const std::vector<double>& values) {
+      const std::size_t wave = std::max<std::size_t>(1, options_.wave_size);
+      for (std::size_t begin = 0; begin < values.size(); begin += wave) {
+        const std::size_t end = std::min(values.size(), begin + wave);
+        const std::span<const double> part(values.data() + begin, end - begin);
+        std::vector<std::string> labels;
+        for (double v : part) labels.push_back(setting(name, v));
+        std::vector<ParetoModel> models = final_models(compress(part), labels);
+        for (std::size_t i = 0; i < models.size(); ++i) {
+          seen.emplace_back(part[i], models[i].params);
+          out.push_back(std::move(models[i]));
+        }
+      }
+    };
+    run_values(grid);
+    for (int round = 0; round < options_.refine; ++round) {
+      std::sort(seen.begin(), seen.end());
+      std::vector<double> fresh;
+      for (double b : options_.budgets) {
+        const std::int64_t target = budget_params(b, model_.parameter_count());
+        for (std::size_t i = 0; i + 1 < seen.size(); ++i) {
+          const auto [v0, p0] = seen[i];
+          const auto [v1, p1] = seen[i + 1];
+          const bool brackets = increasing ? (p0 <= target && p1 > target) : (p0 > target && p1 <= target);
+          if (!brackets || !(v0 > 0.0) || v1 <= v0 * (1.0 + 1e-12)) continue;
+          const double mid = std::sqrt(v0 * v1);
+          if (std::find(fresh.begin(), fresh.end(), mid) == fresh.end()) fresh.push_back(mid);
+        }
+      }
+      if (fresh.empty()) break;
+      std::sort(fresh.begin(), fresh.end());
+      run_values(fresh);
+    }
+    return out;
+  }
+
+  const nn::Mlp& model_;
+  const dist::DistMatrix& xc_;
+  const ValidationScorer& validation_;
+  const Evaluator& test_;
+  const ParetoOptions& options_;
+  const ParetoHooks& hooks_;
+};
+}  // namespace
+
+std::span<const std::string_view> pareto_strategy_names() { return kNames; }
+
+bool is_joint_strategy(std::string_view name) {
+  return name != "greedy" && name != "magnitude" && name != "random" && name != "svd";
+}
+
+std::vector<double> default_eps_grid() { return log_grid(1e-3, 10.0, 6); }
+std::vector<double> default_tau_grid() { return log_grid(1e-4, 1.0, 6); }
+std::vector<double> default_svd_grid() { return log_grid(1e-2, 1.0, 6); }
+
+ParetoResult run_pareto(const nn::Mlp& model, const dist::DistMatrix& compression_set,
+                        const ValidationScorer& validation, const Evaluator& test, const ParetoOptions& options,
+                        const ParetoHooks& hooks) {
+  require(!options.strategies.empty(), "run_pareto: no strategy given");
+  require(!options.budgets.empty(), "run_pareto: no budget given");
+  for (const auto& s : options.strategies)
+    require(std::find(kNames.begin(), kNames.end(), s) != kNames.end(), "run_pareto: unknown strategy '", s,
+            "' (known: greedy, magnitude, random, svd, corrected, spectrum, spectrum-corrected, budget, "
+            "budget-corrected, joint, joint-corrected)");
+  for (double b : options.budgets)
+    require(b > 0.0 && b <= 1.0, "run_pareto: budget ", b, " outside (0, 1] (a fraction of the parameters)");
+  require(validation.samples() > 0, "run_pareto: the validation set is empty");
+  Study study(model, compression_set, validation, test, options, hooks);
+  return study.run();
+}
+
+std::ptrdiff_t select_within(std::span<const ParetoModel> models, std::int64_t budget) {
+  std::ptrdiff_t best = -1;
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    const ParetoModel& m = models[i];
+    if (m.params > budget) continue;
+    if (best < 0) {
+      best = static_cast<std::ptrdiff_t>(i);
+      continue;
+    }
+    const ParetoModel& b = models[static_cast<std::size_t>(best)];
+    if (m.validation.correct > b.validation.correct ||
+        (m.validation.correct == b.validation.correct && m.params < b.params))
+      best = static_cast<std::ptrdiff_t>(i);
+  }
+  return best;
+}
+
+double interpolate_test_accuracy(std::span<const ParetoModel> models, double fraction) {
+  std::vector<std::pair<double, double>> pts;
+  for (const auto& m : models) pts.emplace_back(m.params_fraction, m.test.accuracy());
+  std::sort(pts.begin(), pts.end());
+  if (pts.empty() || fraction < pts.front().first) return nan;
+  for (std::size_t i = 1; i < pts.size(); ++i) {
+    if (fraction > pts[i].first) continue;
+    const auto [x0, y0] = pts[i - 1];
+    const auto [x1, y1] = pts[i];
+    return x1 > x0 ? y0 + (y1 - y0) * (fraction - x0) / (x1 - x0) : std::max(y0, y1);
+  }
+  return pts.back().second;
+}
+
+std::vector<ParetoComparison> compare_with_greedy(const ParetoResult& result) {
+  const ParetoCurve* greedy = nullptr;
+  for (const auto& c : result.curves)
+    if (c.strategy == "greedy") greedy = &c;
+  std::vector<ParetoComparison> out;
+  if (greedy == nullptr) return out;
+  const double target = result.original_test.accuracy() - 0.01;
+  const auto within = [&](const ParetoCurve& c) {
+    double best = nan;
+    for (const auto& m : c.models)
+      if (m.test.accuracy() >= target && !(m.params_fraction >= best)) best = m.params_fraction;
+    return best;
+  };
+  const double greedy_within = within(*greedy);
+  std::vector<double> budgets;
+  for (const auto& r : result.rows)
+    if (std::find(budgets.begin(), budgets.end(), r.budget) == budgets.end()) budgets.push_back(r.budget);
+  std::sort(budgets.begin(), budgets.end());
+  for (const auto& c : result.curves) {
+    ParetoComparison cmp;
+    cmp.strategy = c.strategy;
+    cmp.budgets = budgets;
+    double sum = 0.0;
+    int count = 0;
+    cmp.min_gain = std::numeric_limits<double>::infinity();
+    cmp.max_gain = -std::numeric_limits<double>::infinity();
+    for (double b : budgets) {
+      double acc = nan;
+      for (const auto& r : result.rows)
+        if (r.strategy == c.strategy && r.budget == b) acc = r.model.test.accuracy();
+      const double g = interpolate_test_accuracy(greedy->models, b);
+      cmp.test_accuracy.push_back(acc);
+      cmp.greedy.push_back(g);
+      const double gain = acc - g;
+      cmp.gain.push_back(gain);
+      if (std::isnan(acc)) {
+        cmp.min_gain = -std::numeric_limits<double>::infinity();  // no model: not at least greedy
+        continue;
+      }
+      if (std::isnan(g)) continue;  // greedy has no model this small: nothing to compare
+      sum += gain;
+      ++count;
+      cmp.min_gain = std::min(cmp.min_gain, gain);
+      cmp.max_gain = std::max(cmp.max_gain, gain);
+    }
+    cmp.mean_gain = count > 0 ? sum / count : nan;
+    cmp.within_one_point = within(c);
+    cmp.within_one_point_ratio = cmp.within_one_point / greedy_within;
+    out.push_back(std::move(cmp));
+  }
+  return out;
+}
+
+}  // namespace idprune::compress

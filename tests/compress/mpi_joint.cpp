@@ -1,0 +1,354 @@
+// Joint strategies under mpiexec -n 1..4: the JointCompressor against the greedy Compressor, the
+// corrected interpolation as a least-squares minimiser, the budget strategy's parameter counts,
+// determinism across batching, caching and TBB threads, and the Pareto study's selection, which
+// must not change when the test labels are scrambled. Every rank builds the same full data from
+// seeds and holds its block of rows.
+#include <gtest/gtest.h>
+#include <tbb/global_control.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "fixtures.hpp"
+#include "idprune/compress/joint_search.hpp"
+#include "idprune/compress/pareto.hpp"
+#include "idprune/dist/comm.hpp"
+#include "idprune/la/svd.hpp"
+
+namespace idprune::test {
+namespace {
+
+using compress::CompressedModel;
+using compress::JointCompressor;
+using compress::JointOptions;
+using compress::PointPlan;
+
+std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
+
+/// This rank's block of rows of `full`.
+dist::DistMatrix rows_of(const Matrix& full, const dist::Comm& comm) {
+  const auto r = dist::block_rows(full.rows(), comm.size(), comm.rank());
+  return {comm, Matrix(full.block(r.begin, 0, r.count, full.cols())), r.begin, full.rows()};
+}
+
+template <class T>
+std::vector<T> block_of(const std::vector<T>& full, const dist::Comm& comm) {
+  const auto r = dist::block_rows(static_cast<index_t>(full.size()), comm.size(), comm.rank());
+  return {full.begin() + r.begin, full.begin() + r.begin + r.count};
+}
+
+std::vector<index_t> widths(const CompressedModel& m) {
+  std::vector<index_t> k;
+  for (const auto& o : m.layers) k.push_back(o.kept);
+  return k;
+}
+
+double frobenius_diff(const Matrix& a, const Matrix& b) {
+  Matrix d(a);
+  for (index_t j = 0; j < a.cols(); ++j)
+    for (index_t i = 0; i < a.rows(); ++i) d(i, j) -= b(i, j);
+  return la::norm_fro(d);
+}
+
+struct Problem {
+  nn::Mlp model;
+  Matrix xc;  ///< full compression set (every rank)
+  Matrix xv;
+  std::vector<int> yv;
+  Matrix xt;
+  std::vector<int> yt;
+};
+
+/// A small ReLU network with a decaying activation spectrum, labels it predicts well enough that
+/// compression changes accuracy visibly (labels: its own predictions with a few flipped).
+Problem problem(std::uint64_t seed, bool bias = false) {
+  Problem p;
+  p.model = random_mlp(30, {24, 20, 16}, 5, bias, seed);
+  p.xc = structured_inputs(150, 30, 8, seed + 1);
+  p.xv = structured_inputs(240, 30, 8, seed + 2);
+  p.xt = structured_inputs(200, 30, 8, seed + 3);
+  p.yv = p.model.predict(p.xv);
+  p.yt = p.model.predict(p.xt);
+  std::mt19937_64 gen(seed + 4);
+  for (std::size_t i = 0; i < p.yv.size(); i += 7) p.yv[i] = static_cast<int>(gen() % 5);
+  for (std::size_t i = 0; i < p.yt.size(); i += 7) p.yt[i] = static_cast<int>(gen() % 5);
+  return p;
+}
+
+TEST(JointCompressor, IdInterpolationWithOneEpsIsTheGreedyStrategy) {
+  const auto comm = dist::Comm::world();
+  const Problem p = problem(31, true);
+  compress::Compressor greedy(p.model, rows_of(p.xc, comm), {});
+  JointCompressor joint(p.model, rows_of(p.xc, comm), {});
+  std::vector<PointPlan> plans;
+  for (const double e : {0.02, 0.1, 0.5, 2.0})
+    plans.push_back(compress::uniform_plan(3, {}, {compress::RankRule::eps, e}));
+  greedy.prepare(plans);
+  const auto a = greedy.compress(plans);
+  const auto b = joint.compress(plans);
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    SCOPED_TRACE("plan " + std::to_string(i));
+    ASSERT_EQ(widths(a[i]), widths(b[i]));
+    EXPECT_EQ(a[i].first_layer_columns, b[i].first_layer_columns);
+    for (index_t l = 0; l < 3; ++l) {
+      EXPECT_DOUBLE_EQ(a[i].layers[uz(l)].rel_tol, b[i].layers[uz(l)].rel_tol);
+      // next_ratio: the same diagonal from two QR orders (rounding of ||Z||).
+      EXPECT_NEAR(a[i].layers[uz(l)].next_ratio, b[i].layers[uz(l)].next_ratio, 1e3 * eps * 150);
+    }
+    // Same columns, same T up to the rounding of two factorizations: cond(R11) <= 1 / rel_tol.
+    const Matrix la_ = a[i].model.logits(p.xc);
+    const Matrix lb = b[i].model.logits(p.xc);
+    double worst_tol = 0.0;
+    for (const auto& o : b[i].layers) worst_tol = std::max(worst_tol, 1.0 / std::max(o.next_ratio, 1e-3));
+    EXPECT_LE(frobenius_diff(la_, lb), 100.0 * eps * 150.0 * worst_tol * la::norm_fro(la_));
+  }
+}
+
+TEST(JointCompressor, CorrectedInterpolationIsTheLeastSquaresFitOfTheOriginalLogits) {
+  // Two hidden layers, both compressed: the classifier becomes M = T W_s with T of the second layer,
+  // and both interpolations see the same H = Z_hat(:, C) (the first layer's T is the ID's in both).
+  // argmin_M ||Z_orig W_s - H M||_F = (argmin_T ||Z_orig - H T||_F) W_s, so on the compression set
+  // the corrected logits are at least as close to the original's as the ID's.
+  const auto comm = dist::Comm::world();
+  for (const std::uint64_t seed : {41ULL, 42ULL, 43ULL}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const nn::Mlp model = random_mlp(30, {28, 22}, 6, false, seed);
+    const Matrix xc = structured_inputs(160, 30, 10, seed + 1);
+    JointOptions id_opts;
+    JointOptions ls_opts;
+    ls_opts.interpolation = compress::Interpolation::corrected;
+    JointCompressor id(model, rows_of(xc, comm), id_opts);
+    JointCompressor ls(model, rows_of(xc, comm), ls_opts);
+    const std::vector<index_t> k = {9, 7};
+    const std::vector<PointPlan> plans = {compress::kept_plan(k)};
+    const auto mi = id.compress(plans).front();
+    const auto mc = ls.compress(plans).front();
+    ASSERT_EQ(mi.first_layer_columns, mc.first_layer_columns);
+    ASSERT_EQ(widths(mi), k);
+    ASSERT_EQ(widths(mc), k);
+    const Matrix l0 = model.logits(xc);
+    const double err_id = frobenius_diff(l0, mi.model.logits(xc));
+    const double err_ls = frobenius_diff(l0, mc.model.logits(xc));
+    EXPECT_LE(err_ls, err_id * (1.0 + 100.0 * eps * 160.0)) << "id " << err_id << " corrected " << err_ls;
+    // It must actually correct something here (the first layer's compression shifted Z_hat).
+    EXPECT_LT(err_ls, 0.99 * err_id) << "id " << err_id << " corrected " << err_ls;
+  }
+}
+
+TEST(DistributedLeastSquares, MatchesThePseudoinverseSolution) {
+  const auto comm = dist::Comm::world();
+  const index_t m = 90;
+  const index_t k = 7;
+  const index_t n = 11;
+  Matrix a = gaussian(m, k, 51);
+  const Matrix y = gaussian(m, n, 52);
+  Matrix singular = a;
+  for (index_t i = 0; i < m; ++i) singular(i, 3) = singular(i, 1);  // a repeated column
+  for (const Matrix* am : {&a, &singular}) {
+    const auto ad = rows_of(*am, comm);
+    const auto yd = rows_of(y, comm);
+    const compress::LeastSquaresProblem pr{ad.local(), yd.local()};
+    const std::vector<compress::LeastSquaresProblem> problems = {pr, pr};
+    const auto t = compress::distributed_least_squares(comm, problems);
+    ASSERT_EQ(t.size(), 2U);
+    // Reference: T = V S^+ U^T Y (SVD of the full A, rcond k eps s_1).
+    const la::Svd s = la::svd(*am);
+    Matrix uty = la::matmul(s.u, y, la::Op::transpose);
+    for (index_t i = 0; i < uty.rows(); ++i)
+      for (index_t j = 0; j < n; ++j)
+        uty(i, j) = s.s[uz(i)] > static_cast<double>(k) * eps * s.s.front() ? uty(i, j) / s.s[uz(i)] : 0.0;
+    const Matrix ref = la::matmul(s.vt, uty, la::Op::transpose);
+    const double cond = s.s.front() / (am == &a ? s.s.back() : s.s[uz(k - 2)]);
+    for (const auto& ti : t) {
+      ASSERT_EQ(ti.rows(), k);
+      ASSERT_EQ(ti.cols(), n);
+      EXPECT_LE(frobenius_diff(ti, ref), 100.0 * eps * static_cast<double>(m) * cond * cond * la::norm_fro(ref));
+    }
+    EXPECT_EQ(frobenius_diff(t[0], t[1]), 0.0);  // the batch does not change a problem's result
+  }
+}
+
+TEST(JointCompressor, ModelsDependOnlyOnThePlanNotOnBatchingOrCaching) {
+  const auto comm = dist::Comm::world();
+  const Problem p = problem(61);
+  std::vector<PointPlan> plans;
+  plans.push_back(compress::kept_plan(std::vector<index_t>{12, 9, 5}));
+  plans.push_back(compress::kept_plan(std::vector<index_t>{12, 9, 8}));
+  plans.push_back(compress::kept_plan(std::vector<index_t>{6, 9, 5}));
+  plans.push_back(compress::uniform_plan(3, {}, {compress::RankRule::eps, 0.3}));
+  PointPlan partial;
+  partial.layers = {std::nullopt, compress::LayerRule{compress::RankRule::k, 7}, std::nullopt};
+  plans.push_back(partial);
+  for (const auto interpolation : {compress::Interpolation::id, compress::Interpolation::corrected}) {
+    SCOPED_TRACE(std::string(compress::to_string(interpolation)));
+    JointOptions o;
+    o.interpolation = interpolation;
+    JointCompressor together(p.model, rows_of(p.xc, comm), o);
+    const auto all = together.compress(plans);
+    JointOptions tiny = o;
+    tiny.cache_bytes = 0;  // every node evicted after each call
+    JointCompressor alone(p.model, rows_of(p.xc, comm), tiny);
+    for (std::size_t i = plans.size(); i-- > 0;) {
+      const auto one = alone.compress(std::span<const PointPlan>(plans).subspan(i, 1)).front();
+      EXPECT_TRUE(identical_models(one.model, all[i].model)) << "plan " << i;
+      EXPECT_EQ(widths(one), widths(all[i]));
+      EXPECT_EQ(one.first_layer_columns, all[i].first_layer_columns);
+    }
+    // A second call hits the cache and returns the same models.
+    const auto again = together.compress(plans);
+    for (std::size_t i = 0; i < plans.size(); ++i) EXPECT_TRUE(identical_models(again[i].model, all[i].model));
+    EXPECT_GT(together.stats().cache_hits, 0);
+    // The partial plan leaves layers 1 and 3 as they are (layer 3's input is folded, not its width).
+    EXPECT_EQ(all.back().model.hidden(0).d_out(), 24);
+    EXPECT_EQ(all.back().model.hidden(1).d_out(), 7);
+    EXPECT_EQ(all.back().model.hidden(2).d_in(), 7);
+    EXPECT_EQ(all.back().model.hidden(2).d_out(), 16);
+  }
+}
+
+TEST(JointCompressor, KeepingEveryNeuronReproducesTheOriginal) {
+  const auto comm = dist::Comm::world();
+  const Problem p = problem(71, true);
+  for (const auto interpolation : {compress::Interpolation::id, compress::Interpolation::corrected}) {
+    JointOptions o;
+    o.interpolation = interpolation;
+    JointCompressor c(p.model, rows_of(p.xc, comm), o);
+    const std::vector<index_t> full = {24, 20, 16};
+    const auto m = c.compress(std::vector<PointPlan>{compress::kept_plan(full)}).front();
+    const Matrix l0 = p.model.logits(p.xc);
+    const Matrix l1 = m.model.logits(p.xc);
+    // Kept at the numerical rank: Z(:, C) T reproduces Z to the rank threshold max(m, n) eps |r_11|,
+    // amplified at most by cond(R11) <= 1 / (max(m, n) eps) -- bound the result loosely but scaled.
+    EXPECT_LE(frobenius_diff(l0, l1), 1e-6 * la::norm_fro(l0)) << compress::to_string(interpolation);
+  }
+}
+
+TEST(BudgetStrategy, CompressedModelMeetsTheBudgetFromBelow) {
+  const auto comm = dist::Comm::world();
+  const Problem p = problem(81, true);
+  for (const auto interpolation : {compress::Interpolation::id, compress::Interpolation::corrected}) {
+    JointOptions o;
+    o.interpolation = interpolation;
+    JointCompressor c(p.model, rows_of(p.xc, comm), o);
+    const std::int64_t total = p.model.parameter_count();
+    for (const double f : {0.05, 0.1, 0.3, 0.6}) {
+      const auto budget = static_cast<std::int64_t>(f * static_cast<double>(total));
+      const std::vector<index_t> k = compress::budget_widths(c, budget);
+      const auto m = c.compress(std::vector<PointPlan>{compress::kept_plan(k)}).front();
+      EXPECT_LE(m.model.parameter_count(), budget) << "fraction " << f;
+      EXPECT_EQ(m.model.parameter_count(), compress::parameter_count_with_widths(p.model, widths(m)));
+      EXPECT_EQ(widths(m), k);  // the allocation never asks beyond a layer's numerical rank
+    }
+  }
+}
+
+TEST(ValidationScorer, MatchesADirectComputation) {
+  const auto comm = dist::Comm::world();
+  const Problem p = problem(91);
+  const compress::ValidationScorer scorer(p.model, Matrix(rows_of(p.xv, comm).local()), block_of(p.yv, comm), comm, 37);
+  JointCompressor c(p.model, rows_of(p.xc, comm), {});
+  const auto models = c.compress(std::vector<PointPlan>{compress::kept_plan(std::vector<index_t>{8, 6, 4})});
+  const auto s = scorer.score(models).front();
+  const Matrix logits = models.front().model.logits(p.xv);
+  const Matrix prob = nn::softmax_rows(logits);
+  const auto pred = nn::argmax_rows(logits);
+  const auto ref = p.model.predict(p.xv);
+  double ce = 0.0;
+  std::int64_t correct = 0;
+  std::int64_t agree = 0;
+  for (std::size_t i = 0; i < p.yv.size(); ++i) {
+    ce -= std::log(prob(static_cast<index_t>(i), p.yv[i]));
+    correct += pred[i] == p.yv[i] ? 1 : 0;
+    agree += pred[i] == ref[i] ? 1 : 0;
+  }
+  const auto n = static_cast<double>(p.yv.size());
+  EXPECT_EQ(s.samples, static_cast<std::int64_t>(p.yv.size()));
+  EXPECT_EQ(s.correct, correct);
+  EXPECT_DOUBLE_EQ(s.agreement, static_cast<double>(agree) / n);
+  EXPECT_NEAR(s.cross_entropy, ce / n, 100.0 * eps * std::max(1.0, ce / n));
+  EXPECT_EQ(scorer.original_scores().agreement, 1.0);
+}
+
+TEST(JointSearch, DescentIsIdenticalForOneAndTwoThreadsAndShrinksEveryStep) {
+  const auto comm = dist::Comm::world();
+  const Problem p = problem(101);
+  const compress::ValidationScorer scorer(p.model, Matrix(rows_of(p.xv, comm).local()), block_of(p.yv, comm), comm, 50);
+  compress::DescentOptions o;
+  o.step = 0.25;
+  o.stop_fraction = 0.1;
+  std::vector<std::vector<compress::SearchPoint>> paths;
+  for (const std::size_t threads : {1U, 2U}) {
+    const tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+    JointOptions jo;
+    jo.interpolation = compress::Interpolation::corrected;
+    JointCompressor c(p.model, rows_of(p.xc, comm), jo);
+    paths.push_back(compress::marginal_descent(c, scorer, o));
+  }
+  ASSERT_EQ(paths[0].size(), paths[1].size());
+  ASSERT_GE(paths[0].size(), 5U);
+  for (std::size_t i = 0; i < paths[0].size(); ++i) {
+    EXPECT_EQ(paths[0][i].kept, paths[1][i].kept) << "step " << i;
+    EXPECT_EQ(paths[0][i].validation.correct, paths[1][i].validation.correct);
+    EXPECT_EQ(paths[0][i].validation.cross_entropy, paths[1][i].validation.cross_entropy);  // bitwise
+    if (i > 0) {
+      EXPECT_LT(paths[0][i].params, paths[0][i - 1].params);
+    }
+  }
+  EXPECT_LE(paths[0].back().params_fraction, o.stop_fraction);
+}
+
+TEST(ParetoStudy, SelectionNeverDependsOnTheTestLabels) {
+  const auto comm = dist::Comm::world();
+  const Problem p = problem(111);
+  compress::ParetoOptions o;
+  o.strategies = {"greedy", "svd", "corrected", "spectrum", "budget-corrected", "joint-corrected"};
+  o.budgets = {0.1, 0.3, 0.6};
+  o.eps_grid = {0.01, 0.05, 0.2, 1.0, 5.0};
+  o.tau_grid = {1e-3, 1e-2, 0.1, 0.5};
+  o.svd_grid = {0.1, 0.3, 0.6};
+  o.descent.step = 0.25;
+  o.descent.stop_fraction = 0.08;
+  const compress::ValidationScorer scorer(p.model, Matrix(rows_of(p.xv, comm).local()), block_of(p.yv, comm), comm, 64);
+  const auto xc = rows_of(p.xc, comm);
+  std::vector<compress::ParetoResult> results;
+  std::vector<int> scrambled = p.yt;
+  std::mt19937_64 gen(5);
+  std::shuffle(scrambled.begin(), scrambled.end(), gen);
+  for (const std::vector<int>* labels : {&p.yt, static_cast<const std::vector<int>*>(&scrambled)}) {
+    const compress::Evaluator test(p.model, Matrix(rows_of(p.xt, comm).local()), block_of(*labels, comm), comm, 64);
+    results.push_back(compress::run_pareto(p.model, xc, scorer, test, o));
+  }
+  const auto& a = results[0].rows;
+  const auto& b = results[1].rows;
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_FALSE(a.empty());
+  bool test_differs = false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    SCOPED_TRACE(a[i].strategy + " budget " + std::to_string(a[i].budget));
+    EXPECT_EQ(a[i].strategy, b[i].strategy);
+    EXPECT_EQ(a[i].budget, b[i].budget);
+    EXPECT_EQ(a[i].model.kept_per_layer, b[i].model.kept_per_layer);
+    EXPECT_EQ(a[i].model.params, b[i].model.params);
+    EXPECT_EQ(a[i].model.setting, b[i].model.setting);
+    EXPECT_EQ(a[i].model.validation.correct, b[i].model.validation.correct);
+    EXPECT_LE(a[i].model.params,
+              static_cast<std::int64_t>(a[i].budget * static_cast<double>(p.model.parameter_count())));
+    test_differs = test_differs || a[i].model.test.correct != b[i].model.test.correct;
+  }
+  EXPECT_TRUE(test_differs);  // the scrambled labels did reach the test evaluation
+  // Every strategy reports a row at the largest budget, budget-driven ones at every budget.
+  for (const auto& s : o.strategies) {
+    const auto n = std::count_if(a.begin(), a.end(), [&](const auto& r) { return r.strategy == s; });
+    if (s == "budget-corrected" || s == "joint-corrected") {
+      EXPECT_EQ(n, 3) << s;
+    }
+    EXPECT_GE(n, 1) << s;
+  }
+  const auto cmp = compress::compare_with_greedy(results[0]);
+  EXPECT_EQ(cmp.size(), o.strategies.size());
+}
+
+}  // namespace
+}  // namespace idprune::test
