@@ -53,8 +53,8 @@ say "lowrank: layer-1 activations"
 
 # Goal 2: CPQR time over growing m, n and m = n (short settings; the defaults take minutes).
 say "bench cpqr (short)"
-"$idprune" bench cpqr --json --reps 3 --k 20 --m-sizes 1000,2000,4000,8000 --fixed-n 250 \
-  --fixed-m 4000 --n-sizes 125,250,500,1000 --square-sizes 250,500,1000 --full-m 2000 --full-n 500 \
+"$idprune" bench cpqr --json --reps 3 --k 20 --m-sizes 2000,4000,8000,16000 --fixed-n 250 \
+  --fixed-m 4000 --n-sizes 250,500,1000,2000 --square-sizes 500,1000,2000 --full-m 2000 --full-n 500 \
   >"$out/bench-cpqr.json.part"
 mv "$out/bench-cpqr.json.part" "$out/bench-cpqr.json"
 
@@ -65,7 +65,7 @@ if [ "$(id -u)" -eq 0 ] && [ -z "${OMPI_ALLOW_RUN_AS_ROOT:-}" ]; then
   say "running as root without OMPI_ALLOW_RUN_AS_ROOT: engine benchmark on 1 rank only (see the header)"
 fi
 say "bench id on ranks: $ranks_list"
-ROWS=20000 COLS=256 RANKS_LIST="$ranks_list" THREADS=1 OUT_DIR="$out/bench-engines" IDPRUNE_BIN="$idprune" \
+ROWS=10000 COLS=128 RANKS_LIST="$ranks_list" THREADS=1 OUT_DIR="$out/bench-engines" IDPRUNE_BIN="$idprune" \
   ./jobs/local/bench-engines.sh
 
 # Goals 6 and 7 and the baselines: one sweep each, configured by jobs/configs/*.ini.

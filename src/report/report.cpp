@@ -191,7 +191,14 @@ void Builder::provenance(const Provenance& p, const std::vector<fs::path>& sourc
 
 void Builder::lowrank_section(const std::vector<LowRankStudy>& studies) {
   for (const LowRankStudy& s : studies) {
-    const std::string label = s.label.empty() ? s.file.filename().string() : s.label;
+    // lowrank-kernel.csv and lowrank-layerN.csv are the main job's names (see studies.hpp).
+    std::string label = s.label.empty() ? s.file.filename().string() : s.label;
+    if (label == "kernel") {
+      label = "kernel matrix";
+    } else if (label.rfind("layer", 0) == 0 && label.size() > 5 &&
+               label.find_first_not_of("0123456789", 5) == std::string::npos) {
+      label = "layer-" + label.substr(5) + " activations";
+    }
     const std::string title = "Rank-k approximation error: CPQR (ID) vs SVD, " + label;
     doc_.heading(2, title);
     summary_.sections.push_back(title);
