@@ -8,7 +8,8 @@
 //   bench-cpqr*.json `idprune bench cpqr --json`: CPQR timings over growing m, n and m = n
 //   results.csv      `idprune sweep --out DIR`: one row per grid point
 //   pareto.csv       `idprune pareto --out DIR`: one row per strategy and budget
-//   bench-id*.json   `idprune bench id --json` (one file per rank count): engine timings
+//   bench-id*.json   `idprune bench id --json` (one file per rank count, e.g. bench-id-np2.json as
+//                    jobs/local/bench-engines.sh writes them): engine timings against ranks
 //   config.ini       the resolved configuration of the run that wrote the folder (provenance)
 // Extra columns and keys are ignored (except provenance columns, which are shown).
 #include <filesystem>
