@@ -135,7 +135,6 @@ la::CpqrResult sketch_cpqr(const Matrix& y, const la::CpqrOptions& opts, index_t
         break;
       }
     }
-    if (rank == f.rank && f.next_diag * correction(rank) <= opts.rel_tol * f.diag[0]) rank = f.rank;
   }
   if (rank < f.rank) {  // redo with the final rank: next_diag and residual_fro then refer to it
     o.max_rank = rank;
