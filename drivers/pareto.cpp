@@ -33,7 +33,7 @@ namespace {
 
 const char* const kUsage = R"(--model M --data D --out DIR [--strategies greedy,magnitude,svd,...]
        [--budgets 0.05,0.075,0.1,0.15,0.2,0.3] [--compression-size 2000] [--validation-size 5000]
-       [--seed S] [--threads T] [--step 0.1] [--objective cross-entropy|error-rate]
+       [--seed S] [--threads T] [--intercept] [--step 0.05] [--objective cross-entropy|error-rate]
 
 For every strategy and parameter budget (a fraction of the model's parameters), the strategy's best
 compressed model within the budget: selected on a VALIDATION split of the training images
@@ -47,6 +47,8 @@ Strategies:
   spectrum[-corrected]        one relative tolerance per layer on its own CPQR diagonal (--tau-grid)
   budget[-corrected]          per-budget allocation of neurons from every layer's CPQR diagonals
                               (least estimated error per parameter), iterated
+  tuned[-corrected]           the budget allocation with per-layer error weights tuned on the
+                              validation split (coordinate descent, --tune-rounds rounds)
   joint[-corrected]           search on the validation split: repeatedly shrink the layer whose
                               reduction (by --step of the parameters) costs the least validation
                               cross-entropy per parameter removed; one path serves every budget
@@ -104,6 +106,7 @@ int run_pareto(const std::vector<std::string>& args) {
       "objective", po::value<std::string>()->default_value("cross-entropy"),
       "joint: validation objective, cross-entropy | error-rate")(
       "budget-iterations", po::value<int>()->default_value(3), "budget: allocation rounds")(
+      "tune-rounds", po::value<int>()->default_value(3), "tuned: coordinate-descent rounds")(
       "engine", po::value<std::string>()->default_value("tsqr"),
       "pivot engine of the greedy/magnitude/random sweeps: tsqr | gram | sketch | scalapack | lapack")(
       "cpqr-method", po::value<std::string>()->default_value("blocked"), "local CPQR: blocked | unblocked | lapack")(
@@ -111,6 +114,8 @@ int run_pareto(const std::vector<std::string>& args) {
       "wave", po::value<long>()->default_value(8), "sweep models compressed together")(
       "refine", po::value<int>()->default_value(5), "sweeps: bisection rounds towards every budget")(
       "batch-rows", po::value<long>()->default_value(500), "rows per evaluation task")(
+      "intercept", po::bool_switch()->default_value(false),
+      "corrected strategies: least-squares fit with an intercept (the next layer gains a bias)")(
       "no-report", po::bool_switch()->default_value(false), "do not build DIR/report");
   po::variables_map vm;
   if (!parse("pareto", kUsage, options, args, vm)) return 0;
@@ -119,7 +124,17 @@ int run_pareto(const std::vector<std::string>& args) {
   const bool root = comm.rank() == 0;
   compress::ParetoOptions popts;
   popts.strategies = split_list(vm["strategies"].as<std::string>(), "--strategies");
+  {
+    const auto known = compress::pareto_strategy_names();
+    std::string names;
+    for (const auto n : known) names += (names.empty() ? "" : ", ") + std::string(n);
+    for (const auto& s : popts.strategies)
+      require(std::find(known.begin(), known.end(), s) != known.end(), "pareto: unknown strategy '", s,
+              "' (known: ", names, ")");
+  }
   popts.budgets = parse_doubles(vm["budgets"].as<std::string>(), "--budgets");
+  for (double b : popts.budgets)
+    require(b > 0.0 && b <= 1.0, "pareto: --budgets entry ", b, " outside (0, 1] (a fraction of the parameters)");
   const auto grid = [&](const char* key, std::vector<double> fallback) {
     const std::string text = vm[key].as<std::string>();
     return text.empty() ? fallback : parse_doubles(text, std::string("--") + key);
@@ -131,9 +146,12 @@ int run_pareto(const std::vector<std::string>& args) {
   popts.descent.objective = compress::parse_objective(vm["objective"].as<std::string>());
   popts.descent.stop_fraction = 0.8 * *std::min_element(popts.budgets.begin(), popts.budgets.end());
   popts.budget.iterations = vm["budget-iterations"].as<int>();
+  popts.tune.rounds = vm["tune-rounds"].as<int>();
+  popts.tune.objective = popts.descent.objective;
   popts.compression.engine.engine = dist::parse_pivot_engine(vm["engine"].as<std::string>());
   popts.compression.cpqr_method = la::parse_cpqr_method(vm["cpqr-method"].as<std::string>());
   popts.joint.cpqr_method = popts.compression.cpqr_method;
+  popts.joint.intercept = vm["intercept"].as<bool>();
   const long wave = vm["wave"].as<long>();
   require(wave >= 1, "pareto: --wave=", wave, " (needs >= 1)");
   popts.wave_size = static_cast<std::size_t>(wave);

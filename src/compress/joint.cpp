@@ -173,7 +173,7 @@ std::string_view to_string(Interpolation interpolation) {
   return interpolation == Interpolation::corrected ? "corrected" : "id";
 }
 
-std::int64_t parameter_count_with_widths(const nn::Mlp& original, std::span<const index_t> kept) {
+std::int64_t parameter_count_with_widths(const nn::Mlp& original, std::span<const index_t> kept, bool intercepts) {
   const index_t L = original.num_hidden();
   require(static_cast<index_t>(kept.size()) == L, "parameter_count_with_widths: ", kept.size(), " widths for ", L,
           " hidden layers");
@@ -183,10 +183,11 @@ std::int64_t parameter_count_with_widths(const nn::Mlp& original, std::span<cons
     const index_t k = kept[uz(l)];
     require(k >= 1 && k <= original.hidden(l).d_out(), "parameter_count_with_widths: layer ", l + 1, " keeps ", k,
             " of ", original.hidden(l).d_out(), " neurons");
-    total += prev * k + (original.hidden(l).has_bias() ? k : 0);
+    total += prev * k + (original.hidden(l).has_bias() || (intercepts && l > 0) ? k : 0);
     prev = k;
   }
-  total += prev * original.num_classes() + (original.classifier().has_bias() ? original.num_classes() : 0);
+  total +=
+      prev * original.num_classes() + (original.classifier().has_bias() || intercepts ? original.num_classes() : 0);
   return total;
 }
 
@@ -430,7 +431,8 @@ std::vector<JointCompressor::Node*> JointCompressor::run(std::span<const PointPl
       index_t k = -1;
       std::vector<index_t> key;
       Selection selection;
-      Matrix a;  ///< corrected: this rank's rows of Z_hat(:, C)
+      Matrix a;  ///< corrected: this rank's rows of Z_hat(:, C) (and a column of ones with an intercept)
+      std::vector<double> shift;  ///< intercept: t, added to the next layer's inputs (1 x n)
       std::unique_ptr<Node> node;
     };
     std::vector<Fresh> fresh;
@@ -444,7 +446,7 @@ std::vector<JointCompressor::Node*> JointCompressor::run(std::span<const PointPl
         continue;
       }
       if (std::any_of(fresh.begin(), fresh.end(), [&](const Fresh& f) { return f.key == key; })) continue;
-      fresh.push_back(Fresh{cur[p], kept[p], std::move(key), {}, {}, {}});
+      fresh.push_back(Fresh{cur[p], kept[p], std::move(key), {}, {}, {}, {}});
     }
 
     if (!fresh.empty()) {
@@ -454,6 +456,7 @@ std::vector<JointCompressor::Node*> JointCompressor::run(std::span<const PointPl
       ensure_activations(parents, l);
       const auto z_of = [&](const Node* p) -> const Matrix& { return p->original ? original_z_.at(l) : p->z; };
       const bool corrected = options_.interpolation == Interpolation::corrected;
+      const bool intercept = corrected && options_.intercept;
 
       auto t0 = Clock::now();
       // Selections. On an original parent Z_hat = Z_orig, and the ID's T is already the
@@ -466,13 +469,20 @@ std::vector<JointCompressor::Node*> JointCompressor::run(std::span<const PointPl
           return;
         }
         const la::CpqrResult& f = *c.parent->f;
-        if (!corrected || c.parent->original) {
+        if (!corrected || (c.parent->original && !intercept)) {
           c.selection = id_selection(f, c.k);
           return;
         }
         c.selection.kept.assign(f.pivots.begin(), f.pivots.begin() + c.k);
         std::sort(c.selection.kept.begin(), c.selection.kept.end());
-        c.a = la::select_columns(z_of(c.parent), c.selection.kept);
+        const Matrix& z = z_of(c.parent);
+        if (!intercept) {
+          c.a = la::select_columns(z, c.selection.kept);
+          return;
+        }
+        c.a = Matrix(z.rows(), c.k + 1);
+        c.a.block(0, 0, z.rows(), c.k).assign(la::select_columns(z, c.selection.kept));
+        c.a.block(0, c.k, z.rows(), 1).fill(1.0);
       });
       dist::check_collective(comm, error);
       stats_.fold_seconds += seconds_since(t0);
@@ -482,14 +492,22 @@ std::vector<JointCompressor::Node*> JointCompressor::run(std::span<const PointPl
         std::vector<LeastSquaresProblem> problems;
         std::vector<std::size_t> owners;
         for (std::size_t i = 0; i < fresh.size(); ++i)
-          if (fresh[i].k > 0 && !fresh[i].parent->original) {
+          if (fresh[i].k > 0 && !fresh[i].a.empty()) {
             problems.push_back({fresh[i].a.view(), target.view()});
             owners.push_back(i);
           }
         std::vector<Matrix> ts = distributed_least_squares(comm, problems);
         for (std::size_t j = 0; j < owners.size(); ++j) {
-          fresh[owners[j]].selection.interpolation = std::move(ts[j]);
-          fresh[owners[j]].a = Matrix();
+          Fresh& c = fresh[owners[j]];
+          if (intercept) {
+            // [T; t]: the last row multiplies the column of ones.
+            c.selection.interpolation = Matrix(ts[j].block(0, 0, c.k, ts[j].cols()));
+            c.shift.assign(ts[j].cols(), 0.0);
+            for (index_t i = 0; i < ts[j].cols(); ++i) c.shift[uz(i)] = ts[j](c.k, i);
+          } else {
+            c.selection.interpolation = std::move(ts[j]);
+          }
+          c.a = Matrix();
         }
         stats_.corrections += static_cast<std::int64_t>(problems.size());
         stats_.correction_seconds += seconds_since(t0);
@@ -525,7 +543,14 @@ std::vector<JointCompressor::Node*> JointCompressor::run(std::span<const PointPl
             for (index_t j : s.kept) bias.push_back(current.bias()[uz(j)]);
           node->layers.push_back(std::make_shared<const nn::DenseLayer>(la::select_columns(current.factor(0), s.kept),
                                                                         std::move(bias), current.activation()));
-          node->next = nn::DenseLayer(la::matmul(s.interpolation, following.factor(0)), following.bias(),
+          std::vector<double> next_bias = following.bias();
+          if (!c.shift.empty()) {
+            // act(H T W + 1 t W + b): the intercept becomes part of the next layer's bias.
+            next_bias.resize(uz(following.d_out()), 0.0);
+            const Matrix tw = la::matmul(Matrix(la::ConstMatrixView(c.shift.data(), 1, width)), following.factor(0));
+            for (index_t j = 0; j < following.d_out(); ++j) next_bias[uz(j)] += tw(0, j);
+          }
+          node->next = nn::DenseLayer(la::matmul(s.interpolation, following.factor(0)), std::move(next_bias),
                                       following.activation());
           if (l + 1 < L) node->h = la::select_columns(z_of(&par), s.kept);
           node->first_columns = l == 0 ? s.kept : par.first_columns;

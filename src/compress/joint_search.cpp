@@ -16,11 +16,15 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 /// Parameters saved by removing one neuron of hidden layer l (its column of W_l, its bias entry,
 /// its row of W_{l+1}).
-std::int64_t neuron_cost(const nn::Mlp& original, std::span<const index_t> k, index_t l) {
+std::int64_t neuron_cost(const nn::Mlp& original, std::span<const index_t> k, index_t l, bool intercepts = false) {
   const index_t L = original.num_hidden();
   const index_t before = l == 0 ? original.input_dim() : k[uz(l - 1)];
   const index_t after = l + 1 < L ? k[uz(l + 1)] : original.num_classes();
-  return before + after + (original.hidden(l).has_bias() ? 1 : 0);
+  return before + after + (original.hidden(l).has_bias() || (intercepts && l > 0) ? 1 : 0);
+}
+
+bool has_intercepts(const JointCompressor& c) {
+  return c.options().interpolation == Interpolation::corrected && c.options().intercept;
 }
 
 std::vector<index_t> widths_of(const CompressedModel& m) {
@@ -52,7 +56,7 @@ std::vector<double> relative_tail(const la::CpqrResult& f) {
 }
 
 std::vector<index_t> allocate_budget(const nn::Mlp& original, std::span<const std::vector<double>> tails,
-                                     std::span<const double> weights, std::int64_t budget) {
+                                     std::span<const double> weights, std::int64_t budget, bool intercepts) {
   const index_t L = original.num_hidden();
   require(static_cast<index_t>(tails.size()) == L && static_cast<index_t>(weights.size()) == L,
           "allocate_budget: ", tails.size(), " tails and ", weights.size(), " weights for ", L, " hidden layers");
@@ -64,7 +68,7 @@ std::vector<index_t> allocate_budget(const nn::Mlp& original, std::span<const st
     k[uz(l)] = cap[uz(l)];
   }
   const std::vector<index_t> ones(uz(L), 1);
-  const std::int64_t floor_params = parameter_count_with_widths(original, ones);
+  const std::int64_t floor_params = parameter_count_with_widths(original, ones, intercepts);
   require(floor_params <= budget, "allocate_budget: a budget of ", budget,
           " parameters is below the smallest network (one neuron per layer: ", floor_params, ")");
   // e_l(k): the estimated error of layer l at k kept (0 beyond the tail: exact there).
@@ -72,21 +76,21 @@ std::vector<index_t> allocate_budget(const nn::Mlp& original, std::span<const st
     const auto& t = tails[uz(l)];
     return weights[uz(l)] * (uz(kk) < t.size() ? t[uz(kk)] : 0.0);
   };
-  std::int64_t params = parameter_count_with_widths(original, k);
+  std::int64_t params = parameter_count_with_widths(original, k, intercepts);
   while (params > budget) {
     index_t best = -1;
     double best_ratio = std::numeric_limits<double>::infinity();
     for (index_t l = 0; l < L; ++l) {
       if (k[uz(l)] <= 1) continue;
       const double added = err(l, k[uz(l)] - 1) - err(l, k[uz(l)]);
-      const double ratio = added / static_cast<double>(neuron_cost(original, k, l));
+      const double ratio = added / static_cast<double>(neuron_cost(original, k, l, intercepts));
       if (ratio < best_ratio) {
         best_ratio = ratio;
         best = l;
       }
     }
     require(best >= 0, "allocate_budget: internal error, no layer left to shrink");
-    params -= neuron_cost(original, k, best);
+    params -= neuron_cost(original, k, best, intercepts);
     --k[uz(best)];
   }
   // Add back what still fits: the largest error reduction per parameter first.
@@ -95,7 +99,7 @@ std::vector<index_t> allocate_budget(const nn::Mlp& original, std::span<const st
     double best_ratio = -1.0;
     for (index_t l = 0; l < L; ++l) {
       if (k[uz(l)] >= cap[uz(l)]) continue;
-      const std::int64_t cost = neuron_cost(original, k, l);
+      const std::int64_t cost = neuron_cost(original, k, l, intercepts);
       if (params + cost > budget) continue;
       const double ratio = (err(l, k[uz(l)]) - err(l, k[uz(l)] + 1)) / static_cast<double>(cost);
       if (ratio > best_ratio) {
@@ -104,7 +108,7 @@ std::vector<index_t> allocate_budget(const nn::Mlp& original, std::span<const st
       }
     }
     if (best < 0) break;
-    params += neuron_cost(original, k, best);
+    params += neuron_cost(original, k, best, intercepts);
     ++k[uz(best)];
   }
   return k;
@@ -134,7 +138,8 @@ std::vector<std::vector<index_t>> budget_widths(JointCompressor& compressor, std
     for (std::size_t i = 0; i < open.size(); ++i) {
       std::vector<std::vector<double>> tails;
       for (const auto& f : fs[i]) tails.push_back(relative_tail(f));
-      std::vector<index_t> next = allocate_budget(original, tails, weights, budgets[open[i]]);
+      std::vector<index_t> next =
+          allocate_budget(original, tails, weights, budgets[open[i]], has_intercepts(compressor));
       if (next == k[open[i]]) done[open[i]] = 1;
       k[open[i]] = std::move(next);
     }
@@ -145,6 +150,79 @@ std::vector<std::vector<index_t>> budget_widths(JointCompressor& compressor, std
 std::vector<index_t> budget_widths(JointCompressor& compressor, std::int64_t budget, const BudgetOptions& options) {
   const std::vector<std::int64_t> one = {budget};
   return budget_widths(compressor, one, options).front();
+}
+
+std::vector<std::vector<index_t>> tuned_budget_widths(JointCompressor& compressor, const ValidationScorer& validation,
+                                                      std::span<const std::int64_t> budgets,
+                                                      const BudgetOptions& budget, const TuneOptions& options) {
+  require(options.rounds >= 0, "tuned_budget_widths: rounds=", options.rounds, " (needs >= 0)");
+  require(options.factor > 1.0, "tuned_budget_widths: factor=", options.factor, " (needs > 1)");
+  const nn::Mlp& original = compressor.original();
+  const index_t L = original.num_hidden();
+  const std::size_t nb = budgets.size();
+  std::vector<std::vector<index_t>> k = budget_widths(compressor, budgets, budget);
+  std::vector<std::vector<double>> w(nb, std::vector<double>(uz(L), 1.0));
+  std::vector<std::vector<std::vector<double>>> tails(nb);
+  std::vector<double> score(nb, 0.0);
+  const auto refresh = [&](const std::vector<std::size_t>& which) {
+    // Tails of the accepted allocations (their own upstream compression) and their scores.
+    std::vector<PointPlan> plans;
+    for (std::size_t b : which) plans.push_back(kept_plan(k[b]));
+    const auto fs = compressor.factorizations(plans);
+    const auto scores = validation.score(compressor.compress(plans));
+    for (std::size_t i = 0; i < which.size(); ++i) {
+      tails[which[i]].clear();
+      for (const auto& f : fs[i]) tails[which[i]].push_back(relative_tail(f));
+      score[which[i]] = objective_value(scores[i], options.objective);
+    }
+  };
+  std::vector<std::size_t> all(nb);
+  for (std::size_t b = 0; b < nb; ++b) all[b] = b;
+  refresh(all);
+  double factor = options.factor;
+  for (int round = 0; round < options.rounds; ++round) {
+    struct Candidate {
+      std::size_t budget;
+      std::vector<double> weights;
+      std::vector<index_t> kept;
+    };
+    std::vector<Candidate> cands;
+    for (std::size_t b = 0; b < nb; ++b)
+      for (index_t l = 0; l < L; ++l)
+        for (const double s : {factor, 1.0 / factor}) {
+          std::vector<double> wl = w[b];
+          wl[uz(l)] *= s;
+          std::vector<index_t> kk = allocate_budget(original, tails[b], wl, budgets[b], has_intercepts(compressor));
+          if (kk == k[b] || std::any_of(cands.begin(), cands.end(),
+                                        [&](const Candidate& c) { return c.budget == b && c.kept == kk; }))
+            continue;
+          cands.push_back(Candidate{b, std::move(wl), std::move(kk)});
+        }
+    if (cands.empty()) break;
+    std::vector<PointPlan> plans;
+    for (const auto& c : cands) plans.push_back(kept_plan(c.kept));
+    const auto scores = validation.score(compressor.compress(plans));
+    std::vector<std::ptrdiff_t> best(nb, -1);
+    std::vector<double> best_value = score;
+    for (std::size_t i = 0; i < cands.size(); ++i) {
+      const double v = objective_value(scores[i], options.objective);
+      if (v < best_value[cands[i].budget]) {
+        best_value[cands[i].budget] = v;
+        best[cands[i].budget] = static_cast<std::ptrdiff_t>(i);
+      }
+    }
+    std::vector<std::size_t> moved;
+    for (std::size_t b = 0; b < nb; ++b) {
+      if (best[b] < 0) continue;
+      Candidate& c = cands[static_cast<std::size_t>(best[b])];
+      w[b] = std::move(c.weights);
+      k[b] = std::move(c.kept);
+      moved.push_back(b);
+    }
+    if (!moved.empty()) refresh(moved);
+    factor = std::sqrt(factor);
+  }
+  return k;
 }
 
 PointPlan spectrum_plan(JointCompressor& compressor, double tau) {
@@ -214,7 +292,7 @@ std::vector<SearchPoint> marginal_descent(JointCompressor& compressor, const Val
       std::vector<index_t> next = cur.kept;
       // Every candidate removes about step * params parameters (so candidates are compared at equal
       // cost), but at most max_shrink of the layer's neurons (moves stay local) and at least one.
-      const double cost = static_cast<double>(neuron_cost(original, cur.kept, l));
+      const double cost = static_cast<double>(neuron_cost(original, cur.kept, l, has_intercepts(compressor)));
       const auto wanted = static_cast<index_t>(std::ceil(options.step * static_cast<double>(cur.params) / cost));
       const auto cap = static_cast<index_t>(std::floor(options.max_shrink * static_cast<double>(k)));
       const index_t drop = std::max<index_t>(1, std::min(wanted, cap));

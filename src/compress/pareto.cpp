@@ -15,9 +15,19 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 
-constexpr std::array<std::string_view, 11> kNames = {
-    "greedy",           "magnitude", "random",         "svd", "corrected", "spectrum", "spectrum-corrected", "budget",
-    "budget-corrected", "joint",     "joint-corrected"};
+constexpr std::array<std::string_view, 13> kNames = {"greedy",
+                                                     "magnitude",
+                                                     "random",
+                                                     "svd",
+                                                     "corrected",
+                                                     "spectrum",
+                                                     "spectrum-corrected",
+                                                     "budget",
+                                                     "budget-corrected",
+                                                     "tuned",
+                                                     "tuned-corrected",
+                                                     "joint",
+                                                     "joint-corrected"};
 
 std::vector<double> log_grid(double lo, double hi, int per_decade) {
   std::vector<double> g;
@@ -105,14 +115,16 @@ class Study {
           return jc.compress(plans);
         });
         log_stats(name, jc);
-      } else if (name == "budget" || name == "budget-corrected") {
+      } else if (name == "budget" || name == "budget-corrected" || name == "tuned" || name == "tuned-corrected") {
         JointCompressor jc = joint_compressor(interpolation_of(name));
         // Every budget allocated together (batched, so TBB runs them in parallel); the time of a
         // row is the whole allocation's divided by the number of budgets.
         const auto tb = Clock::now();
         std::vector<std::int64_t> targets;
         for (double b : options_.budgets) targets.push_back(budget_params(b, model_.parameter_count()));
-        const std::vector<std::vector<index_t>> widths = budget_widths(jc, targets, options_.budget);
+        const std::vector<std::vector<index_t>> widths =
+            name.starts_with("tuned") ? tuned_budget_widths(jc, validation_, targets, options_.budget, options_.tune)
+                                      : budget_widths(jc, targets, options_.budget);
         std::vector<PointPlan> plans;
         std::vector<std::string> labels;
         for (std::size_t i = 0; i < widths.size(); ++i) {
@@ -202,6 +214,7 @@ class Study {
   JointCompressor joint_compressor(Interpolation interpolation) const {
     JointOptions o = options_.joint;
     o.interpolation = interpolation;
+    o.intercept = interpolation == Interpolation::corrected && options_.joint.intercept;
     return JointCompressor(model_, xc_, o);
   }
 
@@ -293,7 +306,7 @@ ParetoResult run_pareto(const nn::Mlp& model, const dist::DistMatrix& compressio
   for (const auto& s : options.strategies)
     require(std::find(kNames.begin(), kNames.end(), s) != kNames.end(), "run_pareto: unknown strategy '", s,
             "' (known: greedy, magnitude, random, svd, corrected, spectrum, spectrum-corrected, budget, "
-            "budget-corrected, joint, joint-corrected)");
+            "budget-corrected, tuned, tuned-corrected, joint, joint-corrected)");
   for (double b : options.budgets)
     require(b > 0.0 && b <= 1.0, "run_pareto: budget ", b, " outside (0, 1] (a fraction of the parameters)");
   require(validation.samples() > 0, "run_pareto: the validation set is empty");

@@ -137,6 +137,32 @@ TEST(JointCompressor, CorrectedInterpolationIsTheLeastSquaresFitOfTheOriginalLog
   }
 }
 
+TEST(JointCompressor, AnInterceptOnlyLowersTheLeastSquaresError) {
+  // Only the last hidden layer compressed: the ID's T and the fit with an intercept see the same
+  // Z(:, C); [T; t] minimises over a superset of the ID's (T, 0), and the classifier absorbs it, so
+  // the logits on the compression set get closer to the original's. The classifier gains a bias.
+  const auto comm = dist::Comm::world();
+  const nn::Mlp model = random_mlp(30, {28, 22}, 6, false, 44);
+  const Matrix xc = structured_inputs(160, 30, 10, 45);
+  JointOptions with;
+  with.interpolation = compress::Interpolation::corrected;
+  with.intercept = true;
+  JointCompressor id(model, rows_of(xc, comm), {});
+  JointCompressor ic(model, rows_of(xc, comm), with);
+  PointPlan plan;
+  plan.layers = {std::nullopt, compress::LayerRule{compress::RankRule::k, 6}};
+  const auto mi = id.compress(std::vector<PointPlan>{plan}).front();
+  const auto mc = ic.compress(std::vector<PointPlan>{plan}).front();
+  EXPECT_FALSE(mi.model.classifier().has_bias());
+  EXPECT_TRUE(mc.model.classifier().has_bias());
+  EXPECT_EQ(mc.model.parameter_count(), mi.model.parameter_count() + 6);
+  const Matrix l0 = model.logits(xc);
+  const double err_id = frobenius_diff(l0, mi.model.logits(xc));
+  const double err_ic = frobenius_diff(l0, mc.model.logits(xc));
+  EXPECT_LE(err_ic, err_id * (1.0 + 100.0 * eps * 160.0)) << "id " << err_id << " intercept " << err_ic;
+  EXPECT_LT(err_ic, 0.999 * err_id) << "id " << err_id << " intercept " << err_ic;
+}
+
 TEST(DistributedLeastSquares, MatchesThePseudoinverseSolution) {
   const auto comm = dist::Comm::world();
   const index_t m = 90;
@@ -227,10 +253,11 @@ TEST(JointCompressor, KeepingEveryNeuronReproducesTheOriginal) {
 
 TEST(BudgetStrategy, CompressedModelMeetsTheBudgetFromBelow) {
   const auto comm = dist::Comm::world();
-  const Problem p = problem(81, true);
-  for (const auto interpolation : {compress::Interpolation::id, compress::Interpolation::corrected}) {
+  for (const int variant : {0, 1, 2}) {
+    const Problem p = problem(81, variant == 1);  // biases of its own, or gained from intercepts
     JointOptions o;
-    o.interpolation = interpolation;
+    o.interpolation = variant == 0 ? compress::Interpolation::id : compress::Interpolation::corrected;
+    o.intercept = variant == 2;  // every layer after the first gains a bias: counted by the allocation
     JointCompressor c(p.model, rows_of(p.xc, comm), o);
     const std::int64_t total = p.model.parameter_count();
     for (const double f : {0.05, 0.1, 0.3, 0.6}) {
@@ -238,7 +265,7 @@ TEST(BudgetStrategy, CompressedModelMeetsTheBudgetFromBelow) {
       const std::vector<index_t> k = compress::budget_widths(c, budget);
       const auto m = c.compress(std::vector<PointPlan>{compress::kept_plan(k)}).front();
       EXPECT_LE(m.model.parameter_count(), budget) << "fraction " << f;
-      EXPECT_EQ(m.model.parameter_count(), compress::parameter_count_with_widths(p.model, widths(m)));
+      EXPECT_EQ(m.model.parameter_count(), compress::parameter_count_with_widths(p.model, widths(m), o.intercept));
       EXPECT_EQ(widths(m), k);  // the allocation never asks beyond a layer's numerical rank
     }
   }
@@ -303,7 +330,8 @@ TEST(ParetoStudy, SelectionNeverDependsOnTheTestLabels) {
   const auto comm = dist::Comm::world();
   const Problem p = problem(111);
   compress::ParetoOptions o;
-  o.strategies = {"greedy", "svd", "corrected", "spectrum", "budget-corrected", "joint-corrected"};
+  o.strategies = {"greedy", "svd", "corrected", "spectrum", "budget-corrected", "tuned-corrected", "joint-corrected"};
+  o.tune.rounds = 2;
   o.budgets = {0.1, 0.3, 0.6};
   o.eps_grid = {0.01, 0.05, 0.2, 1.0, 5.0};
   o.tau_grid = {1e-3, 1e-2, 0.1, 0.5};
@@ -341,7 +369,7 @@ TEST(ParetoStudy, SelectionNeverDependsOnTheTestLabels) {
   // Every strategy reports a row at the largest budget, budget-driven ones at every budget.
   for (const auto& s : o.strategies) {
     const auto n = std::count_if(a.begin(), a.end(), [&](const auto& r) { return r.strategy == s; });
-    if (s == "budget-corrected" || s == "joint-corrected") {
+    if (s == "budget-corrected" || s == "tuned-corrected" || s == "joint-corrected") {
       EXPECT_EQ(n, 3) << s;
     }
     EXPECT_GE(n, 1) << s;

@@ -52,6 +52,10 @@ enum class Interpolation {
 
 struct JointOptions {
   Interpolation interpolation = Interpolation::id;
+  /// Corrected interpolation only: fit Z_orig by [Z_hat(:, C), 1] [T; t] (an intercept), and give
+  /// the next layer the bias t W_{l+1} (its width in parameters): the mean of what the dropped
+  /// neurons carried is kept. Applies to the first compressed layer too.
+  bool intercept = false;
   la::CpqrMethod cpqr_method = la::CpqrMethod::blocked;  ///< local CPQR of the stacked R factor
   /// Cached nodes are dropped, least recently used first, when their matrices exceed this many
   /// bytes on a rank (nodes of the call in progress are never dropped).
@@ -74,7 +78,10 @@ struct JointStats {
 
 /// Parameters of `original` with hidden widths `kept` (every layer a single dense factor, its bias
 /// kept if it has one): sum_l k_{l-1} k_l (+ k_l) + k_L classes (+ classes), k_0 = input width.
-[[nodiscard]] std::int64_t parameter_count_with_widths(const nn::Mlp& original, std::span<const index_t> kept);
+/// `intercepts`: every layer after the first (and the classifier) has a bias (JointOptions::intercept
+/// with every hidden layer compressed).
+[[nodiscard]] std::int64_t parameter_count_with_widths(const nn::Mlp& original, std::span<const index_t> kept,
+                                                       bool intercepts = false);
 
 /// Plan keeping k[l] neurons in every hidden layer (a k rule per layer).
 [[nodiscard]] PointPlan kept_plan(std::span<const index_t> kept);

@@ -15,6 +15,8 @@
 //   spectrum   the per-layer size heuristic of the ID-pruning literature: one relative tolerance tau
 //              for every layer, k_l = the first k with |r_{k+1,k+1}| / |r_11| <= tau on that layer's
 //              own spectrum (the eps rule without the ||W_{l+1}|| normalisation); swept over tau.
+//   tuned      the budget allocation with per-layer error weights tuned on the VALIDATION split by
+//              coordinate descent (per-layer tolerances chosen jointly, one budget at a time).
 //   joint      a search on the VALIDATION split (marginal-gain descent): from the full network, every
 //              step tries shrinking each layer by enough neurons to remove a fixed fraction of the
 //              parameters (at most half of the layer), all candidates compressed and scored together
@@ -40,9 +42,11 @@ namespace idprune::compress {
 /// Greedy knapsack over neurons: hidden widths with parameter_count_with_widths(original, k) <=
 /// budget minimising sum_l weights[l] tails[l][k_l] approximately (see the file comment). Starts
 /// from k_l = tails[l].size() - 1 (the numerical rank, at least 1). Throws idprune::Error when even
-/// one neuron per layer exceeds the budget.
+/// one neuron per layer exceeds the budget. `intercepts`: parameters counted as
+/// parameter_count_with_widths(original, k, true) counts them.
 [[nodiscard]] std::vector<index_t> allocate_budget(const nn::Mlp& original, std::span<const std::vector<double>> tails,
-                                                   std::span<const double> weights, std::int64_t budget);
+                                                   std::span<const double> weights, std::int64_t budget,
+                                                   bool intercepts = false);
 
 struct BudgetOptions {
   int iterations = 3;  ///< allocations (the first from the network kept at its numerical ranks)
@@ -93,6 +97,24 @@ struct SearchPoint {
 [[nodiscard]] std::vector<SearchPoint> marginal_descent(JointCompressor& compressor, const ValidationScorer& validation,
                                                         const DescentOptions& options = {},
                                                         const std::function<void(const SearchPoint&)>& on_step = {});
+
+struct TuneOptions {
+  int rounds = 3;       ///< coordinate-descent rounds
+  double factor = 4.0;  ///< first multiplicative change of a layer's weight (square-rooted each round)
+  Objective objective = Objective::cross_entropy;
+};
+
+/// Collective: the budget allocation with per-layer error weights tuned on the VALIDATION split
+/// (coordinate descent over log weights, i.e. over per-layer tolerances): every round tries, for
+/// every budget and layer, the weight multiplied and divided by the current factor, reallocates the
+/// budget with it (same tails), compresses and scores all candidates of all budgets as one batch,
+/// and keeps the best candidate of a budget when it lowers the objective. Starts from
+/// budget_widths and meets every budget from below.
+[[nodiscard]] std::vector<std::vector<index_t>> tuned_budget_widths(JointCompressor& compressor,
+                                                                    const ValidationScorer& validation,
+                                                                    std::span<const std::int64_t> budgets,
+                                                                    const BudgetOptions& budget = {},
+                                                                    const TuneOptions& options = {});
 
 /// The best point (highest validation accuracy, then fewer parameters, then earlier) with at most
 /// `budget` parameters; -1 when none.

@@ -12,6 +12,7 @@
 //     spectrum, spectrum-corrected one relative tolerance tau per layer (JointCompressor)
 //   budget-driven (one model per budget):
 //     budget, budget-corrected    allocation from the CPQR diagonals (joint_search.hpp)
+//     tuned, tuned-corrected      the same with per-layer weights tuned on the validation split
 //     joint, joint-corrected      the marginal-gain descent on the validation split
 // Test data enter only through the Evaluator, after every selection is made.
 #include <cstdint>
@@ -42,6 +43,7 @@ struct ParetoOptions {
   CompressionOptions compression;  ///< Compressor strategies (engine, CPQR method, seed)
   JointOptions joint;              ///< JointCompressor strategies (interpolation is set per strategy)
   BudgetOptions budget;
+  TuneOptions tune;
   DescentOptions descent;
   std::size_t wave_size = 8;  ///< sweep models compressed and evaluated together
   int refine = 5;             ///< eps-driven: bisection rounds towards every budget (see pareto.cpp)
