@@ -68,8 +68,11 @@ m="$(awk -F, 'NR > 1 && $1 == "magnitude" { print $0 }' "$work/a/results.csv")"
 [ "$(echo "$g" | cut -d, -f10)" = "$(echo "$m" | cut -d, -f10)" ] || fail "magnitude/eps kept $m vs greedy $g"
 
 # SIGTERM: the sweep stops after the wave in flight with exit 143 and says how to resume; --resume
-# then completes the grid.
-grid="$(awk 'BEGIN { for (i = 0; i < 30; ++i) printf "%s%.6g", (i ? "," : ""), 1e-4 * 10 ^ (i / 8) }')"
+# then completes the grid. A point takes about 2 ms here, so the sweep is frozen (SIGSTOP) once its
+# first row is on disk and the SIGTERM is queued while it is frozen: it arrives with points left
+# whatever the machine's speed (CI once saw a 30-point sweep end before the signal).
+points=200
+grid="$(awk -v n=$points 'BEGIN { for (i = 0; i < n; ++i) printf "%s%.6g", (i ? "," : ""), 1e-4 * 10 ^ (i / 50) }')"
 "$idprune" sweep "${common[@]}" --engine lapack --strategy greedy --rule eps --grid "$grid" --wave 1 \
   --out "$work/t" >"$work/t.log" 2>&1 &
 pid=$!
@@ -78,17 +81,20 @@ for _ in $(seq 1 6000); do
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.01
 done
-kill -TERM "$pid" 2>/dev/null || fail "the sweep ended before SIGTERM"
+kill -STOP "$pid" 2>/dev/null || fail "the sweep ended before SIGSTOP"
+[ "$(wc -l <"$work/t/results.jsonl")" -lt $((points - 1)) ] || fail "the sweep was nearly done before SIGSTOP"
+kill -TERM "$pid"
+kill -CONT "$pid"
 rc=0
 wait "$pid" || rc=$?
 pid=""
 [ "$rc" -eq 143 ] || { cat "$work/t.log"; fail "exit $rc after SIGTERM, expected 143"; }
 grep -q "Resume with: idprune sweep --config" "$work/t.log" || { cat "$work/t.log"; fail "no resume hint"; }
 n="$(wc -l <"$work/t/results.jsonl")"
-[ "$n" -lt 30 ] || fail "SIGTERM did not stop the sweep early"
+[ "$n" -lt $points ] || fail "SIGTERM did not stop the sweep early"
 "$idprune" sweep --config "$work/t/config.ini" --resume >"$work/t2.log" 2>&1 || { cat "$work/t2.log"; fail "resume"; }
-[ "$(wc -l <"$work/t/results.jsonl")" -eq 30 ] || fail "resume did not complete the grid"
-[ "$(tail -n +2 "$work/t/results.csv" | wc -l)" -eq 30 ] || fail "CSV rows after resume"
+[ "$(wc -l <"$work/t/results.jsonl")" -eq $points ] || fail "resume did not complete the grid"
+[ "$(tail -n +2 "$work/t/results.csv" | wc -l)" -eq $points ] || fail "CSV rows after resume"
 
 # Clear errors, non-zero exit.
 expect_error() {  # expect_error PHRASE ARGS...
