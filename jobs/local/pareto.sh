@@ -10,7 +10,7 @@
 # Variables (empty means "not given"; paths relative to the current folder):
 #   CONFIG            INI config file (--config); when set, only the options below that are set are added
 #                     (they win over the file), and the defaults are not applied
-#   MODEL             model file (default: data/models/reference-small.safetensors, the embedded default)
+#   MODEL             model file (default: data/models/fashion-mnist-small.safetensors, the embedded default)
 #   DATA              data folder (default: data/fashion-mnist-small, the embedded default)
 #   STRATEGIES        comma-separated strategies   (default: empty = idprune's own list)
 #   BUDGETS           comma-separated parameter fractions (default: 0.05,0.075,0.1,0.15,0.2,0.3)
@@ -24,7 +24,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 if [ -z "${CONFIG:-}" ]; then
-  : "${MODEL:=$idprune_root/data/models/reference-small.safetensors}" "${DATA:=$idprune_root/data/fashion-mnist-small}"
+  : "${MODEL:=$idprune_root/data/models/fashion-mnist-small.safetensors}" "${DATA:=$idprune_root/data/fashion-mnist-small}"
   : "${BUDGETS:=0.05,0.075,0.1,0.15,0.2,0.3}"
   default_out=results/pareto
 else

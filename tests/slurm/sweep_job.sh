@@ -9,15 +9,8 @@ bin=$(readlink -f "$1")
 root=$(readlink -f "$2")
 here="$root/tests/slurm"
 
-if ! "$bin" sweep --help >/dev/null 2>&1; then
-  # Until `idprune sweep` exists, prove the SLURM machinery with the smoke job instead.
-  echo "slurm_sweep_job: NOTE: '$bin' has no 'sweep' subcommand yet; running the smoke job" \
-    "(srun --mpi=pmix, 2 tasks, idprune --version) instead of jobs/slurm/sweep.sbatch" >&2
-  IDPRUNE_BIN="$bin" exec bash "$here/run_job.sh" "$here/smoke.sbatch" "$here/check_smoke.sh"
-fi
-
 export IDPRUNE_BIN="$bin"
-export MODEL="${SLURM_TEST_MODEL:-$root/data/models/reference-small.safetensors}"
+export MODEL="${SLURM_TEST_MODEL:-$root/data/models/fashion-mnist-small.safetensors}"
 export DATA="${SLURM_TEST_DATA:-$root/data/fashion-mnist-small}"
 export STRATEGY=greedy RULE=eps COMPRESSION_SIZE=200 SEED=0
 export GRID=0.01,0.1,1
@@ -26,14 +19,6 @@ REQUEUE_GRID=$(seq -s, 0.02 0.02 0.6)
 export REQUEUE_GRID REQUEUE_EXTRA_ARGS="--wave 1"
 export SWEEP_SBATCH="$root/jobs/slurm/sweep.sbatch"
 [ -e "$DATA" ] || { echo "slurm_sweep_job: embedded default data '$DATA' missing" >&2; exit 1; }
-if [ ! -e "$MODEL" ]; then
-  # Until the embedded default model is in the repository, train a tiny one (about a second).
-  model_dir=$(mktemp -d "${TMPDIR:-/tmp}/idprune-slurm-model.XXXXXX") || exit 1
-  trap 'rm -rf "$model_dir"' EXIT
-  echo "slurm_sweep_job: NOTE: no embedded model '$MODEL' yet; training a tiny one instead" >&2
-  "$bin" train --data "$DATA" --out "$model_dir/tiny.safetensors" --widths 128,64,32 --epochs 3 --seed 1 \
-    >"$model_dir/train.log" 2>&1 || { cat "$model_dir/train.log" >&2; exit 1; }
-  MODEL="$model_dir/tiny.safetensors"
-fi
+[ -e "$MODEL" ] || { echo "slurm_sweep_job: embedded default model '$MODEL' missing" >&2; exit 1; }
 # Bounded well inside the CTest timeout (600 s): job 180 s, requeue round 60 + 120 s, start and stop < 1 min.
 SLURM_TEST_JOB_TIMEOUT=${SLURM_TEST_JOB_TIMEOUT:-180} bash "$here/run_job.sh" "$SWEEP_SBATCH" "$here/check_sweep.sh" --ntasks=2 --cpus-per-task=1 --time=10
