@@ -7,7 +7,9 @@
 #include <tbb/global_control.h>
 
 #include <algorithm>
+#include <array>
 #include <csignal>
+#include <cstdint>
 #include <filesystem>
 #include <iostream>
 #include <numeric>
@@ -21,6 +23,7 @@
 #include "idprune/data/dataset.hpp"
 #include "idprune/data/sampling.hpp"
 #include "idprune/dist/comm.hpp"
+#include "idprune/dist/fault.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/nn/model_io.hpp"
 #include "idprune/version.hpp"
@@ -74,6 +77,39 @@ class StopSignals {
   struct sigaction old_term_ {};
   struct sigaction old_int_ {};
 };
+
+/// 64-bit FNV-1a of a byte range, continuing from `h`.
+std::uint64_t fnv1a(const void* data, std::size_t bytes, std::uint64_t h = 14695981039346656037ULL) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ULL;
+  return h;
+}
+
+/// Fingerprint of everything that defines the model's function: shapes, weights, biases, activations.
+std::uint64_t model_fingerprint(const nn::Mlp& model) {
+  std::uint64_t h = fnv1a(nullptr, 0);
+  for (la::index_t l = 0; l < model.num_layers(); ++l) {
+    const nn::DenseLayer& layer = model.layer(l);
+    const auto act = static_cast<int>(layer.activation());
+    h = fnv1a(&act, sizeof act, h);
+    for (const la::Matrix& f : layer.factors()) {
+      const std::array<la::index_t, 2> shape = {f.rows(), f.cols()};
+      h = fnv1a(shape.data(), sizeof shape, h);
+      h = fnv1a(f.data(), static_cast<std::size_t>(f.size()) * sizeof(double), h);
+    }
+    h = fnv1a(layer.bias().data(), layer.bias().size() * sizeof(double), h);
+  }
+  return h;
+}
+
+template <class T>
+std::string join(const std::vector<T>& values) {
+  std::string s;
+  for (std::size_t i = 0; i < values.size(); ++i) s += (i ? "-" : "") + std::to_string(values[i]);
+  return s;
+}
+
+std::string widths_label(const nn::Mlp& model) { return join(model.widths()); }
 
 int available_cores() {
   cpu_set_t set;
@@ -162,8 +198,21 @@ int run_sweep(const std::vector<std::string>& args) {
   std::vector<int> yt;
   std::int64_t n_test = 0;
   std::vector<la::index_t> layers;
+  std::vector<std::int64_t> data_shape;  // train/test samples, features, classes: the same on every rank
+  // Phase boundaries (model, data, results folder, each wave) end with a collective error check, so
+  // a failure on one rank (a missing or corrupt file on its node) ends every rank with one message.
   std::string error = dist::capture_error([&] {
+    dist::inject_fault(comm.rank(), "load-model");
     model = nn::load_model(model_path);
+  });
+  dist::check_collective(comm, error);
+  // Every rank must hold the same model: another one would mean collectives of other sizes (a hang
+  // or an MPI error) or, with the same shapes, rows that silently mix two models.
+  dist::check_same(comm, model_fingerprint(model),
+                   detail::concat("sweep: the model '", model_path, "' (widths ", widths_label(model),
+                                  ") differs from rank 0's; every rank must read the same model"));
+  error = dist::capture_error([&] {
+    dist::inject_fault(comm.rank(), "load-data");
     require(model.num_hidden() >= 1, "sweep: the model '", model_path, "' has no hidden layer");
     if (!vm["layers"].as<std::string>().empty()) {
       for (long l : parse_integers(vm["layers"].as<std::string>(), "--layers")) {
@@ -191,8 +240,12 @@ int run_sweep(const std::vector<std::string>& args) {
     auto ds = data::load_dataset(data_dir, data::Split::test, tmine.begin, tmine.count);
     xt = std::move(ds.x);
     yt = std::move(ds.y);
+    data_shape = {train.samples, train.features, train.classes, test.samples, test.features, test.classes};
   });
   dist::check_collective(comm, error);
+  dist::check_same(comm, fnv1a(data_shape.data(), data_shape.size() * sizeof(std::int64_t)),
+                   detail::concat("sweep: the data '", data_dir, "' (train/test samples, features, classes ",
+                                  join(data_shape), ") differs from rank 0's; every rank must read the same data"));
 
   compress::SweepProvenance prov;
   prov.model = model_path;
@@ -217,7 +270,8 @@ int run_sweep(const std::vector<std::string>& args) {
     files.emplace(out_dir, resume);
     finished = compress::finished_points(files->records(), grid, strategy, rule, layers, prov);
     if (files->dropped_lines() > 0)
-      std::cerr << "sweep: dropped an incomplete last line of " << files->jsonl_path() << "\n";
+      std::cerr << "sweep: dropped an incomplete last line of " << files->jsonl_path()
+                << " (a run ended while writing it); its point is computed again\n";
     write_resolved_config((std::filesystem::path(out_dir) / "config.ini").string(), "sweep", options, vm);
     const std::string name = "config-" + std::string(compress::to_string(strategy)) + "-" +
                              std::string(compress::to_string(rule)) + "-" + compress::layers_label(layers) + ".ini";
@@ -251,6 +305,8 @@ int run_sweep(const std::vector<std::string>& args) {
   sopts.wave_size = prov.wave_size;
   compress::SweepHooks hooks;
   hooks.on_wave = [&](std::span<const compress::SweepRow> rows) {
+    // Test facility: a failure outside any check while the other ranks wait in the one below.
+    if (!rows.empty()) dist::inject_fault(comm.rank(), "wave-abort", static_cast<long>(rows.front().wave));
     // Rank 0 writes; a write failure there must end every rank, not leave them waiting.
     const std::string e = dist::capture_error([&] {
       if (!root) return;
@@ -263,6 +319,7 @@ int run_sweep(const std::vector<std::string>& args) {
     dist::check_collective(comm, e);
   };
   hooks.stop_requested = [] { return stop_signal != 0; };
+  hooks.before_wave = [&](std::size_t w) { dist::inject_fault(comm.rank(), "wave", static_cast<long>(w)); };
 
   compress::SweepSummary summary;
   {

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <ctime>
 
+#include "idprune/dist/comm.hpp"
+
 namespace idprune::compress {
 
 namespace {
@@ -44,6 +46,10 @@ SweepSummary run_sweep(Compressor& compressor, const Evaluator& evaluator, const
     bool pending = false;
     for (std::size_t p = begin; p < end; ++p) pending = pending || !is_done(p);
     if (!pending) continue;
+    // A phase boundary: one rank's failure in the hook ends every rank here, never mid-collective.
+    dist::check_collective(evaluator.comm(), dist::capture_error([&] {
+                             if (hooks.before_wave) hooks.before_wave(wave);
+                           }));
     // Stop between waves, on every rank together.
     int stop = hooks.stop_requested && hooks.stop_requested() ? 1 : 0;
     stop = evaluator.comm().max(stop);

@@ -241,6 +241,16 @@ void check_collective(const Comm& comm, const std::string& local_error) {
   throw CollectiveError(failing, idprune::detail::concat("rank ", failing, ": ", message));
 }
 
+void check_same(const Comm& comm, std::uint64_t fingerprint, const std::string& message_if_different) {
+  std::uint64_t root_value = fingerprint;
+  comm.bcast(std::span<std::uint64_t>(&root_value, 1), 0);
+  if (fingerprint == root_value) {
+    check_collective(comm, std::string());
+    return;
+  }
+  check_collective(comm, message_if_different.empty() ? std::string("differs from rank 0") : message_if_different);
+}
+
 int report_fatal_error(const std::string& prefix, const std::exception& e) {
   if (!Environment::active()) {
     std::cerr << prefix << ": error: " << e.what() << "\n";

@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
 
+#include "idprune/dist/fault.hpp"
 #include "idprune/dist/kernels.hpp"
 #include "idprune/la/blas.hpp"
 #include "steps.hpp"
@@ -314,6 +316,10 @@ Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOpt
   const std::uint64_t bytes_before = comm.bytes_sent();
   z.validate(idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")"));
   if (const auto error = option_error(z, opts, eng); !error.empty()) throw CollectiveError(0, error);
+  // Test facility (IDPRUNE_FAULT, dist/fault.hpp): a failure on one rank while the others go on
+  // into the engine's collectives.
+  static std::atomic<long> calls{0};
+  inject_fault(comm.rank(), "engine", calls++);
   Outcome out;
   const index_t n = z.cols();
   if (z.global_rows() == 0 || n == 0) {

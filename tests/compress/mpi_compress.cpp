@@ -351,5 +351,33 @@ TEST(Sweep, ResumeComputesOnlyMissingPointsAndStopRequestsEndBetweenWaves) {
   }
 }
 
+// A hook failing on one rank before a wave ends run_sweep on every rank with the same CollectiveError
+// after the same number of finished waves (none waits in a collective for the failed rank).
+TEST(Sweep, AFailureBeforeAWaveOnOneRankEndsEveryRankAfterTheSameWave) {
+  const dist::Comm comm = dist::Comm::world();
+  const Problem p = problem(193);
+  const auto ev = evaluator_for(p, comm);
+  compress::SweepOptions so;
+  so.grid = eps_grid;
+  so.wave_size = 2;
+  compress::Compressor c(p.model, distribute(p.xc, comm), {});
+  compress::SweepHooks hooks;
+  std::size_t rows = 0;
+  hooks.on_wave = [&](std::span<const compress::SweepRow> r) { rows += r.size(); };
+  const int failing = comm.size() - 1;
+  hooks.before_wave = [&](std::size_t wave) {
+    if (wave == 1 && comm.rank() == failing) throw Error("disk full");
+  };
+  try {
+    (void)compress::run_sweep(c, ev, so, {}, hooks);
+    ADD_FAILURE() << "rank " << comm.rank() << ": no error";
+  } catch (const dist::CollectiveError& e) {
+    EXPECT_EQ(e.failing_rank(), failing);
+    EXPECT_EQ(std::string(e.what()), "rank " + std::to_string(failing) + ": disk full");
+  }
+  EXPECT_EQ(rows, 2u);  // wave 0 only
+  EXPECT_EQ(comm.sum(1), comm.size());
+}
+
 }  // namespace
 }  // namespace idprune::test

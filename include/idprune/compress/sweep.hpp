@@ -7,8 +7,8 @@
 // its rows are handed to the caller (who writes them) before the next wave starts, so a crash loses
 // at most the wave in flight. Resuming skips every point already recorded; a wave with some points
 // recorded is recomputed whole (its new rows only are reported), so rows do not depend on where a
-// run was interrupted. Between waves the caller's stop request is checked collectively (one
-// allreduce), so every rank stops after the same wave.
+// run was interrupted. Before each wave the caller's hook errors and stop request are checked
+// collectively (one allreduce each), so every rank fails or stops after the same wave.
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -41,6 +41,10 @@ struct SweepRow {
 };
 
 struct SweepHooks {
+  /// Called on every rank before each wave is computed, with the wave's index. An exception it
+  /// throws on any rank is checked collectively (dist::check_collective): every rank's run_sweep
+  /// then throws dist::CollectiveError, so one rank's failure never leaves the others waiting.
+  std::function<void(std::size_t wave)> before_wave;
   /// Called on every rank after each wave with that wave's new rows (in grid order).
   std::function<void(std::span<const SweepRow>)> on_wave;
   /// Polled on every rank between waves; true on any rank stops every rank after the current wave.

@@ -229,6 +229,14 @@ class CollectiveError : public Error {
 /// rank's message, prefixed "rank R: ". Costs one allreduce of an int when nobody failed.
 void check_collective(const Comm& comm, const std::string& local_error);
 
+/// Collective consistency check: every rank passes a fingerprint of something that must be the same
+/// on every rank (the model read, the data set's shape) and the message to report if its own value
+/// differs from rank 0's; when any rank differs, every rank throws CollectiveError with the first
+/// such rank's message (as check_collective). A rank holding a different model would otherwise
+/// enter collectives with other sizes (a hang or an MPI error) or, with equal shapes, silently mix
+/// two models. Costs one broadcast and one allreduce.
+void check_same(const Comm& comm, std::uint64_t fingerprint, const std::string& message_if_different);
+
 /// Runs `body` and turns an exception it throws on this rank into the error message for
 /// check_collective (empty when it succeeded). Use: check_collective(comm, capture_error([&]{...})).
 template <class F>
