@@ -49,13 +49,15 @@ Compresses the model once per grid value and evaluates each compressed model on 
 Points run in waves of --wave points (default 2 x threads) compressed in lockstep; each wave's rows
 are appended and fsync'd when it ends. --resume keeps the rows in DIR and computes only the missing
 points (also: add another strategy's sweep to the same folder for one comparison table).
-Under mpirun every rank holds its rows of the compression and test sets. SIGTERM/SIGINT stop the
-sweep cleanly after the wave in flight.)";
+Under mpirun every rank holds its rows of the compression and test sets. SIGTERM/SIGINT/SIGUSR1 stop the
+sweep cleanly after the wave in flight (exit 143). Under mpirun send SIGUSR1: Open MPI's mpirun
+passes it on to every rank, whereas it SIGKILLs the ranks about 1 s after passing on a SIGTERM.)";
 
 volatile std::sig_atomic_t stop_signal = 0;  // set by the signal handler only (async-signal-safe)
 extern "C" void on_stop_signal(int sig) { stop_signal = sig; }
 
-/// Installs the stop handler for SIGTERM and SIGINT for its lifetime.
+/// Installs the stop handler for SIGTERM, SIGINT and SIGUSR1 for its lifetime (SIGUSR1: mpirun
+/// forwards it without killing the ranks; SLURM sends it with --signal=B:USR1@SECONDS).
 class StopSignals {
  public:
   StopSignals() {
@@ -65,10 +67,12 @@ class StopSignals {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, &old_term_);
     sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGUSR1, &sa, &old_usr1_);
   }
   ~StopSignals() {
     sigaction(SIGTERM, &old_term_, nullptr);
     sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGUSR1, &old_usr1_, nullptr);
   }
   StopSignals(const StopSignals&) = delete;
   StopSignals& operator=(const StopSignals&) = delete;
@@ -76,6 +80,7 @@ class StopSignals {
  private:
   struct sigaction old_term_ {};
   struct sigaction old_int_ {};
+  struct sigaction old_usr1_ {};
 };
 
 /// 64-bit FNV-1a of a byte range, continuing from `h`.
