@@ -149,6 +149,33 @@ la::CpqrResult sketch_cpqr(const Matrix& y, const la::CpqrOptions& opts, index_t
   return f;
 }
 
+/// The exponent e with which the Gram engine scales Z by 2^-e (collective: one allreduce). 0 while
+/// the largest |entry| lies in [2^-400, 2^400], where the squares can neither overflow (even summed
+/// over 2^200 rows) nor push a resolvable entry (>= 1e-8 of the largest) below the normal range;
+/// else the exponent that brings the largest entry into [1/2, 1).
+int gram_scale_exponent(const DistMatrix& z) {
+  const double amax = z.comm().max(la::norm_max(z.local()));
+  constexpr double high = 0x1p400;
+  constexpr double low = 0x1p-400;
+  if (amax == 0.0 || (amax >= low && amax <= high)) return 0;
+  return std::ilogb(amax) + 1;
+}
+
+/// a * 2^power, entry by entry (exact unless an entry leaves the normal range).
+Matrix scaled_copy(la::ConstMatrixView a, int power) {
+  Matrix out(a);
+  for (double& v : out.values()) v = std::ldexp(v, power);
+  return out;
+}
+
+/// A CPQR result of 2^-e Z turned into that of Z: R and the norms scale by 2^e.
+void unscale(la::CpqrResult& f, int e) {
+  for (double& v : f.r.values()) v = std::ldexp(v, e);
+  for (double& v : f.diag) v = std::ldexp(v, e);
+  f.next_diag = std::ldexp(f.next_diag, e);
+  f.residual_fro = std::ldexp(f.residual_fro, e);
+}
+
 /// Runs the engine (no T yet); the Outcome is meaningful on rank 0 only.
 /// `scratch` is either empty or z's own local block, which the engine may then overwrite (saves
 /// tsqr a copy of the block when z is a temporary).
@@ -175,13 +202,22 @@ Outcome run_engine(const DistMatrix& z, la::MatrixView scratch, const la::CpqrOp
       break;
     }
     case PivotEngine::gram: {
-      Matrix g = step::gram_reduce(comm, z.local());
+      // Z^T Z squares the entries: it overflows for entries above about 1e154 and loses entries
+      // below about 1e-154 to underflow. Scaling Z by a power of two 2^-e (exact) that brings
+      // its largest entry into [1/2, 1) keeps every Gram entry below m and every entry that the
+      // engine can resolve (relative size >= gram_min_rel_tol) far above the underflow
+      // threshold; R, diag and the remainder norms are scaled back by 2^e (T is unchanged).
+      const int e = gram_scale_exponent(z);
+      Matrix scaled;
+      if (e != 0) scaled = scaled_copy(z.local(), -e);
+      Matrix g = step::gram_reduce(comm, e != 0 ? la::ConstMatrixView(scaled) : z.local());
       error = capture_error([&] {
         if (!is_root) return;
         // dpstrf knows only n: cap the rank at min(m, n) as la::cpqr does.
         la::CpqrOptions o = opts;
         o.max_rank = opts.max_rank < 0 ? std::min(m, n) : opts.max_rank;
         out.f = kernel::pivoted_cholesky_cpqr(g.view(), o, gram_min_rel_tol(n));
+        if (e != 0) unscale(out.f, e);
       });
       break;
     }

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "idprune/la/blas.hpp"
+#include "idprune/la/finite.hpp"
 #include "idprune/la/lapack.hpp"
 
 namespace idprune::la {
@@ -380,7 +381,9 @@ CpqrResult cpqr(ConstMatrixView a, const CpqrOptions& opts) {
   require(std::isfinite(opts.rel_tol) && opts.rel_tol >= 0.0, "cpqr: rel_tol=", opts.rel_tol,
           " must be finite and >= 0");
   require(opts.block_size >= 1, "cpqr: block_size=", opts.block_size, " must be >= 1");
-  require(all_finite(a), "cpqr: the ", m, " x ", n, " input matrix has NaN or Inf entries");
+  if (const std::string bad = non_finite_message(a, detail::concat("cpqr: the ", m, " x ", n, " input matrix"));
+      !bad.empty())
+    throw Error(bad);
   const index_t kmax = opts.max_rank < 0 ? full : opts.max_rank;
   switch (opts.method) {
     case CpqrMethod::unblocked:

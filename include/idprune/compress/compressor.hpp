@@ -88,6 +88,7 @@ class Compressor {
  public:
   /// `compression_set`: the row-distributed compression set Xc (this rank's rows). Not collective.
   /// Throws idprune::Error if the model has no hidden layer or Xc's width is not the input width.
+  /// NaN/Inf in the model or in Xc is reported by the first (collective) prepare() or compress().
   Compressor(nn::Mlp original, dist::DistMatrix compression_set, CompressionOptions options);
 
   [[nodiscard]] const nn::Mlp& original() const { return original_; }
@@ -115,6 +116,9 @@ class Compressor {
   std::vector<PointPlan> matched_plans(std::span<const PointPlan> points);
   [[nodiscard]] std::vector<CompressedModel> fresh_models(std::size_t count) const;
   void check_plans(std::span<const PointPlan> points) const;
+  /// Collective, once (the first prepare()): the model's parameters and the compression set must be
+  /// finite; a NaN/Inf is one clear error on every rank naming where it is, before any work.
+  void check_inputs();
 
   /// ||W_{l+1}||_2 of the original network (cached).
   double next_norm(index_t layer);
@@ -147,6 +151,7 @@ class Compressor {
   std::map<index_t, la::Matrix> original_blocks_;
   std::map<index_t, Factorization> original_f_;
   std::map<index_t, la::Svd> svds_;
+  bool inputs_checked_ = false;
 };
 
 /// Collective convenience for one model: the greedy (or any) strategy with `rule` on `layers`.
