@@ -33,7 +33,9 @@ dist::DistMatrix distribute_rows(const Matrix& full, const dist::Comm& comm) {
 nn::Mlp with_dead_layer(index_t dead, std::uint64_t seed) {
   nn::Mlp m = random_mlp(10, {12, 9, 7}, 4, true, seed);
   nn::DenseLayer& layer = m.layer(dead);
-  for (double& v : layer.factor_values(0).values()) v = -std::abs(v) - 0.05;
+  const la::MatrixView w = layer.factor_values(0);
+  for (index_t j = 0; j < w.cols(); ++j)
+    for (double& v : w.col(j)) v = -std::abs(v) - 0.05;
   for (double& b : layer.bias_values()) b = -std::abs(b) - 0.05;
   return m;
 }
@@ -141,7 +143,7 @@ TEST(NonFiniteInput, CompressorRefusesItOnEveryRankNamingWhere) {
     SCOPED_TRACE(std::string(compress::to_string(s)));
     compress::CompressionOptions o;
     o.strategy = s;
-    const LayerRule rule{RankRule::k, 3.0};
+    const LayerRule rule{RankRule::fraction, 0.5};  // a rule every strategy accepts
     nn::Mlp bad = model;
     bad.layer(1).factor_values(0)(4, 2) = std::numeric_limits<double>::quiet_NaN();
     expect_collective([&] { (void)compress::compress_model(bad, distribute_rows(xc, comm), rule, {}, o); },
