@@ -421,9 +421,21 @@ Matrix interpolation_matrix(const CpqrResult& f) {
   for (index_t i = 0; i < k; ++i)
     require(f.r(i, i) != 0.0 && std::isfinite(f.r(i, i)), "interpolation_matrix: R11(", i, ",", i, ") = ", f.r(i, i),
             " (R11 must be nonsingular)");
-  // X = R11^{-1} R12 by a triangular solve (dtrsm), never an explicit inverse.
+  // X = R11^{-1} R12 by a triangular solve (dtrsm), never an explicit inverse. With R11 = D U,
+  // D = diag(R11): X = U^{-1} (D^{-1} R12), the rows divided by r_ii first and U unit triangular.
+  // dtrsm itself multiplies by reciprocals 1 / r_ii, which overflow for subnormal r_ii (columns
+  // of 1e-310: Inf * 0 = NaN in T); a division r_ij / r_ii is exact in range, and greedy pivoting
+  // keeps |r_ij| <= |r_ii|, so U and D^{-1} R12 have entries of order 1 whatever the scale of A.
+  Matrix u(f.r.block(0, 0, k, k));
   Matrix x(f.r.block(0, k, k, n - k));
-  trsm_upper_left(f.r.block(0, 0, k, k), Op::none, x.view());
+  for (index_t i = 0; i < k; ++i) {
+    const double d = u(i, i);
+    for (index_t j = i; j < k; ++j) u(i, j) /= d;
+    for (index_t j = 0; j < n - k; ++j) x(i, j) /= d;
+  }
+  if (k > 0 && n > k)
+    cblas_dtrsm(CblasColMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasUnit, as_int(k), as_int(n - k), 1.0, u.data(),
+                as_int(u.ld()), x.data(), as_int(x.ld()));
   Matrix t(k, n);
   for (index_t i = 0; i < k; ++i) t(i, f.pivots[uz(i)]) = 1.0;  // T(:, C) = I exactly
   for (index_t j = 0; j < n - k; ++j) {

@@ -12,6 +12,7 @@
 
 #include "fixtures.hpp"
 #include "idprune/compress/compressor.hpp"
+#include "idprune/compress/evaluate.hpp"
 #include "idprune/compress/layer.hpp"
 #include "idprune/dist/comm.hpp"
 
@@ -157,6 +158,18 @@ TEST(NonFiniteInput, CompressorRefusesItOnEveryRankNamingWhere) {
     bad_x(row, 7) = -std::numeric_limits<double>::infinity();
     expect_collective([&] { (void)compress::compress_model(model, distribute_rows(bad_x, comm), rule, {}, o); },
                       "the compression set: entry (" + std::to_string(row) + ", 7) is -inf");
+  }
+  // So does the Evaluator, for the model and for the evaluation set held by one rank.
+  {
+    nn::Mlp bad = model;
+    bad.layer(0).bias_values()[5] = std::numeric_limits<double>::quiet_NaN();
+    const std::vector<int> labels(std::size_t(distribute_rows(xc, comm).local_rows()), 0);
+    expect_collective([&] { compress::Evaluator ev(bad, distribute_rows(xc, comm).local(), labels, comm); },
+                      "hidden layer 1 bias: entry 5 is nan");
+    Matrix bad_x(xc);
+    bad_x(xc.rows() - 1, 2) = std::numeric_limits<double>::infinity();  // on the last rank
+    expect_collective([&] { compress::Evaluator ev(model, distribute_rows(bad_x, comm).local(), labels, comm); },
+                      "the evaluation set (local rows of this rank): entry");
   }
   // The single-layer API checks the same.
   Matrix bad_x(xc);

@@ -84,6 +84,10 @@ inline std::vector<Case> cases() {
   c.push_back({"graded_1e-300_1e300_wide", graded(6, 12, -300.0, 300.0, 14), true});
   c.push_back({"huge_1e300", graded(25, 8, 299.0, 300.0, 15), false});
   c.push_back({"tiny_1e-300", graded(25, 8, -300.0, -299.0, 16), false});
+  // Column norms near the largest double (sums of ~30 products of 1e307 overflow).
+  c.push_back({"near_overflow_1e307", graded(30, 8, 306.0, 307.0, 22), false});
+  // Entries in the subnormal range (below 2.2e-308).
+  c.push_back({"subnormal_1e-310", graded(25, 8, -311.0, -310.0, 23), false});
   c.push_back({"single_row", graded(1, 9, -5.0, 5.0, 17), true});
   c.push_back({"single_row_graded", graded(1, 9, -300.0, 300.0, 18), true});
   c.push_back({"single_column", gaussian(17, 1, 19), true});

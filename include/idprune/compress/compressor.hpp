@@ -22,6 +22,18 @@
 // threads (to rounding: pivots agree unless columns tie) nor on how points are batched: a CPQR
 // stopped later has the same leading rows, and prepare() fixes the factorization every point shares.
 //
+// Dead layers: a layer whose activations are zero on the whole compression set (every neuron dead;
+// CPQR rank 0) keeps ONE neuron (neuron 0 under greedy) with T = 0 folded into the next layer
+// (dead_layer_selection): shapes stay valid (no zero-width layer), the next layer sees exactly the
+// zero it saw before, and a layer dead on every input gives exactly the original predictions (one
+// dead only on the compression set is treated as dead everywhere: the data showed nothing else).
+// Its LayerOutcome reports kept = 1 and next_ratio = 0. random keeps one random neuron with the
+// least-squares T = 0, magnitude its usual neurons (dead all the same).
+// Non-finite input: the first prepare()/compress() checks, collectively and once, that the model's
+// parameters and the compression set are finite; otherwise every rank throws the same
+// CollectiveError naming the layer, tensor and index (or the global row and column) of the first
+// NaN/Inf, before any work.
+//
 // Strategies: greedy and random follow the scheme above (random: seeded columns and a least-squares
 // T instead of the CPQR prefix); magnitude needs no data (its eps rule first runs greedy to learn the
 // per-layer counts greedy would keep, then keeps that many neurons per layer: equal sizes); svd
