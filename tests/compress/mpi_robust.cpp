@@ -164,12 +164,13 @@ TEST(NonFiniteInput, CompressorRefusesItOnEveryRankNamingWhere) {
     nn::Mlp bad = model;
     bad.layer(0).bias_values()[5] = std::numeric_limits<double>::quiet_NaN();
     const std::vector<int> labels(std::size_t(distribute_rows(xc, comm).local_rows()), 0);
-    expect_collective([&] { compress::Evaluator ev(bad, distribute_rows(xc, comm).local(), labels, comm); },
+    expect_collective([&] { compress::Evaluator ev(bad, Matrix(distribute_rows(xc, comm).local()), labels, comm); },
                       "hidden layer 1 bias: entry 5 is nan");
     Matrix bad_x(xc);
     bad_x(xc.rows() - 1, 2) = std::numeric_limits<double>::infinity();  // on the last rank
-    expect_collective([&] { compress::Evaluator ev(model, distribute_rows(bad_x, comm).local(), labels, comm); },
-                      "the evaluation set (local rows of this rank): entry");
+    expect_collective(
+        [&] { compress::Evaluator ev(model, Matrix(distribute_rows(bad_x, comm).local()), labels, comm); },
+        "the evaluation set (local rows of this rank): entry");
   }
   // The single-layer API checks the same.
   Matrix bad_x(xc);

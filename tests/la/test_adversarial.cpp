@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "la/la_checks.hpp"
 #include "support/adversarial.hpp"
@@ -22,7 +23,10 @@ using la::CpqrOptions;
 // Householder QR is column-wise backward stable, ||dA(:, j)|| <= c m eps ||A(:, j)||, and T is a
 // triangular solve on it: 8 * max(m, n) covers c with room for the graded triangular solves.
 double residual_tolerance(const Matrix& a, index_t j) {
-  return 8.0 * static_cast<double>(std::max(a.rows(), a.cols())) * eps * la::nrm2(a.col(j));
+  // + DBL_MIN: below it arithmetic is gradual underflow, fl(x op y) = (x op y)(1 + d) + h with
+  // |h| <= 2^-1075 = eps DBL_MIN / 2 (the subnormal case gets 8 max(m, n) units of 2^-1074).
+  return 8.0 * static_cast<double>(std::max(a.rows(), a.cols())) * eps *
+         (la::nrm2(a.col(j)) + std::numeric_limits<double>::min());
 }
 
 std::vector<CpqrOptions> rules(const Matrix& a, CpqrMethod method) {
