@@ -12,6 +12,7 @@
 
 #include "idprune/dist/kernels.hpp"
 #include "idprune/la/blas.hpp"
+#include "idprune/la/finite.hpp"
 #include "steps.hpp"
 
 namespace idprune::dist {
@@ -176,6 +177,35 @@ void unscale(la::CpqrResult& f, int e) {
   f.residual_fro = std::ldexp(f.residual_fro, e);
 }
 
+/// "" when every global column norm of Z is representable, else the message naming the first
+/// column whose norm overflows (collective: two reductions of n values; the same verdict everywhere).
+/// Norms are combined dnrm2-style, ||z_j|| = s_j sqrt(sum_p (||z_pj|| / s_j)^2) with s_j the
+/// largest local norm, so that no square overflows on the way.
+std::string column_norm_error(const DistMatrix& z, const std::string& where) {
+  const la::ConstMatrixView a = z.local();
+  const index_t n = a.cols();
+  std::vector<double> local(static_cast<std::size_t>(n));
+  for (index_t j = 0; j < n; ++j) local[static_cast<std::size_t>(j)] = la::nrm2(a.col(j));
+  std::vector<double> scale(local);
+  z.comm().allreduce_max(std::span<double>(scale));
+  std::vector<double> ssq(static_cast<std::size_t>(n), 0.0);
+  for (std::size_t j = 0; j < ssq.size(); ++j)
+    if (scale[j] > 0.0 && std::isfinite(scale[j])) ssq[j] = (local[j] / scale[j]) * (local[j] / scale[j]);
+  z.comm().allreduce_sum(std::span<double>(ssq));
+  for (std::size_t j = 0; j < ssq.size(); ++j)
+    if (!std::isfinite(scale[j] * std::sqrt(ssq[j])))
+      return idprune::detail::concat(where, ": column ", j,
+                                     " has a 2-norm above the largest double (1.8e308); scale the input down");
+  return {};
+}
+
+/// What an engine says when its intermediate (R of tsqr, the sketch Y) overflowed.
+std::string overflow_error(const EngineOptions& eng) {
+  return idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine),
+                                 "): the factorization overflowed (column norms within a small factor of the "
+                                 "largest double, 1.8e308); scale the input down");
+}
+
 /// Runs the engine (no T yet); the Outcome is meaningful on rank 0 only.
 /// `scratch` is either empty or z's own local block, which the engine may then overwrite (saves
 /// tsqr a copy of the block when z is a temporary).
@@ -197,7 +227,9 @@ Outcome run_engine(const DistMatrix& z, la::MatrixView scratch, const la::CpqrOp
       const Matrix r = step::tsqr_reduce(comm, scratch, eng.tpqrt_block);
       // CPQR of R (only its first min(m, n) rows can be non-zero) selects Z's pivots.
       error = capture_error([&] {
-        if (is_root) out.f = la::cpqr(r.block(0, 0, std::min(m, n), n), opts);
+        if (!is_root) return;
+        require(la::all_finite(r), overflow_error(eng));
+        out.f = la::cpqr(r.block(0, 0, std::min(m, n), n), opts);
       });
       break;
     }
@@ -238,6 +270,7 @@ Outcome run_engine(const DistMatrix& z, la::MatrixView scratch, const la::CpqrOp
           grown.block(0, 0, old_rows, n).assign(y);
           grown.block(old_rows, 0, l - old_rows, n).assign(extra);
           y = std::move(grown);
+          require(la::all_finite(y), overflow_error(eng));
           out.f = sketch_cpqr(y, opts, k);
           // Adaptive: the rank is final once the tolerance (or a zero diagonal) stopped CPQR of
           // the sketch before k steps, or k covers every possible rank.
@@ -350,6 +383,10 @@ Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOpt
   const std::uint64_t bytes_before = comm.bytes_sent();
   z.validate(idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")"));
   if (const auto error = option_error(z, opts, eng); !error.empty()) throw CollectiveError(0, error);
+  if (const auto error =
+          column_norm_error(z, idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")"));
+      !error.empty())
+    throw CollectiveError(0, error);
   Outcome out;
   const index_t n = z.cols();
   if (z.global_rows() == 0 || n == 0) {
@@ -372,10 +409,15 @@ Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOpt
     } else {
       out = run_engine(z, {}, opts, eng, local_stats);
     }
-    if (want_id)
-      check_collective(comm, capture_error([&] {
-                         if (comm.rank() == step::root) out.t = la::interpolation_matrix(out.f);
-                       }));
+    // Inf/NaN in the result (column norms within a small factor of the largest double, where
+    // Householder, sketch or unscaling intermediates overflow) is a clear error, not pivots.
+    check_collective(comm, capture_error([&] {
+                       if (comm.rank() != step::root) return;
+                       const std::string bad = la::overflow_message(
+                           out.f, idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")"));
+                       if (!bad.empty()) throw Error(bad);
+                       if (want_id) out.t = la::interpolation_matrix(out.f);
+                     }));
     bcast_outcome(comm, out, n, want_id);
   }
   local_stats.bytes_sent = comm.bytes_sent() - bytes_before;

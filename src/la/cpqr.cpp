@@ -370,21 +370,11 @@ bool use_tall_qr_preprocessing(index_t m, index_t n, index_t kmax, const CpqrOpt
   return opts.tall_qr_preprocessing && !opts.want_q && m >= 2 * n && 4 * kmax >= n && m * n >= kPreprocessMinEntries;
 }
 
-}  // namespace
-
-CpqrResult cpqr(ConstMatrixView a, const CpqrOptions& opts) {
+// The method dispatch of cpqr() (after its checks).
+CpqrResult factor(ConstMatrixView a, const CpqrOptions& opts) {
   const index_t m = a.rows();
   const index_t n = a.cols();
-  const index_t full = std::min(m, n);
-  require(opts.max_rank >= -1 && opts.max_rank <= full, "cpqr: max_rank=", opts.max_rank,
-          " outside [0, min(m, n)=", full, "] (or -1 for min(m, n)) for a ", m, " x ", n, " matrix");
-  require(std::isfinite(opts.rel_tol) && opts.rel_tol >= 0.0, "cpqr: rel_tol=", opts.rel_tol,
-          " must be finite and >= 0");
-  require(opts.block_size >= 1, "cpqr: block_size=", opts.block_size, " must be >= 1");
-  if (const std::string bad = non_finite_message(a, detail::concat("cpqr: the ", m, " x ", n, " input matrix"));
-      !bad.empty())
-    throw Error(bad);
-  const index_t kmax = opts.max_rank < 0 ? full : opts.max_rank;
+  const index_t kmax = opts.max_rank < 0 ? std::min(m, n) : opts.max_rank;
   switch (opts.method) {
     case CpqrMethod::unblocked:
       return cpqr_unblocked(a, kmax, opts.rel_tol, opts.want_q);
@@ -403,6 +393,25 @@ CpqrResult cpqr(ConstMatrixView a, const CpqrOptions& opts) {
       return cpqr_lapack(a, kmax, opts.rel_tol, opts.want_q);
   }
   throw Error("cpqr: unknown method");
+}
+
+}  // namespace
+
+CpqrResult cpqr(ConstMatrixView a, const CpqrOptions& opts) {
+  const index_t m = a.rows();
+  const index_t n = a.cols();
+  const index_t full = std::min(m, n);
+  require(opts.max_rank >= -1 && opts.max_rank <= full, "cpqr: max_rank=", opts.max_rank,
+          " outside [0, min(m, n)=", full, "] (or -1 for min(m, n)) for a ", m, " x ", n, " matrix");
+  require(std::isfinite(opts.rel_tol) && opts.rel_tol >= 0.0, "cpqr: rel_tol=", opts.rel_tol,
+          " must be finite and >= 0");
+  require(opts.block_size >= 1, "cpqr: block_size=", opts.block_size, " must be >= 1");
+  const std::string what = detail::concat("cpqr: the ", m, " x ", n, " input matrix");
+  if (const std::string bad = non_finite_message(a, what); !bad.empty()) throw Error(bad);
+  if (const std::string bad = column_norm_overflow_message(a, what); !bad.empty()) throw Error(bad);
+  CpqrResult f = factor(a, opts);
+  if (const std::string bad = overflow_message(f, what); !bad.empty()) throw Error(bad);
+  return f;
 }
 
 Matrix cpqr_q(const CpqrResult& f) {

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "idprune/la/blas.hpp"
+
 namespace idprune::la {
 
 std::optional<NonFiniteEntry> first_non_finite(ConstMatrixView a) {
@@ -18,6 +20,23 @@ std::string non_finite_message(ConstMatrixView a, const std::string& what, index
   if (!bad) return {};
   return detail::concat(what, ": entry (", row_offset + bad->row, ", ", bad->col, ") is ", bad->value,
                         " (NaN/Inf input)");
+}
+
+std::string column_norm_overflow_message(ConstMatrixView a, const std::string& what) {
+  for (index_t j = 0; j < a.cols(); ++j)
+    if (!std::isfinite(nrm2(a.col(j))))
+      return detail::concat(what, ": column ", j,
+                            " has a 2-norm above the largest double (1.8e308); scale the input down");
+  return {};
+}
+
+std::string overflow_message(const CpqrResult& f, const std::string& what) {
+  bool finite = std::isfinite(f.next_diag) && std::isfinite(f.residual_fro) && all_finite(f.r);
+  for (const double d : f.diag) finite = finite && std::isfinite(d);
+  if (finite) return {};
+  return what +
+         ": the factorization overflowed (column norms within a small factor of the largest double, "
+         "1.8e308); scale the input down";
 }
 
 }  // namespace idprune::la

@@ -134,6 +134,32 @@ TEST(AdversarialEngines, GramEngineScalesAwayOverflowAndUnderflow) {
   }
 }
 
+// Column norms at the top of the double range, every engine: a finite result or the same clear
+// error on every rank ("scale the input down"), never Inf/NaN pivots and never a hang.
+TEST(AdversarialEngines, ColumnNormsNearTheLargestDoubleGiveFiniteResultsOrAClearError) {
+  const auto comm = dist::Comm::world();
+  for (const double top : {0.5, 0.99, 2.0}) {
+    // Entries +-top DBL_MAX / sqrt(m) with Gaussian signs: every column norm is top DBL_MAX (for
+    // top = 2 not representable), every entry finite.
+    Matrix a = gaussian(24, 5, 33);
+    const double c = top / std::sqrt(24.0) * std::numeric_limits<double>::max();
+    for (double& v : a.values()) v = v < 0.0 ? -c : c;
+    for (const PivotEngine e : all_engines()) {
+      SCOPED_TRACE(std::string(dist::to_string(e)) + ", norms " + std::to_string(top) + " DBL_MAX");
+      try {
+        const auto id = dist::distributed_id(distribute(a, comm), {}, engine_options(e));
+        ASSERT_TRUE(same_on_every_rank(comm, id));
+        for (double v : id.factorization.diag) EXPECT_TRUE(std::isfinite(v));
+        for (double v : id.interpolation.values()) EXPECT_TRUE(std::isfinite(v));
+        EXPECT_LT(top, 1.0) << "a norm above the largest double cannot be factored";
+      } catch (const dist::CollectiveError& err) {
+        const std::string what = err.what();
+        EXPECT_TRUE(what.find("scale the input down") != std::string::npos) << what;
+      }
+    }
+  }
+}
+
 // A non-finite entry anywhere (here on the last rank only) is the same clear error on every rank,
 // naming its global position, for every engine, before any work.
 TEST(AdversarialEngines, NonFiniteEntryIsACollectiveErrorNamingItsPosition) {

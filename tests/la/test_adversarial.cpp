@@ -115,6 +115,43 @@ TEST(AdversarialCpqr, GradedOrthogonalColumnsGiveTheirNormsAsTheDiagonal) {
   }
 }
 
+// Column norms at the top of the double range: a column whose norm overflows is refused up front;
+// just below, every method either factors it with a finite result or says that it overflowed,
+// never hands on Inf/NaN.
+TEST(AdversarialCpqr, ColumnNormsNearTheLargestDoubleGiveFiniteResultsOrAClearError) {
+  Matrix a = gaussian(16, 5, 31);
+  for (double& v : a.col(2)) v = 1e308;  // norm 4e308: not representable
+  for (const CpqrMethod method : {CpqrMethod::unblocked, CpqrMethod::blocked, CpqrMethod::lapack}) {
+    CpqrOptions o;
+    o.method = method;
+    try {
+      (void)la::cpqr(a, o);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("column 2 has a 2-norm above the largest double"), std::string::npos)
+          << e.what();
+    }
+  }
+  for (const double top : {0.2, 0.5, 0.9, 0.99}) {
+    Matrix b = gaussian(16, 5, 32);
+    for (index_t j = 0; j < b.cols(); ++j) {
+      const double norm = la::nrm2(b.col(j));
+      for (double& v : b.col(j)) v = v / norm * top * std::numeric_limits<double>::max();
+    }
+    for (const CpqrMethod method : {CpqrMethod::unblocked, CpqrMethod::blocked, CpqrMethod::lapack}) {
+      SCOPED_TRACE(std::string(la::to_string(method)) + ", norms " + std::to_string(top) + " DBL_MAX");
+      CpqrOptions o;
+      o.method = method;
+      try {
+        const auto id = la::interpolative_decomposition(b, o);
+        expect_finite(id);
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("scale the input down"), std::string::npos) << e.what();
+      }
+    }
+  }
+}
+
 // Non-finite input is refused before any work with the position of the first bad entry.
 TEST(AdversarialCpqr, NonFiniteEntryIsRejectedWithItsPosition) {
   Matrix a = gaussian(6, 5, 3);

@@ -46,7 +46,9 @@
 // duplicate columns, columns from 1e-300 to 1e300, a single row (ranks without rows), a single
 // column and the zero matrix give finite results, a valid permutation and, column by column, an
 // ID residual within 8 max(m, n) eps ||z_j|| of dgeqp3's at the same rank. NaN/Inf anywhere is one
-// CollectiveError on every rank naming the global (row, column) of the first bad entry.
+// CollectiveError on every rank naming the global (row, column) of the first bad entry; so is a
+// column whose 2-norm overflows a double ("scale the input down"), checked with scaled norms
+// first, and a result that overflowed on the way (norms within a small factor of 1.8e308).
 //
 // Dead columns (zero on every rank, e.g. dead neurons) have zero norm, so greedy pivoting never
 // takes them before it stops: tsqr, gram and sketch first find them (one reduction of n flags)

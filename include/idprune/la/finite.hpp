@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "idprune/la/cpqr.hpp"
 #include "idprune/la/matrix.hpp"
 
 namespace idprune::la {
@@ -19,5 +20,15 @@ struct NonFiniteEntry {
 /// "" when every entry of `a` is finite, else "<what>: entry (i, j) is nan (NaN/Inf input)"; the
 /// row is offset by `row_offset` (a block of a larger matrix reports global rows).
 [[nodiscard]] std::string non_finite_message(ConstMatrixView a, const std::string& what, index_t row_offset = 0);
+
+/// "" when every column of `a` has a representable 2-norm, else "<what>: column j has a 2-norm
+/// above the largest double (1.8e308): scale the input down". No factorization can represent R then.
+[[nodiscard]] std::string column_norm_overflow_message(ConstMatrixView a, const std::string& what);
+
+/// "" when R, diag, next_diag and residual_fro of `f` are finite, else a message saying that the
+/// factorization overflowed (column norms within a small factor of the largest double: Householder
+/// and sketch intermediates exceed the norms by a factor up to about sqrt(m)): a clear error
+/// instead of Inf/NaN pivots handed on.
+[[nodiscard]] std::string overflow_message(const CpqrResult& f, const std::string& what);
 
 }  // namespace idprune::la
