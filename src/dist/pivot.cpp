@@ -169,19 +169,11 @@ Matrix scaled_copy(la::ConstMatrixView a, int power) {
   return out;
 }
 
-/// A CPQR result of 2^-e Z turned into that of Z: R and the norms scale by 2^e.
-void unscale(la::CpqrResult& f, int e) {
-  for (double& v : f.r.values()) v = std::ldexp(v, e);
-  for (double& v : f.diag) v = std::ldexp(v, e);
-  f.next_diag = std::ldexp(f.next_diag, e);
-  f.residual_fro = std::ldexp(f.residual_fro, e);
-}
-
 /// "" when every global column norm of Z is representable, else the message naming the first
 /// column whose norm overflows (collective: two reductions of n values; the same verdict everywhere).
 /// Norms are combined dnrm2-style, ||z_j|| = s_j sqrt(sum_p (||z_pj|| / s_j)^2) with s_j the
 /// largest local norm, so that no square overflows on the way.
-std::string column_norm_error(const DistMatrix& z, const std::string& where) {
+std::string column_norm_error(const DistMatrix& z, const std::string& where, double& max_norm) {
   const la::ConstMatrixView a = z.local();
   const index_t n = a.cols();
   std::vector<double> local(static_cast<std::size_t>(n));
@@ -192,10 +184,14 @@ std::string column_norm_error(const DistMatrix& z, const std::string& where) {
   for (std::size_t j = 0; j < ssq.size(); ++j)
     if (scale[j] > 0.0 && std::isfinite(scale[j])) ssq[j] = (local[j] / scale[j]) * (local[j] / scale[j]);
   z.comm().allreduce_sum(std::span<double>(ssq));
-  for (std::size_t j = 0; j < ssq.size(); ++j)
-    if (!std::isfinite(scale[j] * std::sqrt(ssq[j])))
+  max_norm = 0.0;
+  for (std::size_t j = 0; j < ssq.size(); ++j) {
+    const double norm = scale[j] * std::sqrt(ssq[j]);
+    if (!std::isfinite(norm))
       return idprune::detail::concat(where, ": column ", j,
                                      " has a 2-norm above the largest double (1.8e308); scale the input down");
+    max_norm = std::max(max_norm, norm);
+  }
   return {};
 }
 
@@ -249,7 +245,7 @@ Outcome run_engine(const DistMatrix& z, la::MatrixView scratch, const la::CpqrOp
         la::CpqrOptions o = opts;
         o.max_rank = opts.max_rank < 0 ? std::min(m, n) : opts.max_rank;
         out.f = kernel::pivoted_cholesky_cpqr(g.view(), o, gram_min_rel_tol(n));
-        if (e != 0) unscale(out.f, e);
+        if (e != 0) la::unscale_result(out.f, e);
       });
       break;
     }
@@ -383,10 +379,23 @@ Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOpt
   const std::uint64_t bytes_before = comm.bytes_sent();
   z.validate(idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")"));
   if (const auto error = option_error(z, opts, eng); !error.empty()) throw CollectiveError(0, error);
-  if (const auto error =
-          column_norm_error(z, idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")"));
-      !error.empty())
-    throw CollectiveError(0, error);
+  const std::string where = idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")");
+  double max_norm = 0.0;
+  if (const auto error = column_norm_error(z, where, max_norm); !error.empty()) throw CollectiveError(0, error);
+  if (max_norm > la::kHugeColumnNorm) {
+    // Norms near the overflow threshold (the same verdict on every rank): select on 2^-16 Z, whose
+    // intermediates (Householder, sketch, Gram) cannot overflow, then scale R and the norms back
+    // on every rank alike (T is scale-free).
+    const DistMatrix scaled(comm, scaled_copy(z.local(), -la::kHugeScaleExponent), z.row_offset(), z.global_rows());
+    EngineStats inner;
+    Outcome out = select(scaled, opts, eng, want_id, &inner);
+    local_stats.sketch_rows = inner.sketch_rows;
+    la::unscale_result(out.f, la::kHugeScaleExponent);
+    check_collective(comm, la::overflow_message(out.f, where));
+    local_stats.bytes_sent = comm.bytes_sent() - bytes_before;
+    if (stats != nullptr) *stats = local_stats;
+    return out;
+  }
   Outcome out;
   const index_t n = z.cols();
   if (z.global_rows() == 0 || n == 0) {

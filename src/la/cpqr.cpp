@@ -409,7 +409,18 @@ CpqrResult cpqr(ConstMatrixView a, const CpqrOptions& opts) {
   const std::string what = detail::concat("cpqr: the ", m, " x ", n, " input matrix");
   if (const std::string bad = non_finite_message(a, what); !bad.empty()) throw Error(bad);
   if (const std::string bad = column_norm_overflow_message(a, what); !bad.empty()) throw Error(bad);
-  CpqrResult f = factor(a, opts);
+  double max_norm = 0.0;
+  for (index_t j = 0; j < n; ++j) max_norm = std::max(max_norm, nrm2(a.col(j)));
+  CpqrResult f;
+  if (max_norm > kHugeColumnNorm) {
+    // Norms near the overflow threshold: factor 2^-16 A, whose intermediates cannot overflow.
+    Matrix scaled(a);
+    for (double& v : scaled.values()) v = std::ldexp(v, -kHugeScaleExponent);
+    f = factor(scaled, opts);
+    unscale_result(f, kHugeScaleExponent);
+  } else {
+    f = factor(a, opts);
+  }
   if (const std::string bad = overflow_message(f, what); !bad.empty()) throw Error(bad);
   return f;
 }

@@ -30,6 +30,16 @@ std::string column_norm_overflow_message(ConstMatrixView a, const std::string& w
   return {};
 }
 
+void unscale_result(CpqrResult& f, int e) {
+  for (double& v : f.r.values()) v = std::ldexp(v, e);
+  for (double& v : f.diag) v = std::ldexp(v, e);
+  f.next_diag = std::ldexp(f.next_diag, e);
+  f.residual_fro = std::ldexp(f.residual_fro, e);
+  for (index_t j = 0; j < f.householder.cols(); ++j)
+    for (index_t i = 0; i <= j && i < f.householder.rows(); ++i)
+      f.householder(i, j) = std::ldexp(f.householder(i, j), e);
+}
+
 std::string overflow_message(const CpqrResult& f, const std::string& what) {
   bool finite = std::isfinite(f.next_diag) && std::isfinite(f.residual_fro) && all_finite(f.r);
   for (const double d : f.diag) finite = finite && std::isfinite(d);

@@ -25,6 +25,20 @@ struct NonFiniteEntry {
 /// above the largest double (1.8e308): scale the input down". No factorization can represent R then.
 [[nodiscard]] std::string column_norm_overflow_message(ConstMatrixView a, const std::string& what);
 
+/// Column norms above this (2^-16 of the largest double) leave too little headroom for the
+/// intermediates of Householder QR (up to ~3x the norms) and of a Gaussian sketch (~sqrt(m)x):
+/// cpqr and distributed_cpqr then factor 2^-kHugeScaleExponent A (exact: a power of two) and
+/// scale R and the norms back (T, the pivots and the Householder vectors are scale-free). What
+/// still overflows after that (a result entry above 1.8e308, e.g. the sketch engine's norm
+/// estimates, which exceed the true norms by up to its distortion times sqrt(l / (l - j))) is a
+/// clear error (overflow_message).
+inline constexpr double kHugeColumnNorm = 0x1p1008;
+inline constexpr int kHugeScaleExponent = 16;
+
+/// f of 2^-e A turned into f of A: R, diag, next_diag, residual_fro and the R part of the
+/// Householder storage (on and above the diagonal) times 2^e.
+void unscale_result(CpqrResult& f, int e);
+
 /// "" when R, diag, next_diag and residual_fro of `f` are finite, else a message saying that the
 /// factorization overflowed (column norms within a small factor of the largest double: Householder
 /// and sketch intermediates exceed the norms by a factor up to about sqrt(m)): a clear error
