@@ -422,9 +422,7 @@ Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOpt
     // Householder, sketch or unscaling intermediates overflow) is a clear error, not pivots.
     check_collective(comm, capture_error([&] {
                        if (comm.rank() != step::root) return;
-                       const std::string bad = la::overflow_message(
-                           out.f, idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")"));
-                       if (!bad.empty()) throw Error(bad);
+                       if (const std::string bad = la::overflow_message(out.f, where); !bad.empty()) throw Error(bad);
                        if (want_id) out.t = la::interpolation_matrix(out.f);
                      }));
     bcast_outcome(comm, out, n, want_id);
