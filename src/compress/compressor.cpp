@@ -170,8 +170,17 @@ std::vector<CompressedModel> Compressor::fresh_models(std::size_t count) const {
   return out;
 }
 
+void Compressor::check_inputs() {
+  if (inputs_checked_) return;
+  // Before any work: NaN/Inf would otherwise surface as NaN activations deep inside an engine.
+  dist::check_collective(xc_.comm(), nn::non_finite_parameter(original_));
+  xc_.validate("Compressor: the compression set");
+  inputs_checked_ = true;
+}
+
 void Compressor::prepare(std::span<const PointPlan> points) {
   check_plans(points);
+  check_inputs();
   // Everything here is computed once (per layer) on the calling thread: BLAS may use every core.
   if (options_.strategy == Strategy::svd) {
     const auto t0 = Clock::now();

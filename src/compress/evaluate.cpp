@@ -6,6 +6,7 @@
 #include <numeric>
 #include <string>
 
+#include "idprune/la/finite.hpp"
 #include "tasks.hpp"
 
 namespace idprune::compress {
@@ -78,6 +79,11 @@ Evaluator::Evaluator(const nn::Mlp& original, Matrix x, std::vector<int> labels,
             " samples");
     classes_ = static_cast<int>(original.num_classes());
     for (int y : labels_) require(y >= 0 && y < classes_, "Evaluator: label ", y, " outside [0, ", classes_, ")");
+    // NaN/Inf would give NaN logits and arbitrary predictions: refused before any work.
+    if (const std::string bad = nn::non_finite_parameter(original); !bad.empty()) throw Error("Evaluator: " + bad);
+    if (const std::string bad = la::non_finite_message(x_, "Evaluator: the evaluation set (local rows of this rank)");
+        !bad.empty())
+      throw Error(bad);
     // Outside TBB: this one large product may use every core the rank has.
     first_hidden_ = original.hidden_activations(x_, 0);
   });

@@ -222,6 +222,9 @@ LayerCompressionResult compress_layer(nn::Mlp& model, index_t layer, const dist:
   const nn::DenseLayer& cur = model.hidden(layer);
   require(inputs.cols() == cur.d_in(), "compress_layer: inputs have ", inputs.cols(), " columns, layer ", layer,
           " expects ", cur.d_in());
+  // Collective, before any work: NaN/Inf in the model or the inputs is one clear error everywhere.
+  dist::check_collective(inputs.comm(), nn::non_finite_parameter(model));
+  inputs.validate(idprune::detail::concat("compress_layer: the inputs of layer ", layer));
   LayerCompressionResult out;
   out.width = cur.d_out();
   out.next_norm = la::norm2(model.layer(layer + 1).weight());

@@ -3,6 +3,8 @@
 #include <array>
 #include <cmath>
 
+#include "idprune/la/finite.hpp"
+
 namespace idprune::dist {
 
 DistMatrix::DistMatrix(Comm comm, la::Matrix local, la::index_t row_offset, la::index_t global_rows)
@@ -53,18 +55,8 @@ void DistMatrix::validate(const std::string& routine, bool check_finite) const {
     error = idprune::detail::concat(routine, ": the row blocks cover ", next_row, " rows, the matrix has ", all[3]);
   if (!error.empty()) throw CollectiveError(offender, error);
   if (!check_finite) return;
-  std::string local_error;
-  for (la::index_t j = 0; j < local_.cols() && local_error.empty(); ++j) {
-    const auto col = local_.col(j);
-    for (std::size_t i = 0; i < col.size(); ++i) {
-      if (!std::isfinite(col[i])) {
-        local_error = idprune::detail::concat(routine, ": entry (", row_offset_ + static_cast<la::index_t>(i), ", ", j,
-                                              ") is ", col[i], " (NaN/Inf input)");
-        break;
-      }
-    }
-  }
-  check_collective(comm_, local_error);
+  // The first bad entry of this rank, in global row numbering; every rank learns of it.
+  check_collective(comm_, la::non_finite_message(local_, routine, row_offset_));
 }
 
 la::Matrix DistMatrix::gather(int root) const {

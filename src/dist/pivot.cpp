@@ -14,6 +14,7 @@
 #include "idprune/dist/fault.hpp"
 #include "idprune/dist/kernels.hpp"
 #include "idprune/la/blas.hpp"
+#include "idprune/la/finite.hpp"
 #include "steps.hpp"
 
 namespace idprune::dist {
@@ -151,6 +152,58 @@ la::CpqrResult sketch_cpqr(const Matrix& y, const la::CpqrOptions& opts, index_t
   return f;
 }
 
+/// The exponent e with which the Gram engine scales Z by 2^-e (collective: one allreduce). 0 while
+/// the largest |entry| lies in [2^-400, 2^400], where the squares can neither overflow (even summed
+/// over 2^200 rows) nor push a resolvable entry (>= 1e-8 of the largest) below the normal range;
+/// else the exponent that brings the largest entry into [1/2, 1).
+int gram_scale_exponent(const DistMatrix& z) {
+  const double amax = z.comm().max(la::norm_max(z.local()));
+  constexpr double high = 0x1p400;
+  constexpr double low = 0x1p-400;
+  if (amax == 0.0 || (amax >= low && amax <= high)) return 0;
+  return std::ilogb(amax) + 1;
+}
+
+/// a * 2^power, entry by entry (exact unless an entry leaves the normal range).
+Matrix scaled_copy(la::ConstMatrixView a, int power) {
+  Matrix out(a);
+  for (double& v : out.values()) v = std::ldexp(v, power);
+  return out;
+}
+
+/// "" when every global column norm of Z is representable, else the message naming the first
+/// column whose norm overflows (collective: two reductions of n values; the same verdict everywhere).
+/// Norms are combined dnrm2-style, ||z_j|| = s_j sqrt(sum_p (||z_pj|| / s_j)^2) with s_j the
+/// largest local norm, so that no square overflows on the way.
+std::string column_norm_error(const DistMatrix& z, const std::string& where, double& max_norm) {
+  const la::ConstMatrixView a = z.local();
+  const index_t n = a.cols();
+  std::vector<double> local(static_cast<std::size_t>(n));
+  for (index_t j = 0; j < n; ++j) local[static_cast<std::size_t>(j)] = la::nrm2(a.col(j));
+  std::vector<double> scale(local);
+  z.comm().allreduce_max(std::span<double>(scale));
+  std::vector<double> ssq(static_cast<std::size_t>(n), 0.0);
+  for (std::size_t j = 0; j < ssq.size(); ++j)
+    if (scale[j] > 0.0 && std::isfinite(scale[j])) ssq[j] = (local[j] / scale[j]) * (local[j] / scale[j]);
+  z.comm().allreduce_sum(std::span<double>(ssq));
+  max_norm = 0.0;
+  for (std::size_t j = 0; j < ssq.size(); ++j) {
+    const double norm = scale[j] * std::sqrt(ssq[j]);
+    if (!std::isfinite(norm))
+      return idprune::detail::concat(where, ": column ", j,
+                                     " has a 2-norm above the largest double (1.8e308); scale the input down");
+    max_norm = std::max(max_norm, norm);
+  }
+  return {};
+}
+
+/// What an engine says when its intermediate (R of tsqr, the sketch Y) overflowed.
+std::string overflow_error(const EngineOptions& eng) {
+  return idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine),
+                                 "): the factorization overflowed (column norms within a small factor of the "
+                                 "largest double, 1.8e308); scale the input down");
+}
+
 /// Runs the engine (no T yet); the Outcome is meaningful on rank 0 only.
 /// `scratch` is either empty or z's own local block, which the engine may then overwrite (saves
 /// tsqr a copy of the block when z is a temporary).
@@ -172,18 +225,29 @@ Outcome run_engine(const DistMatrix& z, la::MatrixView scratch, const la::CpqrOp
       const Matrix r = step::tsqr_reduce(comm, scratch, eng.tpqrt_block);
       // CPQR of R (only its first min(m, n) rows can be non-zero) selects Z's pivots.
       error = capture_error([&] {
-        if (is_root) out.f = la::cpqr(r.block(0, 0, std::min(m, n), n), opts);
+        if (!is_root) return;
+        require(la::all_finite(r), overflow_error(eng));
+        out.f = la::cpqr(r.block(0, 0, std::min(m, n), n), opts);
       });
       break;
     }
     case PivotEngine::gram: {
-      Matrix g = step::gram_reduce(comm, z.local());
+      // Z^T Z squares the entries: it overflows for entries above about 1e154 and loses entries
+      // below about 1e-154 to underflow. Scaling Z by a power of two 2^-e (exact) that brings
+      // its largest entry into [1/2, 1) keeps every Gram entry below m and every entry that the
+      // engine can resolve (relative size >= gram_min_rel_tol) far above the underflow
+      // threshold; R, diag and the remainder norms are scaled back by 2^e (T is unchanged).
+      const int e = gram_scale_exponent(z);
+      Matrix scaled;
+      if (e != 0) scaled = scaled_copy(z.local(), -e);
+      Matrix g = step::gram_reduce(comm, e != 0 ? la::ConstMatrixView(scaled) : z.local());
       error = capture_error([&] {
         if (!is_root) return;
         // dpstrf knows only n: cap the rank at min(m, n) as la::cpqr does.
         la::CpqrOptions o = opts;
         o.max_rank = opts.max_rank < 0 ? std::min(m, n) : opts.max_rank;
         out.f = kernel::pivoted_cholesky_cpqr(g.view(), o, gram_min_rel_tol(n));
+        if (e != 0) la::unscale_result(out.f, e);
       });
       break;
     }
@@ -204,6 +268,7 @@ Outcome run_engine(const DistMatrix& z, la::MatrixView scratch, const la::CpqrOp
           grown.block(0, 0, old_rows, n).assign(y);
           grown.block(old_rows, 0, l - old_rows, n).assign(extra);
           y = std::move(grown);
+          require(la::all_finite(y), overflow_error(eng));
           out.f = sketch_cpqr(y, opts, k);
           // Adaptive: the rank is final once the tolerance (or a zero diagonal) stopped CPQR of
           // the sketch before k steps, or k covers every possible rank.
@@ -320,6 +385,23 @@ Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOpt
   // into the engine's collectives.
   static std::atomic<long> calls{0};
   inject_fault(comm.rank(), "engine", calls++);
+  const std::string where = idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")");
+  double max_norm = 0.0;
+  if (const auto error = column_norm_error(z, where, max_norm); !error.empty()) throw CollectiveError(0, error);
+  if (max_norm > la::kHugeColumnNorm) {
+    // Norms near the overflow threshold (the same verdict on every rank): select on 2^-16 Z, whose
+    // intermediates (Householder, sketch, Gram) cannot overflow, then scale R and the norms back
+    // on every rank alike (T is scale-free).
+    const DistMatrix scaled(comm, scaled_copy(z.local(), -la::kHugeScaleExponent), z.row_offset(), z.global_rows());
+    EngineStats inner;
+    Outcome out = select(scaled, opts, eng, want_id, &inner);
+    local_stats.sketch_rows = inner.sketch_rows;
+    la::unscale_result(out.f, la::kHugeScaleExponent);
+    check_collective(comm, la::overflow_message(out.f, where));
+    local_stats.bytes_sent = comm.bytes_sent() - bytes_before;
+    if (stats != nullptr) *stats = local_stats;
+    return out;
+  }
   Outcome out;
   const index_t n = z.cols();
   if (z.global_rows() == 0 || n == 0) {
@@ -342,10 +424,13 @@ Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOpt
     } else {
       out = run_engine(z, {}, opts, eng, local_stats);
     }
-    if (want_id)
-      check_collective(comm, capture_error([&] {
-                         if (comm.rank() == step::root) out.t = la::interpolation_matrix(out.f);
-                       }));
+    // Inf/NaN in the result (column norms within a small factor of the largest double, where
+    // Householder, sketch or unscaling intermediates overflow) is a clear error, not pivots.
+    check_collective(comm, capture_error([&] {
+                       if (comm.rank() != step::root) return;
+                       if (const std::string bad = la::overflow_message(out.f, where); !bad.empty()) throw Error(bad);
+                       if (want_id) out.t = la::interpolation_matrix(out.f);
+                     }));
     bcast_outcome(comm, out, n, want_id);
   }
   local_stats.bytes_sent = comm.bytes_sent() - bytes_before;

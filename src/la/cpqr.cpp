@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "idprune/la/blas.hpp"
+#include "idprune/la/finite.hpp"
 #include "idprune/la/lapack.hpp"
 
 namespace idprune::la {
@@ -369,19 +370,11 @@ bool use_tall_qr_preprocessing(index_t m, index_t n, index_t kmax, const CpqrOpt
   return opts.tall_qr_preprocessing && !opts.want_q && m >= 2 * n && 4 * kmax >= n && m * n >= kPreprocessMinEntries;
 }
 
-}  // namespace
-
-CpqrResult cpqr(ConstMatrixView a, const CpqrOptions& opts) {
+// The method dispatch of cpqr() (after its checks).
+CpqrResult factor(ConstMatrixView a, const CpqrOptions& opts) {
   const index_t m = a.rows();
   const index_t n = a.cols();
-  const index_t full = std::min(m, n);
-  require(opts.max_rank >= -1 && opts.max_rank <= full, "cpqr: max_rank=", opts.max_rank,
-          " outside [0, min(m, n)=", full, "] (or -1 for min(m, n)) for a ", m, " x ", n, " matrix");
-  require(std::isfinite(opts.rel_tol) && opts.rel_tol >= 0.0, "cpqr: rel_tol=", opts.rel_tol,
-          " must be finite and >= 0");
-  require(opts.block_size >= 1, "cpqr: block_size=", opts.block_size, " must be >= 1");
-  require(all_finite(a), "cpqr: the ", m, " x ", n, " input matrix has NaN or Inf entries");
-  const index_t kmax = opts.max_rank < 0 ? full : opts.max_rank;
+  const index_t kmax = opts.max_rank < 0 ? std::min(m, n) : opts.max_rank;
   switch (opts.method) {
     case CpqrMethod::unblocked:
       return cpqr_unblocked(a, kmax, opts.rel_tol, opts.want_q);
@@ -402,6 +395,36 @@ CpqrResult cpqr(ConstMatrixView a, const CpqrOptions& opts) {
   throw Error("cpqr: unknown method");
 }
 
+}  // namespace
+
+CpqrResult cpqr(ConstMatrixView a, const CpqrOptions& opts) {
+  const index_t m = a.rows();
+  const index_t n = a.cols();
+  const index_t full = std::min(m, n);
+  require(opts.max_rank >= -1 && opts.max_rank <= full, "cpqr: max_rank=", opts.max_rank,
+          " outside [0, min(m, n)=", full, "] (or -1 for min(m, n)) for a ", m, " x ", n, " matrix");
+  require(std::isfinite(opts.rel_tol) && opts.rel_tol >= 0.0, "cpqr: rel_tol=", opts.rel_tol,
+          " must be finite and >= 0");
+  require(opts.block_size >= 1, "cpqr: block_size=", opts.block_size, " must be >= 1");
+  const std::string what = detail::concat("cpqr: the ", m, " x ", n, " input matrix");
+  if (const std::string bad = non_finite_message(a, what); !bad.empty()) throw Error(bad);
+  if (const std::string bad = column_norm_overflow_message(a, what); !bad.empty()) throw Error(bad);
+  double max_norm = 0.0;
+  for (index_t j = 0; j < n; ++j) max_norm = std::max(max_norm, nrm2(a.col(j)));
+  CpqrResult f;
+  if (max_norm > kHugeColumnNorm) {
+    // Norms near the overflow threshold: factor 2^-16 A, whose intermediates cannot overflow.
+    Matrix scaled(a);
+    for (double& v : scaled.values()) v = std::ldexp(v, -kHugeScaleExponent);
+    f = factor(scaled, opts);
+    unscale_result(f, kHugeScaleExponent);
+  } else {
+    f = factor(a, opts);
+  }
+  if (const std::string bad = overflow_message(f, what); !bad.empty()) throw Error(bad);
+  return f;
+}
+
 Matrix cpqr_q(const CpqrResult& f) {
   require(f.householder.cols() == f.rank && static_cast<index_t>(f.tau.size()) == f.rank,
           "cpqr_q: the factorization carries no Householder data (compute it with want_q = true)");
@@ -418,9 +441,21 @@ Matrix interpolation_matrix(const CpqrResult& f) {
   for (index_t i = 0; i < k; ++i)
     require(f.r(i, i) != 0.0 && std::isfinite(f.r(i, i)), "interpolation_matrix: R11(", i, ",", i, ") = ", f.r(i, i),
             " (R11 must be nonsingular)");
-  // X = R11^{-1} R12 by a triangular solve (dtrsm), never an explicit inverse.
+  // X = R11^{-1} R12 by a triangular solve (dtrsm), never an explicit inverse. With R11 = D U,
+  // D = diag(R11): X = U^{-1} (D^{-1} R12), the rows divided by r_ii first and U unit triangular.
+  // dtrsm itself multiplies by reciprocals 1 / r_ii, which overflow for subnormal r_ii (columns
+  // of 1e-310: Inf * 0 = NaN in T); a division r_ij / r_ii is exact in range, and greedy pivoting
+  // keeps |r_ij| <= |r_ii|, so U and D^{-1} R12 have entries of order 1 whatever the scale of A.
+  Matrix u(f.r.block(0, 0, k, k));
   Matrix x(f.r.block(0, k, k, n - k));
-  trsm_upper_left(f.r.block(0, 0, k, k), Op::none, x.view());
+  for (index_t i = 0; i < k; ++i) {
+    const double d = u(i, i);
+    for (index_t j = i; j < k; ++j) u(i, j) /= d;
+    for (index_t j = 0; j < n - k; ++j) x(i, j) /= d;
+  }
+  if (k > 0 && n > k)
+    cblas_dtrsm(CblasColMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasUnit, as_int(k), as_int(n - k), 1.0, u.data(),
+                as_int(u.ld()), x.data(), as_int(x.ld()));
   Matrix t(k, n);
   for (index_t i = 0; i < k; ++i) t(i, f.pivots[uz(i)]) = 1.0;  // T(:, C) = I exactly
   for (index_t j = 0; j < n - k; ++j) {

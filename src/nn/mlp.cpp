@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "idprune/la/blas.hpp"
+#include "idprune/la/finite.hpp"
 
 namespace idprune::nn {
 
@@ -113,6 +114,24 @@ DenseLayer& Mlp::layer(index_t l) {
 const DenseLayer& Mlp::layer(index_t l) const {
   require(l >= 0 && l <= num_hidden(), "Mlp::layer: layer ", l, " out of range [0, ", num_hidden(), "]");
   return l == num_hidden() ? classifier_ : hidden_[static_cast<std::size_t>(l)];
+}
+
+std::string non_finite_parameter(const Mlp& model) {
+  for (index_t l = 0; l < model.num_layers(); ++l) {
+    const DenseLayer& layer = model.layer(l);
+    const std::string name =
+        l < model.num_hidden() ? detail::concat("hidden layer ", l + 1) : std::string("the classifier");
+    for (index_t f = 0; f < layer.factor_count(); ++f) {
+      const std::string what = layer.factor_count() == 1 ? detail::concat("model: ", name, " weight")
+                                                         : detail::concat("model: ", name, " weight factor ", f);
+      if (std::string bad = la::non_finite_message(layer.factor(f), what); !bad.empty()) return bad;
+    }
+    const auto& bias = layer.bias();
+    for (std::size_t i = 0; i < bias.size(); ++i)
+      if (!std::isfinite(bias[i]))
+        return detail::concat("model: ", name, " bias: entry ", i, " is ", bias[i], " (NaN/Inf input)");
+  }
+  return {};
 }
 
 std::vector<index_t> Mlp::layer_parameter_counts() const {

@@ -124,6 +124,51 @@ TEST(ModelNpy, MalformedFoldersAreClearErrors) {
   fs::remove_all(dir);
 }
 
+// NaN/Inf in any weight or bias file is refused at load time, naming the file and the index of
+// the first bad value (before any layer is built).
+TEST(ModelNpy, NonFiniteWeightOrBiasNamesFileAndIndex) {
+  const fs::path dir = temp_dir("nonfinite");
+  const auto path = dir.string();
+  write_reference_folder(dir);
+  Matrix w2 = idprune::test::gaussian(7, 5, 42);
+  w2(3, 1) = NAN;
+  w2(6, 4) = INFINITY;  // later in the file: the first bad value is reported
+  idprune::data::write_npy((dir / "W2.npy").string(), w2);
+  expect_error_mentioning([&] { (void)idprune::nn::read_model_npy(path); }, {"W2.npy", "(3, 1)", "non-finite"});
+  idprune::data::write_npy((dir / "W2.npy").string(), idprune::test::gaussian(7, 5, 42));
+  Matrix b1(7, 1);
+  b1(5, 0) = -INFINITY;
+  idprune::data::write_npy((dir / "b1.npy").string(), b1);
+  expect_error_mentioning([&] { (void)idprune::nn::load_model(path); }, {"b1.npy", "(5, 0)", "-inf"});
+  fs::remove(dir / "b1.npy");
+  EXPECT_NO_THROW((void)idprune::nn::load_model(path));
+  fs::remove_all(dir);
+}
+
+// An in-memory model is checked by non_finite_parameter: layer, tensor and index of the first bad value.
+TEST(ModelNpy, NonFiniteParameterNamesLayerTensorAndIndex) {
+  std::vector<DenseLayer> hidden;
+  hidden.emplace_back(idprune::test::gaussian(4, 3, 1), std::vector<double>{0.1, 0.2, 0.3});
+  hidden.emplace_back(std::vector<Matrix>{idprune::test::gaussian(3, 2, 2), idprune::test::gaussian(2, 3, 3)},
+                      std::vector<double>{}, Activation::relu);
+  Mlp model(std::move(hidden), DenseLayer(idprune::test::gaussian(3, 2, 4), {}, Activation::identity));
+  EXPECT_EQ(idprune::nn::non_finite_parameter(model), "");
+  Mlp bad = model;
+  bad.layer(1).factor_values(1)(1, 2) = NAN;
+  EXPECT_NE(idprune::nn::non_finite_parameter(bad).find("hidden layer 2 weight factor 1: entry (1, 2) is nan"),
+            std::string::npos)
+      << idprune::nn::non_finite_parameter(bad);
+  bad = model;
+  bad.layer(0).bias_values()[2] = INFINITY;
+  EXPECT_NE(idprune::nn::non_finite_parameter(bad).find("hidden layer 1 bias: entry 2 is inf"), std::string::npos)
+      << idprune::nn::non_finite_parameter(bad);
+  bad = model;
+  bad.layer(2).factor_values(0)(0, 1) = -INFINITY;
+  EXPECT_NE(idprune::nn::non_finite_parameter(bad).find("the classifier weight: entry (0, 1) is -inf"),
+            std::string::npos)
+      << idprune::nn::non_finite_parameter(bad);
+}
+
 TEST(ModelNpy, WriterRefusesFactoredLayersAndForeignModelFiles) {
   std::vector<DenseLayer> hidden;
   hidden.emplace_back(std::vector<Matrix>{Matrix(4, 2, 1.0), Matrix(2, 3, 1.0)}, std::vector<double>{},

@@ -22,6 +22,18 @@
 // threads (to rounding: pivots agree unless columns tie) nor on how points are batched: a CPQR
 // stopped later has the same leading rows, and prepare() fixes the factorization every point shares.
 //
+// Dead layers: a layer whose activations are zero on the whole compression set (every neuron dead;
+// CPQR rank 0) keeps ONE neuron (neuron 0 under greedy) with T = 0 folded into the next layer
+// (dead_layer_selection): shapes stay valid (no zero-width layer), the next layer sees exactly the
+// zero it saw before, and a layer dead on every input gives exactly the original predictions (one
+// dead only on the compression set is treated as dead everywhere: the data showed nothing else).
+// Its LayerOutcome reports kept = 1 and next_ratio = 0. random keeps one random neuron with the
+// least-squares T = 0, magnitude its usual neurons (dead all the same).
+// Non-finite input: the first prepare()/compress() checks, collectively and once, that the model's
+// parameters and the compression set are finite; otherwise every rank throws the same
+// CollectiveError naming the layer, tensor and index (or the global row and column) of the first
+// NaN/Inf, before any work.
+//
 // Strategies: greedy and random follow the scheme above (random: seeded columns and a least-squares
 // T instead of the CPQR prefix); magnitude needs no data (its eps rule first runs greedy to learn the
 // per-layer counts greedy would keep, then keeps that many neurons per layer: equal sizes); svd
@@ -88,6 +100,7 @@ class Compressor {
  public:
   /// `compression_set`: the row-distributed compression set Xc (this rank's rows). Not collective.
   /// Throws idprune::Error if the model has no hidden layer or Xc's width is not the input width.
+  /// NaN/Inf in the model or in Xc is reported by the first (collective) prepare() or compress().
   Compressor(nn::Mlp original, dist::DistMatrix compression_set, CompressionOptions options);
 
   [[nodiscard]] const nn::Mlp& original() const { return original_; }
@@ -115,6 +128,9 @@ class Compressor {
   std::vector<PointPlan> matched_plans(std::span<const PointPlan> points);
   [[nodiscard]] std::vector<CompressedModel> fresh_models(std::size_t count) const;
   void check_plans(std::span<const PointPlan> points) const;
+  /// Collective, once (the first prepare()): the model's parameters and the compression set must be
+  /// finite; a NaN/Inf is one clear error on every rank naming where it is, before any work.
+  void check_inputs();
 
   /// ||W_{l+1}||_2 of the original network (cached).
   double next_norm(index_t layer);
@@ -147,6 +163,7 @@ class Compressor {
   std::map<index_t, la::Matrix> original_blocks_;
   std::map<index_t, Factorization> original_f_;
   std::map<index_t, la::Svd> svds_;
+  bool inputs_checked_ = false;
 };
 
 /// Collective convenience for one model: the greedy (or any) strategy with `rule` on `layers`.

@@ -20,6 +20,14 @@
 //             a zero diagonal). Near the limit the ID error ||Z - Z(:,C) T|| agrees with the exact
 //             engines to a relative O(eps / rel_tol^2) (R from Cholesky carries errors of order
 //             eps ||Z||^2 / r_kk); far above it (rel_tol >= 1e-4) to a relative 1e-7 or better.
+//             Range: Z^T Z squares the entries (overflow above ~1e154, underflow below ~1e-154).
+//             When the largest |entry| lies outside [2^-400, 2^400] the engine first scales Z by
+//             the power of two 2^-e (exact) that brings it into [1/2, 1), and scales R, diag and
+//             the remainder norms back (T is scale-free), so any finite Z works, 1e300 or 1e-300
+//             entries included. The limit that remains: entries below ~2^-500 times the largest
+//             square to zero, i.e. columns that small relative to the largest are treated as zero;
+//             they lie far below the floor gram_min_rel_tol(n), which the engine never selects
+//             below anyway.
 //   sketch    randomized ID: Y = Omega Z with Omega Gaussian ((k + p) x m, scaled by 1/sqrt(k+p) so
 //             that E||Y x|| = ||Z x||), one reduction of the local Omega_p Z_p, CPQR of Y. Omega's
 //             entries come from a counter-based generator keyed by (seed, row of Omega, global row
@@ -33,6 +41,14 @@
 //   scalapack redistribution to a 2-D block-cyclic layout on a BLACS grid, ScaLAPACK pdgeqpf (full
 //             factorization, unblocked norm updates), truncated afterwards by the same rule.
 //   lapack    gather Z on rank 0, la::cpqr with CpqrMethod::lapack (dgeqp3). The reference.
+//
+// Robustness (tests/dist/mpi_adversarial.cpp, every engine, 1..4 ranks): near-tied norms, exact
+// duplicate columns, columns from 1e-300 to 1e300, a single row (ranks without rows), a single
+// column and the zero matrix give finite results, a valid permutation and, column by column, an
+// ID residual within 8 max(m, n) eps ||z_j|| of dgeqp3's at the same rank. NaN/Inf anywhere is one
+// CollectiveError on every rank naming the global (row, column) of the first bad entry; so is a
+// column whose 2-norm overflows a double ("scale the input down"), checked with scaled norms
+// first, and a result that overflowed on the way (norms within a small factor of 1.8e308).
 //
 // Dead columns (zero on every rank, e.g. dead neurons) have zero norm, so greedy pivoting never
 // takes them before it stops: tsqr, gram and sketch first find them (one reduction of n flags)

@@ -65,8 +65,10 @@ struct CpqrResult {
   }
 };
 
-/// Column-pivoted QR of `a` (m x n), stopped by `opts`. Throws idprune::Error on NaN/Inf input or
-/// bad options (max_rank > min(m, n), rel_tol < 0).
+/// Column-pivoted QR of `a` (m x n), stopped by `opts`. Throws idprune::Error on NaN/Inf input
+/// (naming the first bad entry), a column whose 2-norm overflows a double, a result that overflowed,
+/// or bad options (max_rank > min(m, n), rel_tol < 0). Column norms above 2^1008 are factored as
+/// 2^-16 A and scaled back (la/finite.hpp); 1e-300..1e300 and subnormal entries need nothing.
 CpqrResult cpqr(ConstMatrixView a, const CpqrOptions& opts = {});
 
 /// The explicit m x k orthonormal Q of a result computed with want_q (LAPACK dorgqr).
@@ -80,7 +82,8 @@ struct InterpolativeDecomposition {
 };
 
 /// T = [I, R11^{-1} R12] P^T from a (possibly distributed or sketched) CPQR result, by a triangular
-/// solve with R11 (dtrsm), never an explicit inverse.
+/// solve with R11 (dtrsm), never an explicit inverse; the rows are divided by r_ii first, so that
+/// subnormal diagonals (dtrsm's reciprocals would overflow) give a finite T.
 Matrix interpolation_matrix(const CpqrResult& f);
 InterpolativeDecomposition interpolative_decomposition(ConstMatrixView a, const CpqrOptions& opts = {});
 InterpolativeDecomposition interpolative_decomposition(CpqrResult f);

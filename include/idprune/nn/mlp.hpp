@@ -118,6 +118,11 @@ class Mlp {
   Metadata metadata_;
 };
 
+/// "" when every weight and bias of `model` is finite, else a message naming the first NaN/Inf
+/// parameter: the layer (1-based hidden layer or "classifier"), the tensor (weight factor or bias)
+/// and its index. Entry points that take an in-memory model check it with this once, before work.
+[[nodiscard]] std::string non_finite_parameter(const Mlp& model);
+
 /// Row-wise argmax (lowest index on ties) of an n x c matrix.
 [[nodiscard]] std::vector<int> argmax_rows(la::ConstMatrixView scores);
 /// Row-wise softmax exp(z_i - max z) / sum_j exp(z_j - max z) (shifted: no overflow).

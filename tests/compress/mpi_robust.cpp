@@ -1,0 +1,186 @@
+// Numerical robustness of compression (issue 9), under mpiexec -n 1..4:
+//  - a hidden layer whose neurons are all dead on the compression set (and on every input) keeps
+//    one neuron with T = 0, through every strategy and every pivot engine, the first layer or a
+//    middle one; the compressed model evaluates and predicts exactly what the original predicts;
+//  - NaN/Inf in the model or the compression set is one clear error on every rank, before any
+//    work, naming the layer/tensor or the global position of the first bad value.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+
+#include "fixtures.hpp"
+#include "idprune/compress/compressor.hpp"
+#include "idprune/compress/evaluate.hpp"
+#include "idprune/compress/layer.hpp"
+#include "idprune/dist/comm.hpp"
+
+namespace idprune::test {
+namespace {
+
+using compress::LayerRule;
+using compress::RankRule;
+using compress::Strategy;
+
+dist::DistMatrix distribute_rows(const Matrix& full, const dist::Comm& comm) {
+  const auto r = dist::block_rows(full.rows(), comm.size(), comm.rank());
+  return {comm, Matrix(full.block(r.begin, 0, r.count, full.cols())), r.begin, full.rows()};
+}
+
+/// random_mlp with hidden layer `dead` made dead on every non-negative input: its weight and bias
+/// are all negative, so its pre-activations are negative on the inputs in [0, 1] (layer 0) or on
+/// the non-negative ReLU outputs of the layer before it.
+nn::Mlp with_dead_layer(index_t dead, std::uint64_t seed) {
+  nn::Mlp m = random_mlp(10, {12, 9, 7}, 4, true, seed);
+  nn::DenseLayer& layer = m.layer(dead);
+  const la::MatrixView w = layer.factor_values(0);
+  for (index_t j = 0; j < w.cols(); ++j)
+    for (double& v : w.col(j)) v = -std::abs(v) - 0.05;
+  for (double& b : layer.bias_values()) b = -std::abs(b) - 0.05;
+  return m;
+}
+
+std::vector<dist::PivotEngine> engines() {
+  return {dist::PivotEngine::tsqr, dist::PivotEngine::gram, dist::PivotEngine::sketch, dist::PivotEngine::scalapack,
+          dist::PivotEngine::lapack};
+}
+
+// Documented behaviour (layer.hpp, dead_layer_selection): a layer that is zero on the whole
+// compression set keeps one neuron (neuron 0) and folds T = 0 into the next layer, so every shape
+// stays valid (no zero-width layer) and the next layer sees what it saw before, zero. The data-free
+// baselines keep their own neurons (magnitude: the largest outgoing norms; it is dead all the same).
+TEST(DeadLayer, EveryStrategyAndEngineKeepsAModelWithTheOriginalPredictions) {
+  const dist::Comm comm = dist::Comm::world();
+  const Matrix xc = structured_inputs(60, 10, 4, 201);
+  const Matrix xt = structured_inputs(50, 10, 4, 202);
+  for (const index_t dead : {index_t{0}, index_t{1}}) {
+    const nn::Mlp model = with_dead_layer(dead, 203 + static_cast<std::uint64_t>(dead));
+    // The construction really is dead on both sets.
+    ASSERT_EQ(la::norm_max(model.hidden_activations(xc, dead)), 0.0);
+    ASSERT_EQ(la::norm_max(model.hidden_activations(xt, dead)), 0.0);
+    const std::vector<int> expected = model.predict(xt);
+    const Matrix expected_logits = model.logits(xt);
+    struct Setup {
+      Strategy strategy;
+      dist::PivotEngine engine;
+    };
+    std::vector<Setup> setups;
+    for (const auto e : engines()) setups.push_back({Strategy::greedy, e});
+    setups.push_back({Strategy::random, dist::PivotEngine::tsqr});
+    setups.push_back({Strategy::magnitude, dist::PivotEngine::tsqr});
+    // Only the dead layer (every strategy), or every layer (greedy: the layers after the dead one
+    // then see constant activations, which the ID reproduces; the baselines would change them).
+    std::vector<std::pair<Setup, std::vector<index_t>>> runs;
+    for (const Setup& s : setups) {
+      runs.push_back({s, {dead}});
+      if (s.strategy == Strategy::greedy) runs.push_back({s, {}});
+    }
+    for (const auto& [s, layers] : runs) {
+      for (const LayerRule rule : {LayerRule{RankRule::eps, 1e-3}, LayerRule{RankRule::k, 3.0}}) {
+        SCOPED_TRACE("dead layer " + std::to_string(dead) + ", " + std::string(compress::to_string(s.strategy)) + ", " +
+                     std::string(dist::to_string(s.engine)) + ", rule " + std::string(compress::to_string(rule.rule)) +
+                     (layers.empty() ? ", all layers" : ", one layer"));
+        compress::CompressionOptions o;
+        o.strategy = s.strategy;
+        o.engine.engine = s.engine;
+        o.engine.scalapack_block = 4;
+        compress::CompressedModel c;
+        ASSERT_NO_THROW(c = compress::compress_model(model, distribute_rows(xc, comm), rule, layers, o));
+        const auto& out = c.layers[std::size_t(dead)];
+        EXPECT_TRUE(out.compressed);
+        if (rule.rule == RankRule::eps && s.strategy != Strategy::magnitude) {
+          EXPECT_EQ(out.kept, 1);
+        }
+        EXPECT_GE(c.model.hidden(dead).d_out(), 1);
+        // Still dead after compression: the kept neurons are original neurons.
+        EXPECT_EQ(la::norm_max(c.model.hidden_activations(xt, dead)), 0.0);
+        EXPECT_EQ(c.model.predict(xt), expected);
+        // Everything after the dead layer is a constant the compressed model reproduces: layers
+        // behind it see exactly zero, and later layers are compressed to rounding.
+        EXPECT_LE(max_abs_diff(c.model.logits(xt), expected_logits), 1e-10 * (1.0 + la::norm_max(expected_logits)));
+      }
+    }
+  }
+}
+
+// compress_layer alone (single-layer API) on a dead layer, every engine: rank 0, one neuron, T = 0.
+TEST(DeadLayer, CompressLayerEveryEngineKeepsOneNeuronWithZeroInterpolation) {
+  const dist::Comm comm = dist::Comm::world();
+  const nn::Mlp model = with_dead_layer(1, 211);
+  const Matrix xc = structured_inputs(40, 10, 4, 212);
+  const Matrix h = model.hidden_activations(xc, 0);  // the inputs of the dead layer
+  for (const auto e : engines()) {
+    SCOPED_TRACE(std::string(dist::to_string(e)));
+    nn::Mlp c = model;
+    compress::LayerCompressionOptions o;
+    o.rule = LayerRule{RankRule::eps, 1e-3};
+    o.engine.engine = e;
+    o.engine.scalapack_block = 4;
+    const auto result = compress::compress_layer(c, 1, distribute_rows(h, comm), o);
+    EXPECT_EQ(result.factorization.rank, 0);
+    ASSERT_EQ(result.selection.kept.size(), 1u);
+    EXPECT_EQ(la::norm_max(result.selection.interpolation), 0.0);
+    EXPECT_EQ(c.hidden(1).d_out(), 1);
+    EXPECT_EQ(c.predict(xc), model.predict(xc));
+  }
+}
+
+// A NaN or Inf weight is refused by the Compressor on every rank before any work, naming the layer,
+// the tensor and the index; so is a NaN in the compression set held by one rank only (global row).
+TEST(NonFiniteInput, CompressorRefusesItOnEveryRankNamingWhere) {
+  const dist::Comm comm = dist::Comm::world();
+  const nn::Mlp model = random_mlp(10, {12, 9}, 4, true, 221);
+  const Matrix xc = structured_inputs(8 * comm.size(), 10, 4, 222);
+  const auto expect_collective = [&](const std::function<void()>& run, const std::string& needle) {
+    try {
+      run();
+      ADD_FAILURE() << "no error; expected '" << needle << "'";
+    } catch (const dist::CollectiveError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  for (const Strategy s : {Strategy::greedy, Strategy::random, Strategy::magnitude, Strategy::svd}) {
+    SCOPED_TRACE(std::string(compress::to_string(s)));
+    compress::CompressionOptions o;
+    o.strategy = s;
+    const LayerRule rule{RankRule::fraction, 0.5};  // a rule every strategy accepts
+    nn::Mlp bad = model;
+    bad.layer(1).factor_values(0)(4, 2) = std::numeric_limits<double>::quiet_NaN();
+    expect_collective([&] { (void)compress::compress_model(bad, distribute_rows(xc, comm), rule, {}, o); },
+                      "hidden layer 2 weight: entry (4, 2) is nan");
+    bad = model;
+    bad.layer(2).bias_values()[3] = std::numeric_limits<double>::infinity();
+    expect_collective([&] { (void)compress::compress_model(bad, distribute_rows(xc, comm), rule, {}, o); },
+                      "the classifier bias: entry 3 is inf");
+    Matrix bad_x(xc);
+    const index_t row = xc.rows() - 3;  // held by the last rank
+    bad_x(row, 7) = -std::numeric_limits<double>::infinity();
+    expect_collective([&] { (void)compress::compress_model(model, distribute_rows(bad_x, comm), rule, {}, o); },
+                      "the compression set: entry (" + std::to_string(row) + ", 7) is -inf");
+  }
+  // So does the Evaluator, for the model and for the evaluation set held by one rank.
+  {
+    nn::Mlp bad = model;
+    bad.layer(0).bias_values()[5] = std::numeric_limits<double>::quiet_NaN();
+    const std::vector<int> labels(std::size_t(distribute_rows(xc, comm).local_rows()), 0);
+    expect_collective([&] { compress::Evaluator ev(bad, Matrix(distribute_rows(xc, comm).local()), labels, comm); },
+                      "hidden layer 1 bias: entry 5 is nan");
+    Matrix bad_x(xc);
+    bad_x(xc.rows() - 1, 2) = std::numeric_limits<double>::infinity();  // on the last rank
+    expect_collective(
+        [&] { compress::Evaluator ev(model, Matrix(distribute_rows(bad_x, comm).local()), labels, comm); },
+        "the evaluation set (local rows of this rank): entry");
+  }
+  // The single-layer API checks the same.
+  Matrix bad_x(xc);
+  bad_x(1, 0) = std::numeric_limits<double>::quiet_NaN();
+  nn::Mlp c = model;
+  compress::LayerCompressionOptions lo;
+  lo.rule = LayerRule{RankRule::k, 3.0};
+  expect_collective([&] { (void)compress::compress_layer(c, 0, distribute_rows(bad_x, comm), lo); },
+                    "compress_layer: the inputs of layer 0: entry (1, 0) is nan");
+}
+
+}  // namespace
+}  // namespace idprune::test
