@@ -28,18 +28,31 @@ bool parse(const std::string& command, const std::string& usage, const po::optio
       std::cout << "Usage: idprune " << command << " " << usage << "\n\n" << all << "\n";
       return false;
     }
-    if (vm.count("config")) {
-      const auto path = vm["config"].as<std::string>();
-      std::ifstream in(path);
-      require(in.good(), "cannot open config file '", path, "'");
-      // Unknown keys in a config file are errors (allow_unregistered = false).
-      po::store(po::parse_config_file(in, options, false), vm);
-    }
+    if (vm.count("config")) store_config_file(vm["config"].as<std::string>(), command, options, vm);
     po::notify(vm);
   } catch (const po::error& e) {
     throw Error(detail::concat(command, ": ", e.what(), " (see 'idprune ", command, " --help')"));
   }
   return true;
+}
+
+void store_config(std::istream& in, const std::string& source, const std::string& command,
+                  const po::options_description& options, po::variables_map& vm) {
+  try {
+    // Unknown keys in a config file are errors (allow_unregistered = false).
+    po::store(po::parse_config_file(in, options, false), vm);
+  } catch (const po::error& e) {
+    // Boost's message names neither the file nor the line: add the file.
+    throw Error(
+        detail::concat(command, ": config file '", source, "': ", e.what(), " (see 'idprune ", command, " --help')"));
+  }
+}
+
+void store_config_file(const std::string& path, const std::string& command, const po::options_description& options,
+                       po::variables_map& vm) {
+  std::ifstream in(path);
+  require(in.good(), command, ": cannot open config file '", path, "'");
+  store_config(in, path, command, options, vm);
 }
 
 namespace {
