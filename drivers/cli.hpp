@@ -25,6 +25,10 @@ const std::vector<Subcommand>& subcommands();
 bool parse(const std::string& command, const std::string& usage, const po::options_description& options,
            const std::vector<std::string>& args, po::variables_map& vm);
 
+/// e.what(), safe for any option name or value (Boost 1.74's own what() loops forever on one that
+/// contains its own %placeholder%, e.g. "%value%").
+std::string error_message(po::error& e);
+
 /// Stores the options of an INI-style config (`key = value` lines, `[section]` prefixes, `#`
 /// comments) read from `in` into `vm`; values already in `vm` win. Unknown keys, malformed lines and
 /// values of the wrong type are idprune::Error naming `command` and `source` (the file).
