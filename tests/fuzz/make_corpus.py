@@ -60,6 +60,8 @@ def main():
     put("fuzz_idx", "images-gzip-cut", b"\x02\x80" + idx_images(3, 2, 3))
     put("fuzz_idx", "labels-gzip-flipped", b"\x03\xf0" + idx_labels(4))
     put("fuzz_idx", "images-empty", b"\x00" + idx_images(0, 1, 1))
+    # Found by fuzzing: zero images of 2^31 x 2^31 pixels; reading rows allocated before checking them.
+    put("fuzz_idx", "found-empty-huge-images", b"\x00" + struct.pack(">IIII", 0x803, 0, 1 << 31, 1 << 31))
 
     # CIFAR-10: one 3073-byte record (label, 3072 pixels), gzip; the fuzzer mutates the mode byte.
     record = lambda label: bytes([label]) + bytes((i * 7) % 256 for i in range(3072))
@@ -83,6 +85,9 @@ def main():
         safetensors([("net.0.weight", "F64", [1, 2], [1, 2]), ("net.1.weight", "F64", [2, 1], [3, 4]),
                      ("net.3.weight", "F64", [2, 2], [1, 0, 0, 1])]))
     put("fuzz_safetensors", "empty-tensor", safetensors([("x", "F32", [0, 5], [])]))
+    # Found by fuzzing (a million levels deep crashed the error message; a few levels stand in here).
+    nested = b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[[[[0]]],4]}}'
+    put("fuzz_safetensors", "found-nested-offsets", struct.pack("<Q", len(nested)) + nested + b"\0" * 4)
 
     # Config files in the INI syntax of `idprune COMMAND --config`.
     put("fuzz_config", "sweep.ini",
@@ -90,6 +95,8 @@ def main():
         b"seed = 7\nthreads = 2\nprogress-interval = 2.5\nresume = true\n")
     put("fuzz_config", "list.ini", b"engine = tsqr\nengine = gram\n[section]\nkey = 1\n")
     put("fuzz_config", "bad-value.ini", b"seed = -x\n")
+    # Found by fuzzing: Boost's error message looped forever on a key holding its own placeholder.
+    put("fuzz_config", "found-placeholder-key.ini", b"m%original_token%x = 7\nseed = %value%\n")
     return 0
 
 
