@@ -31,7 +31,7 @@ void store_le(std::string& out, std::uint64_t v, std::size_t bytes) {
 
 // A header value for an error message: flat values are shown (at most 200 characters), nested ones
 // only by type, because json::dump recurses once per level and a 100 MB header nests deeper than
-// the stack (found by fuzzing: data_offsets [[[[...]]]] crashed the error path).
+// the stack (a million-deep data_offsets [[[[...]]]] crashed the error path).
 std::string brief(const nlohmann::json& v) {
   if (v.is_structured())
     for (const auto& item : v)

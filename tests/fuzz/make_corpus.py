@@ -85,7 +85,7 @@ def main():
         safetensors([("net.0.weight", "F64", [1, 2], [1, 2]), ("net.1.weight", "F64", [2, 1], [3, 4]),
                      ("net.3.weight", "F64", [2, 2], [1, 0, 0, 1])]))
     put("fuzz_safetensors", "empty-tensor", safetensors([("x", "F32", [0, 5], [])]))
-    # Found by fuzzing (a million levels deep crashed the error message; a few levels stand in here).
+    # Nested offsets: a million levels deep crashed the error message (hand-made); a few stand in here.
     nested = b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[[[[0]]],4]}}'
     put("fuzz_safetensors", "found-nested-offsets", struct.pack("<Q", len(nested)) + nested + b"\0" * 4)
 

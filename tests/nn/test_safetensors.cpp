@@ -373,9 +373,10 @@ TEST(Safetensors, MalformedContainersAreClearErrors) {
   expect_error(assemble("{\"__metadata__\":{\"seed\":1}}", ""), {"__metadata__", "'seed'", "not a string"});
 }
 
-// Found by fuzz_safetensors: the error for a malformed shape or data_offsets printed the value with
-// json::dump, which recurses once per nesting level; a header nesting a million levels (2 MB, far
-// under the 100 MB limit) overflowed the stack. The message now shows nested values by type only.
+// Found while fuzzing (by a hand-made input: libFuzzer's 8 KB inputs nest too shallowly): the error for a malformed
+// shape or data_offsets printed the value with json::dump, which recurses once per nesting level; a header nesting a
+// million levels (2 MB, far under the 100 MB limit) overflowed the stack. The message now shows nested values by type
+// only.
 TEST(Safetensors, DeeplyNestedHeaderValuesAreClearErrors) {
   const std::size_t depth = 1'000'000;
   const std::string nested = std::string(depth, '[') + std::string(depth, ']');
