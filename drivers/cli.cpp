@@ -9,11 +9,38 @@
 #include <iomanip>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <sstream>
 
 #include "idprune/la/error.hpp"
 
 namespace idprune::cli {
+
+namespace {
+
+// The values of a Boost.Program_options error's %placeholders% live in a protected member; its
+// address may be taken through a derived class (never instantiated).
+struct ErrorSubstitutions : po::error_with_option_name {
+  static auto member() { return &ErrorSubstitutions::m_substitutions; }
+};
+
+}  // namespace
+
+std::string error_message(po::error& e) {
+  // Boost 1.74 fills its message template by replacing each %name% placeholder until none is left,
+  // so an option name or value that contains its own placeholder (the config line
+  // "%value% = 1") never finishes. Percent signs in the values are shown as %25 instead.
+  if (auto* named = dynamic_cast<po::error_with_option_name*>(&e)) {
+    const std::map<std::string, std::string> substitutions = named->*ErrorSubstitutions::member();
+    for (const auto& [key, value] : substitutions) {
+      if (value.find('%') == std::string::npos) continue;
+      std::string safe;
+      for (const char c : value) safe += c == '%' ? std::string("%25") : std::string(1, c);
+      named->set_substitute(key, safe);
+    }
+  }
+  return e.what();
+}
 
 bool parse(const std::string& command, const std::string& usage, const po::options_description& options,
            const std::vector<std::string>& args, po::variables_map& vm) {
@@ -28,18 +55,31 @@ bool parse(const std::string& command, const std::string& usage, const po::optio
       std::cout << "Usage: idprune " << command << " " << usage << "\n\n" << all << "\n";
       return false;
     }
-    if (vm.count("config")) {
-      const auto path = vm["config"].as<std::string>();
-      std::ifstream in(path);
-      require(in.good(), "cannot open config file '", path, "'");
-      // Unknown keys in a config file are errors (allow_unregistered = false).
-      po::store(po::parse_config_file(in, options, false), vm);
-    }
+    if (vm.count("config")) store_config_file(vm["config"].as<std::string>(), command, options, vm);
     po::notify(vm);
-  } catch (const po::error& e) {
-    throw Error(detail::concat(command, ": ", e.what(), " (see 'idprune ", command, " --help')"));
+  } catch (po::error& e) {
+    throw Error(detail::concat(command, ": ", error_message(e), " (see 'idprune ", command, " --help')"));
   }
   return true;
+}
+
+void store_config(std::istream& in, const std::string& source, const std::string& command,
+                  const po::options_description& options, po::variables_map& vm) {
+  try {
+    // Unknown keys in a config file are errors (allow_unregistered = false).
+    po::store(po::parse_config_file(in, options, false), vm);
+  } catch (po::error& e) {
+    // Boost's message names neither the file nor the line: add the file.
+    throw Error(detail::concat(command, ": config file '", source, "': ", error_message(e), " (see 'idprune ", command,
+                               " --help')"));
+  }
+}
+
+void store_config_file(const std::string& path, const std::string& command, const po::options_description& options,
+                       po::variables_map& vm) {
+  std::ifstream in(path);
+  require(in.good(), command, ": cannot open config file '", path, "'");
+  store_config(in, path, command, options, vm);
 }
 
 namespace {

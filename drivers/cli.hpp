@@ -2,6 +2,7 @@
 // Shared plumbing of the `idprune` subcommands: option parsing (command line plus an INI-style
 // config file, the command line winning), --help, and the table of subcommands.
 #include <boost/program_options.hpp>
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,19 @@ const std::vector<Subcommand>& subcommands();
 /// given (the help text has been printed); throws idprune::Error on unknown or malformed options.
 bool parse(const std::string& command, const std::string& usage, const po::options_description& options,
            const std::vector<std::string>& args, po::variables_map& vm);
+
+/// e.what(), safe for any option name or value (Boost 1.74's own what() loops forever on one that
+/// contains its own %placeholder%, e.g. "%value%").
+std::string error_message(po::error& e);
+
+/// Stores the options of an INI-style config (`key = value` lines, `[section]` prefixes, `#`
+/// comments) read from `in` into `vm`; values already in `vm` win. Unknown keys, malformed lines and
+/// values of the wrong type are idprune::Error naming `command` and `source` (the file).
+void store_config(std::istream& in, const std::string& source, const std::string& command,
+                  const po::options_description& options, po::variables_map& vm);
+/// store_config() on the file `path`; an unreadable file is an error naming it.
+void store_config_file(const std::string& path, const std::string& command, const po::options_description& options,
+                       po::variables_map& vm);
 
 /// The resolved configuration (every option of `options` that has a value, defaults included) in
 /// the INI syntax `--config` reads, so `idprune COMMAND --config FILE` re-runs it exactly.

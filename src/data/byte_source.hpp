@@ -69,6 +69,10 @@ std::int64_t checked_mul(std::int64_t a, std::int64_t b, const std::string& cont
 /// so equal content gives equal files.
 void write_file_atomically(const std::string& path, std::span<const std::uint8_t> bytes, bool gzip);
 
+/// Throws naming `context` when an index of `rows` lies outside [0, n). Called before allocating
+/// room for the rows: with n = 0 the item size is not bounded by the file length.
+void check_rows(std::span<const std::int64_t> rows, std::int64_t n, const std::string& context);
+
 /// For a list of row indices: positions sorted by row (stable), so the rows can be read in one
 /// forward pass. Throws naming `context` when an index lies outside [0, n).
 std::vector<std::int64_t> sorted_positions(std::span<const std::int64_t> rows, std::int64_t n,

@@ -49,6 +49,7 @@ std::int64_t cifar10_batch_records(const std::string& path) { return count_recor
 void read_cifar10_batch_rows(const std::string& path, std::span<const std::int64_t> rows, ByteRows& images,
                              std::vector<std::uint8_t>& labels) {
   const std::int64_t n = count_records(path);
+  io::check_rows(rows, n, path);
   ByteSource src(path);
   std::vector<std::uint8_t> records(rows.size() * cifar10_record_bytes);
   io::read_selected_items(src, n, cifar10_record_bytes, rows, records.data(), "the CIFAR-10 records");

@@ -130,8 +130,10 @@ ByteRows read_idx_images_rows(const std::string& path, std::span<const std::int6
   ByteRows out;
   out.count = static_cast<std::int64_t>(rows.size());
   out.features = checked_mul(info.dims[1], info.dims[2], path);
-  // Indices are checked (in read_selected_items) before the data is read; the allocation is
-  // bounded by the caller's list, not by the header.
+  // Indices are checked before allocating: the header bounds features only when n > 0 (a file of
+  // zero images may declare any image size), and n > 0 with valid indices bounds features by the
+  // file length.
+  io::check_rows(rows, n, path);
   out.values.resize(static_cast<std::size_t>(checked_mul(out.count, out.features, path)));
   io::read_selected_items(src, n, out.features, rows, out.values.data(), "the image data");
   if (src.gzip()) {
@@ -156,6 +158,7 @@ std::vector<std::uint8_t> read_idx_labels_rows(const std::string& path, std::spa
   ByteSource src(path);
   const IdxInfo info = read_header(src, 1);
   const std::int64_t n = info.dims[0];
+  io::check_rows(rows, n, path);
   std::vector<std::uint8_t> out(rows.size());
   io::read_selected_items(src, n, 1, rows, out.data(), "the label data");
   if (src.gzip()) {

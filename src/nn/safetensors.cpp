@@ -29,11 +29,23 @@ void store_le(std::string& out, std::uint64_t v, std::size_t bytes) {
   for (std::size_t b = 0; b < bytes; ++b) out.push_back(static_cast<char>((v >> (8 * b)) & 0xffU));
 }
 
+// A header value for an error message: flat values are shown (at most 200 characters), nested ones
+// only by type, because json::dump recurses once per level and a 100 MB header nests deeper than
+// the stack (a million-deep data_offsets [[[[...]]]] crashed the error path).
+std::string brief(const nlohmann::json& v) {
+  if (v.is_structured())
+    for (const auto& item : v)
+      if (item.is_structured()) return std::string("(a nested ") + v.type_name() + ")";
+  std::string text = v.dump();
+  if (text.size() > 200) text = text.substr(0, 200) + "...";
+  return text;
+}
+
 // A header value that must be a non-negative integer (JSON numbers like 3.0 or -1 are rejected).
 std::uint64_t header_uint(const nlohmann::json& v, const std::string& source, const std::string& name,
                           const char* field) {
   require(v.is_number_unsigned() || (v.is_number_integer() && v.get<std::int64_t>() >= 0), source, ": tensor '", name,
-          "': ", field, " entry ", v.dump(), " is not a non-negative integer");
+          "': ", field, " entry ", brief(v), " is not a non-negative integer");
   return v.get<std::uint64_t>();
 }
 
@@ -107,19 +119,19 @@ TensorFile parse_safetensors(std::string_view bytes, const std::string& source, 
       const std::uint64_t dim = header_uint(d, source, name, "shape");
       require(dim <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) &&
                   (dim == 0 || numel <= std::numeric_limits<std::uint64_t>::max() / 8 / dim),
-              source, ": tensor '", name, "': shape ", info["shape"].dump(), " overflows");
+              source, ": tensor '", name, "': shape ", brief(info["shape"]), " overflows");
       numel *= dim;
       e.shape.push_back(static_cast<std::int64_t>(dim));
     }
     const auto& offsets = info["data_offsets"];
-    require(offsets.is_array() && offsets.size() == 2, source, ": tensor '", name, "': data_offsets ", offsets.dump(),
+    require(offsets.is_array() && offsets.size() == 2, source, ": tensor '", name, "': data_offsets ", brief(offsets),
             " is not a pair [begin, end]");
     e.begin = header_uint(offsets[0], source, name, "data_offsets");
     e.end = header_uint(offsets[1], source, name, "data_offsets");
     require(e.begin <= e.end, source, ": tensor '", name, "': data_offsets [", e.begin, ", ", e.end,
             "] has begin > end");
     require(e.end - e.begin == numel * dtype_size(e.dtype), source, ": tensor '", name, "': data_offsets [", e.begin,
-            ", ", e.end, "] hold ", e.end - e.begin, " bytes but ", dtype_name, " shape ", info["shape"].dump(),
+            ", ", e.end, "] hold ", e.end - e.begin, " bytes but ", dtype_name, " shape ", brief(info["shape"]),
             " needs ", numel * dtype_size(e.dtype));
     require(e.end <= buffer.size(), source, ": tensor '", name, "': data_offsets [", e.begin, ", ", e.end,
             "] exceed the ", buffer.size(), "-byte data buffer (truncated file?)");

@@ -220,3 +220,22 @@ TEST(Idx, MissingFileOrFolderNamed) {
   EXPECT_ERROR_CONTAINS(read_idx_images(dir.file("nope")), "nope: cannot open");
   EXPECT_ERROR_CONTAINS(read_idx_images(dir.path().string()), "is a folder");
 }
+
+// Found by fuzz_idx: a file of zero images may declare any image size (0 data bytes fit any file), so
+// the row list must be checked before room for the rows is allocated (here 2 x 2^62 bytes).
+TEST(Idx, RowListIntoEmptyFileRejectedBeforeAllocating) {
+  TempDir dir;
+  const std::string f = dir.file("img");
+  for (const bool gz : {false, true}) {
+    const auto bytes = idx_images_bytes(0x00000803, 0, 0x80000000u, 0x80000000u, {});
+    write_bytes(f, gz ? gzip_bytes(bytes) : bytes);
+    EXPECT_EQ(read_idx_info(f).dims[0], 0);
+    EXPECT_ERROR_CONTAINS(read_idx_images_rows(f, std::vector<std::int64_t>{0, 0}), f + ": row index 0");
+    EXPECT_ERROR_CONTAINS(read_idx_images_rows(f, std::vector<std::int64_t>{0, 0}), "outside [0, 0)");
+    std::vector<std::uint8_t> lab;
+    put_be32(lab, 0x00000801);
+    put_be32(lab, 0);
+    write_bytes(f, gz ? gzip_bytes(lab) : lab);
+    EXPECT_ERROR_CONTAINS(read_idx_labels_rows(f, std::vector<std::int64_t>{3}), "outside [0, 0)");
+  }
+}

@@ -373,6 +373,27 @@ TEST(Safetensors, MalformedContainersAreClearErrors) {
   expect_error(assemble("{\"__metadata__\":{\"seed\":1}}", ""), {"__metadata__", "'seed'", "not a string"});
 }
 
+// Found while fuzzing (by a hand-made input: libFuzzer's 8 KB inputs nest too shallowly): the error for a malformed
+// shape or data_offsets printed the value with json::dump, which recurses once per nesting level; a header nesting a
+// million levels (2 MB, far under the 100 MB limit) overflowed the stack. The message now shows nested values by type
+// only.
+TEST(Safetensors, DeeplyNestedHeaderValuesAreClearErrors) {
+  const std::size_t depth = 1'000'000;
+  const std::string nested = std::string(depth, '[') + std::string(depth, ']');
+  expect_error(assemble("{\"w\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":" + nested + "}}", ""),
+               {"'w'", "data_offsets (a nested array)", "not a pair"});
+  expect_error(assemble("{\"w\":{\"dtype\":\"F32\",\"shape\":[" + nested + "],\"data_offsets\":[0,4]}}", ""),
+               {"'w'", "shape entry (a nested array)", "not a non-negative integer"});
+  expect_error(assemble("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[" + nested + ",4]}}", ""),
+               {"'w'", "data_offsets entry (a nested array)"});
+  // A long flat value is cut short rather than copied whole into the message.
+  std::string many = "[";
+  for (int i = 0; i < 10000; ++i) many += "1,";
+  many += "1.5]";
+  expect_error(assemble("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":" + many + "}}", ""),
+               {"'w'", "data_offsets [1,1,1", "...", "not a pair"});
+}
+
 TEST(Safetensors, NonFiniteValuesAreErrorsNamingTensorAndIndex) {
   const std::string header = "{" + entry_json("0.weight", "F32", {2, 2}, 0, 16) + "}";
   expect_error(assemble(header, f32_bytes(1) + f32_bytes(2) + f32_bytes(NAN) + f32_bytes(4)),
