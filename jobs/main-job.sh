@@ -76,13 +76,8 @@ done
 
 # Joint strategies against greedy, magnitude and SVD at fixed parameter budgets (the small data
 # subset has 3000 training images: 2000 for compression, 1000 for validation).
-# idprune pareto (issue 6) is not on main yet: run it only when the binary has it.
-if "$idprune" pareto --help >/dev/null 2>&1; then
-  say "pareto"
-  "$idprune" pareto --config jobs/configs/pareto.ini --validation-size 1000 --out "$out/pareto" >/dev/null
-else
-  say "pareto: skipped (this build has no 'idprune pareto' subcommand yet)"
-fi
+say "pareto"
+"$idprune" pareto --config jobs/configs/pareto.ini --validation-size 1000 --out "$out/pareto" >/dev/null
 
 say "studies done in $(($(date +%s) - start)) s; building the report"
 "$idprune" report "$out"
