@@ -41,6 +41,8 @@ compressed model within the budget: selected on a VALIDATION split of the traini
 set (--compression-size images) is drawn from the remaining training images.
 Strategies:
   greedy, magnitude, random   the sweep strategies over --eps-grid (best point within each budget)
+  greedy-fraction             greedy ID with every layer keeping the same fraction of its neurons,
+                              over --svd-grid fractions (a stronger baseline than the eps rule)
   svd                         each layer replaced by U_r (S_r V_r^T), over --svd-grid fractions
   corrected                   greedy's eps rule, interpolation T re-solved by least squares against
                               the ORIGINAL network's activations (errors do not accumulate)
@@ -91,7 +93,8 @@ int run_pareto(const std::vector<std::string>& args) {
       "out", po::value<std::string>()->required(), "output folder")(
       "strategies",
       po::value<std::string>()->default_value(
-          "greedy,magnitude,svd,corrected,spectrum,spectrum-corrected,budget,budget-corrected,joint,joint-corrected"),
+          "greedy,greedy-fraction,magnitude,svd,corrected,spectrum,spectrum-corrected,budget,budget-corrected,joint,"
+          "joint-corrected"),
       "comma-separated strategies")("budgets", po::value<std::string>()->default_value("0.05,0.075,0.1,0.15,0.2,0.3"),
                                     "parameter budgets, fractions of the original model")(
       "compression-size", po::value<long>()->default_value(2000), "images in the compression set")(
@@ -100,7 +103,8 @@ int run_pareto(const std::vector<std::string>& args) {
       "test-size", po::value<long>()->default_value(0), "evaluate on the first N test images (0: all)")(
       "eps-grid", po::value<std::string>()->default_value(""), "eps values of the sweeps (default: 1e-3..10, log)")(
       "tau-grid", po::value<std::string>()->default_value(""), "spectrum tolerances (default: 1e-4..1, log)")(
-      "svd-grid", po::value<std::string>()->default_value(""), "svd rank fractions (default: 0.01..1, log)")(
+      "svd-grid", po::value<std::string>()->default_value(""),
+      "svd rank fractions and greedy-fraction's kept fractions (default: 0.01..1, log)")(
       "step", po::value<double>()->default_value(0.05),
       "joint: fraction of the parameters one move removes (at most half of a layer's neurons)")(
       "objective", po::value<std::string>()->default_value("cross-entropy"),

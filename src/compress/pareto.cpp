@@ -15,19 +15,10 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 
-constexpr std::array<std::string_view, 13> kNames = {"greedy",
-                                                     "magnitude",
-                                                     "random",
-                                                     "svd",
-                                                     "corrected",
-                                                     "spectrum",
-                                                     "spectrum-corrected",
-                                                     "budget",
-                                                     "budget-corrected",
-                                                     "tuned",
-                                                     "tuned-corrected",
-                                                     "joint",
-                                                     "joint-corrected"};
+constexpr std::array<std::string_view, 14> kNames = {"greedy", "greedy-fraction",  "magnitude", "random",
+                                                     "svd",    "corrected",        "spectrum",  "spectrum-corrected",
+                                                     "budget", "budget-corrected", "tuned",     "tuned-corrected",
+                                                     "joint",  "joint-corrected"};
 
 std::vector<double> log_grid(double lo, double hi, int per_decade) {
   std::vector<double> g;
@@ -81,11 +72,13 @@ class Study {
       ParetoCurve curve;
       curve.strategy = name;
       std::vector<ParetoRow> rows;
-      if (name == "greedy" || name == "magnitude" || name == "random" || name == "svd") {
-        const bool svd = name == "svd";
+      if (!is_joint_strategy(name)) {
+        // greedy-fraction: greedy ID with every layer keeping the same fraction of its neurons (a
+        // far stronger baseline than the eps rule, which cuts the narrow late layers hardest).
+        const bool svd = name == "svd" || name == "greedy-fraction";  // swept over fractions
         const RankRule rule = svd ? RankRule::fraction : RankRule::eps;
         CompressionOptions o = options_.compression;
-        o.strategy = parse_strategy(name);
+        o.strategy = parse_strategy(name == "greedy-fraction" ? "greedy" : name);
         Compressor c(model_, xc_, o);
         const auto plans_of = [&](std::span<const double> values) {
           std::vector<PointPlan> plans;
@@ -291,7 +284,7 @@ class Study {
 std::span<const std::string_view> pareto_strategy_names() { return kNames; }
 
 bool is_joint_strategy(std::string_view name) {
-  return name != "greedy" && name != "magnitude" && name != "random" && name != "svd";
+  return name != "greedy" && name != "greedy-fraction" && name != "magnitude" && name != "random" && name != "svd";
 }
 
 std::vector<double> default_eps_grid() { return log_grid(1e-3, 10.0, 6); }
@@ -304,9 +297,10 @@ ParetoResult run_pareto(const nn::Mlp& model, const dist::DistMatrix& compressio
   require(!options.strategies.empty(), "run_pareto: no strategy given");
   require(!options.budgets.empty(), "run_pareto: no budget given");
   for (const auto& s : options.strategies)
-    require(std::find(kNames.begin(), kNames.end(), s) != kNames.end(), "run_pareto: unknown strategy '", s,
-            "' (known: greedy, magnitude, random, svd, corrected, spectrum, spectrum-corrected, budget, "
-            "budget-corrected, tuned, tuned-corrected, joint, joint-corrected)");
+    require(
+        std::find(kNames.begin(), kNames.end(), s) != kNames.end(), "run_pareto: unknown strategy '", s,
+        "' (known: greedy, greedy-fraction, magnitude, random, svd, corrected, spectrum, spectrum-corrected, budget, "
+        "budget-corrected, tuned, tuned-corrected, joint, joint-corrected)");
   for (double b : options.budgets)
     require(b > 0.0 && b <= 1.0, "run_pareto: budget ", b, " outside (0, 1] (a fraction of the parameters)");
   require(validation.samples() > 0, "run_pareto: the validation set is empty");

@@ -18,7 +18,7 @@ column() {  # column CSV NAME
   awk -F, -v name="$2" 'NR == 1 { for (i = 1; i <= NF; ++i) if ($i == name) c = i; next } { print $c }' "$1"
 }
 
-strategies="greedy,svd,corrected,spectrum,budget,budget-corrected,tuned-corrected,joint-corrected"
+strategies="greedy,greedy-fraction,svd,corrected,spectrum,budget,budget-corrected,tuned-corrected,joint-corrected"
 "$idprune" pareto --model "$model" --data "$data" --strategies "$strategies" --budgets 0.1,0.3 \
   --compression-size 300 --validation-size 500 --seed 4 --threads 1 --step 0.1 --tune-rounds 1 \
   --out "$work/run" >"$work/run.log" 2>&1 || { cat "$work/run.log"; fail "pareto failed"; }
@@ -32,7 +32,7 @@ for s in budget budget-corrected tuned-corrected joint-corrected; do
   n="$(column "$csv" strategy | grep -cx "$s" || true)"
   [ "$n" -eq 2 ] || fail "$s has $n rows, expected one per budget"
 done
-for s in greedy svd corrected spectrum; do
+for s in greedy greedy-fraction svd corrected spectrum; do
   column "$csv" strategy | grep -qx "$s" || fail "no row for $s"
 done
 # The test split decides nothing: validation accuracies are those of held-out training images.

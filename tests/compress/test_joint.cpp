@@ -152,8 +152,8 @@ TEST(ParetoSelection, GreedyIsInterpolatedLinearlyAlongItsSweep) {
 
 TEST(ParetoSelection, StrategyNamesAndObjectives) {
   for (const auto name : compress::pareto_strategy_names())
-    EXPECT_EQ(compress::is_joint_strategy(name),
-              name != "greedy" && name != "magnitude" && name != "random" && name != "svd");
+    EXPECT_EQ(compress::is_joint_strategy(name), name != "greedy" && name != "greedy-fraction" && name != "magnitude" &&
+                                                     name != "random" && name != "svd");
   EXPECT_EQ(compress::parse_objective("cross-entropy"), compress::Objective::cross_entropy);
   EXPECT_EQ(compress::parse_objective("error-rate"), compress::Objective::error_rate);
   EXPECT_THROW((void)compress::parse_objective("loss"), Error);
