@@ -5,31 +5,11 @@
 # aside), with no duplicated, missing or truncated row. A last line cut mid-way (a crash during the
 # append) is dropped with a note and recomputed; a damaged line before the last is refused.
 # Usage: kill_resume.sh /path/to/idprune /path/to/source_root /path/to/mpiexec
-set -euo pipefail
-idprune="$1"
-root="$2"
-mpiexec="${3:-mpiexec}"
-data="$root/data/fashion-mnist-small"
-model="$root/data/models/fashion-mnist-small.safetensors"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "kill_resume: $*"
-  exit 1
-}
-command -v "$mpiexec" >/dev/null 2>&1 || {
-  echo "kill_resume: no mpiexec, skipped"
-  exit 77
-}
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
 
 points=24
-grid="$(awk -v n=$points 'BEGIN { for (i = 0; i < n; ++i) printf "%s%.6g", (i ? "," : ""), 1e-3 * 10 ^ (i / 8) }')"
+grid="$(log_grid $points 1e-3 8)"
 # Waves of 4 points whatever the thread count, so that rows (their `wave` column included) do not
 # depend on where a run was cut or on how it was parallelised.
 sweep_args=(sweep --model "$model" --data "$data" --strategy greedy --rule eps --grid "$grid" --wave 4

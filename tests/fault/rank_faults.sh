@@ -8,22 +8,8 @@
 # Prints one line per case (fault, engine, ranks, exit, seconds): the fault-injection matrix.
 # (Typical cost: about 45 s on 2 busy cores, mostly mpiexec start-up.)
 # Usage: rank_faults.sh /path/to/idprune /path/to/source_root /path/to/mpiexec
-set -euo pipefail
-idprune="$1"
-root="$2"
-mpiexec="${3:-mpiexec}"
-data="$root/data/fashion-mnist-small"
-model="$root/data/models/fashion-mnist-small.safetensors"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-fail() {
-  echo "rank_faults: $*"
-  exit 1
-}
-command -v "$mpiexec" >/dev/null 2>&1 || {
-  echo "rank_faults: no mpiexec, skipped"
-  exit 77
-}
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
 
 # Per-rank files: a missing model, a truncated model, another architecture, the same architecture
 # with one weight changed (a silently different model), a data folder with a truncated image file.

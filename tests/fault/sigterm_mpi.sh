@@ -8,31 +8,11 @@
 # or a time limit reaches the tasks of an `srun` step, how jobs/slurm/*.sbatch run). The ranks are frozen (SIGSTOP) once the first row is on disk and the signal is
 # queued while they are frozen, so it arrives with points left whatever the machine's speed.
 # Usage: sigterm_mpi.sh /path/to/idprune /path/to/source_root /path/to/mpiexec
-set -euo pipefail
-idprune="$1"
-root="$2"
-mpiexec="${3:-mpiexec}"
-data="$root/data/fashion-mnist-small"
-model="$root/data/models/fashion-mnist-small.safetensors"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "sigterm_mpi: $*"
-  exit 1
-}
-command -v "$mpiexec" >/dev/null 2>&1 || {
-  echo "sigterm_mpi: no mpiexec, skipped"
-  exit 77
-}
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
 
 points=20
-grid="$(awk -v n=$points 'BEGIN { for (i = 0; i < n; ++i) printf "%s%.6g", (i ? "," : ""), 1e-4 * 10 ^ (i / 5) }')"
+grid="$(log_grid $points 1e-4 5)"
 sweep_args=(sweep --model "$model" --data "$data" --strategy greedy --rule eps --grid "$grid" --wave 1
   --compression-size 300 --test-size 200 --seed 7 --engine lapack --threads 1)
 
