@@ -141,12 +141,7 @@ TEST(AdversarialEngines, GramEngineScalesAwayOverflowAndUnderflow) {
 TEST(AdversarialEngines, ColumnNormsNearTheLargestDoubleAreScaledOrAClearError) {
   const auto comm = dist::Comm::world();
   for (const double top : {0.5, 0.99}) {
-    Matrix a = gaussian(24, 5, 33);
-    for (index_t j = 0; j < a.cols(); ++j) {
-      const double norm = la::nrm2(a.col(j));
-      const double target = top * (1.0 - 0.15 * static_cast<double>(j));  // separated norms
-      for (double& v : a.col(j)) v = (v / norm * target) * std::numeric_limits<double>::max();
-    }
+    const Matrix a = near_max_norm_columns(24, 5, top, 33);
     Matrix mid(a);
     for (double& v : mid.values()) v = std::ldexp(v, -100);
     for (const PivotEngine e : all_engines()) {

@@ -76,14 +76,7 @@ inline bool same_on_every_rank(const dist::Comm& comm, const la::InterpolativeDe
 /// order of pi with a margin of about (1 - decay) at every step: no near-ties.
 inline Matrix separated_columns(index_t m, index_t n, double decay, std::uint64_t seed) {
   Matrix a = gaussian(m, n, seed);
-  std::vector<index_t> order(static_cast<std::size_t>(n));
-  std::iota(order.begin(), order.end(), index_t{0});
-  // Deterministic shuffle from the seed (a fixed permutation, independent of the library).
-  std::uint64_t s = seed;
-  for (index_t i = n - 1; i > 0; --i) {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>((s >> 33) % (i + 1))]);
-  }
+  const std::vector<index_t> order = shuffle(n, seed);
   for (index_t j = 0; j < n; ++j) {
     const double norm = la::nrm2(a.col(j));
     const double target = std::pow(decay, static_cast<double>(order[static_cast<std::size_t>(j)]));

@@ -97,7 +97,7 @@ TEST(AdversarialCpqr, EveryMethodGivesAFiniteValidIdAsAccurateAsDgeqp3) {
 // 1e300 ones (no overflow in squared norms, no underflow to a zero diagonal).
 TEST(AdversarialCpqr, GradedOrthogonalColumnsGiveTheirNormsAsTheDiagonal) {
   Matrix a = random_orthonormal(30, 12, 13);
-  const auto order = adversarial::shuffle(12, 14);
+  const auto order = shuffle(12, 14);
   for (index_t j = 0; j < 12; ++j)
     for (double& v : a.col(j)) v *= std::pow(10.0, -300.0 + 600.0 * static_cast<double>(order[std::size_t(j)]) / 11.0);
   std::vector<double> norms;
@@ -133,12 +133,7 @@ TEST(AdversarialCpqr, ColumnNormsNearTheLargestDoubleAreScaledOrAClearError) {
   // Below it, the result is that of the same matrix scaled into the middle of the range (cpqr
   // factors 2^-16 A there): the same pivots, R and the norms scaled back, T finite.
   for (const double top : {0.2, 0.5, 0.9, 0.99}) {
-    Matrix b = gaussian(16, 5, 32);
-    for (index_t j = 0; j < b.cols(); ++j) {
-      const double norm = la::nrm2(b.col(j));
-      const double target = top * (1.0 - 0.15 * static_cast<double>(j));  // separated norms
-      for (double& v : b.col(j)) v = (v / norm * target) * std::numeric_limits<double>::max();
-    }
+    const Matrix b = near_max_norm_columns(16, 5, top, 32);
     Matrix mid(b);
     for (double& v : mid.values()) v = std::ldexp(v, -100);
     for (const CpqrMethod method : {CpqrMethod::unblocked, CpqrMethod::blocked, CpqrMethod::lapack}) {

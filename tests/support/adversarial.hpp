@@ -25,18 +25,6 @@ struct Case {
   bool separated = false;
 };
 
-/// A fixed shuffle of 0..n-1 (LCG, independent of the standard library).
-inline std::vector<index_t> shuffle(index_t n, std::uint64_t seed) {
-  std::vector<index_t> order(static_cast<std::size_t>(n));
-  std::iota(order.begin(), order.end(), index_t{0});
-  std::uint64_t s = seed;
-  for (index_t i = n - 1; i > 0; --i) {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>((s >> 33) % (i + 1))]);
-  }
-  return order;
-}
-
 /// Orthonormal columns with norms 1 + 4 j eps (j shuffled): the greedy choice at every step is
 /// decided by a few ulps, so methods may legitimately differ, but every choice of k columns leaves
 /// the same residual to rounding (the columns are orthogonal).

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <numeric>
 #include <random>
 
 #include "idprune/la/blas.hpp"
@@ -69,6 +71,27 @@ double norm2(la::ConstMatrixView a) {
                               copy.data(), static_cast<int>(copy.ld()), s.data(), nullptr, 1, nullptr, 1),
                "dgesdd");
   return s.front();
+}
+
+std::vector<index_t> shuffle(index_t n, std::uint64_t seed) {
+  std::vector<index_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), index_t{0});
+  std::uint64_t s = seed;
+  for (index_t i = n - 1; i > 0; --i) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>((s >> 33) % (i + 1))]);
+  }
+  return order;
+}
+
+Matrix near_max_norm_columns(index_t m, index_t n, double top, std::uint64_t seed) {
+  Matrix a = gaussian(m, n, seed);
+  for (index_t j = 0; j < n; ++j) {
+    const double norm = la::nrm2(a.col(j));
+    const double target = top * (1.0 - 0.15 * static_cast<double>(j));
+    for (double& v : a.col(j)) v = (v / norm * target) * std::numeric_limits<double>::max();
+  }
+  return a;
 }
 
 }  // namespace idprune::test

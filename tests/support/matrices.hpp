@@ -23,6 +23,12 @@ Matrix low_rank(index_t m, index_t n, index_t r, std::uint64_t seed);
 /// with -c above the diagonal (c^2 + s^2 = 1). Greedy pivoting keeps the identity order, yet
 /// the matrix is nearly rank deficient: the classic counterexample for CPQR rank revealing.
 Matrix kahan(index_t n, double c);
+/// A fixed permutation of 0..n-1 from the seed (LCG Fisher-Yates, independent of the standard
+/// library, so every rank and platform builds the same).
+std::vector<index_t> shuffle(index_t n, std::uint64_t seed);
+/// m x n Gaussian matrix whose column j has 2-norm top (1 - 0.15 j) DBL_MAX (separated norms at
+/// the top of the double range; n <= 6 keeps them positive).
+Matrix near_max_norm_columns(index_t m, index_t n, double top, std::uint64_t seed);
 /// Sets the given columns of `a` to zero.
 void zero_columns(Matrix& a, const std::vector<index_t>& cols);
 /// Spectral norm (largest singular value), by LAPACK dgesdd on a copy.
