@@ -15,6 +15,7 @@
 #include "idprune/compress/sweep.hpp"
 #include "idprune/dist/comm.hpp"
 #include "idprune/la/svd.hpp"
+#include "support/distributed.hpp"
 
 namespace idprune::test {
 namespace {
@@ -22,12 +23,6 @@ namespace {
 using compress::LayerRule;
 using compress::RankRule;
 using compress::Strategy;
-
-/// This rank's block of rows of `full`.
-dist::DistMatrix distribute(const Matrix& full, const dist::Comm& comm) {
-  const auto r = dist::block_rows(full.rows(), comm.size(), comm.rank());
-  return {comm, Matrix(full.block(r.begin, 0, r.count, full.cols())), r.begin, full.rows()};
-}
 
 /// A small model with its compression and test sets, identical on every rank.
 struct Problem {

@@ -16,6 +16,7 @@
 #include "idprune/compress/pareto.hpp"
 #include "idprune/dist/comm.hpp"
 #include "idprune/la/svd.hpp"
+#include "support/distributed.hpp"
 
 namespace idprune::test {
 namespace {
@@ -26,12 +27,6 @@ using compress::JointOptions;
 using compress::PointPlan;
 
 std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
-
-/// This rank's block of rows of `full`.
-dist::DistMatrix rows_of(const Matrix& full, const dist::Comm& comm) {
-  const auto r = dist::block_rows(full.rows(), comm.size(), comm.rank());
-  return {comm, Matrix(full.block(r.begin, 0, r.count, full.cols())), r.begin, full.rows()};
-}
 
 template <class T>
 std::vector<T> block_of(const std::vector<T>& full, const dist::Comm& comm) {
@@ -80,8 +75,8 @@ Problem problem(std::uint64_t seed, bool bias = false) {
 TEST(JointCompressor, IdInterpolationWithOneEpsIsTheGreedyStrategy) {
   const auto comm = dist::Comm::world();
   const Problem p = problem(31, true);
-  compress::Compressor greedy(p.model, rows_of(p.xc, comm), {});
-  JointCompressor joint(p.model, rows_of(p.xc, comm), {});
+  compress::Compressor greedy(p.model, distribute(p.xc, comm), {});
+  JointCompressor joint(p.model, distribute(p.xc, comm), {});
   std::vector<PointPlan> plans;
   for (const double e : {0.02, 0.1, 0.5, 2.0})
     plans.push_back(compress::uniform_plan(3, {}, {compress::RankRule::eps, e}));
@@ -119,8 +114,8 @@ TEST(JointCompressor, CorrectedInterpolationIsTheLeastSquaresFitOfTheOriginalLog
     JointOptions id_opts;
     JointOptions ls_opts;
     ls_opts.interpolation = compress::Interpolation::corrected;
-    JointCompressor id(model, rows_of(xc, comm), id_opts);
-    JointCompressor ls(model, rows_of(xc, comm), ls_opts);
+    JointCompressor id(model, distribute(xc, comm), id_opts);
+    JointCompressor ls(model, distribute(xc, comm), ls_opts);
     const std::vector<index_t> k = {9, 7};
     const std::vector<PointPlan> plans = {compress::kept_plan(k)};
     const auto mi = id.compress(plans).front();
@@ -147,8 +142,8 @@ TEST(JointCompressor, AnInterceptOnlyLowersTheLeastSquaresError) {
   JointOptions with;
   with.interpolation = compress::Interpolation::corrected;
   with.intercept = true;
-  JointCompressor id(model, rows_of(xc, comm), {});
-  JointCompressor ic(model, rows_of(xc, comm), with);
+  JointCompressor id(model, distribute(xc, comm), {});
+  JointCompressor ic(model, distribute(xc, comm), with);
   PointPlan plan;
   plan.layers = {std::nullopt, compress::LayerRule{compress::RankRule::k, 6}};
   const auto mi = id.compress(std::vector<PointPlan>{plan}).front();
@@ -173,8 +168,8 @@ TEST(DistributedLeastSquares, MatchesThePseudoinverseSolution) {
   Matrix singular = a;
   for (index_t i = 0; i < m; ++i) singular(i, 3) = singular(i, 1);  // a repeated column
   for (const Matrix* am : {&a, &singular}) {
-    const auto ad = rows_of(*am, comm);
-    const auto yd = rows_of(y, comm);
+    const auto ad = distribute(*am, comm);
+    const auto yd = distribute(y, comm);
     const compress::LeastSquaresProblem pr{ad.local(), yd.local()};
     const std::vector<compress::LeastSquaresProblem> problems = {pr, pr};
     const auto t = compress::distributed_least_squares(comm, problems);
@@ -211,11 +206,11 @@ TEST(JointCompressor, ModelsDependOnlyOnThePlanNotOnBatchingOrCaching) {
     SCOPED_TRACE(std::string(compress::to_string(interpolation)));
     JointOptions o;
     o.interpolation = interpolation;
-    JointCompressor together(p.model, rows_of(p.xc, comm), o);
+    JointCompressor together(p.model, distribute(p.xc, comm), o);
     const auto all = together.compress(plans);
     JointOptions tiny = o;
     tiny.cache_bytes = 0;  // every node evicted after each call
-    JointCompressor alone(p.model, rows_of(p.xc, comm), tiny);
+    JointCompressor alone(p.model, distribute(p.xc, comm), tiny);
     for (std::size_t i = plans.size(); i-- > 0;) {
       const auto one = alone.compress(std::span<const PointPlan>(plans).subspan(i, 1)).front();
       EXPECT_TRUE(identical_models(one.model, all[i].model)) << "plan " << i;
@@ -240,7 +235,7 @@ TEST(JointCompressor, KeepingEveryNeuronReproducesTheOriginal) {
   for (const auto interpolation : {compress::Interpolation::id, compress::Interpolation::corrected}) {
     JointOptions o;
     o.interpolation = interpolation;
-    JointCompressor c(p.model, rows_of(p.xc, comm), o);
+    JointCompressor c(p.model, distribute(p.xc, comm), o);
     const std::vector<index_t> full = {24, 20, 16};
     const auto m = c.compress(std::vector<PointPlan>{compress::kept_plan(full)}).front();
     const Matrix l0 = p.model.logits(p.xc);
@@ -258,7 +253,7 @@ TEST(BudgetStrategy, CompressedModelMeetsTheBudgetFromBelow) {
     JointOptions o;
     o.interpolation = variant == 0 ? compress::Interpolation::id : compress::Interpolation::corrected;
     o.intercept = variant == 2;  // every layer after the first gains a bias: counted by the allocation
-    JointCompressor c(p.model, rows_of(p.xc, comm), o);
+    JointCompressor c(p.model, distribute(p.xc, comm), o);
     const std::int64_t total = p.model.parameter_count();
     for (const double f : {0.05, 0.1, 0.3, 0.6}) {
       const auto budget = static_cast<std::int64_t>(f * static_cast<double>(total));
@@ -274,8 +269,9 @@ TEST(BudgetStrategy, CompressedModelMeetsTheBudgetFromBelow) {
 TEST(ValidationScorer, MatchesADirectComputation) {
   const auto comm = dist::Comm::world();
   const Problem p = problem(91);
-  const compress::ValidationScorer scorer(p.model, Matrix(rows_of(p.xv, comm).local()), block_of(p.yv, comm), comm, 37);
-  JointCompressor c(p.model, rows_of(p.xc, comm), {});
+  const compress::ValidationScorer scorer(p.model, Matrix(distribute(p.xv, comm).local()), block_of(p.yv, comm), comm,
+                                          37);
+  JointCompressor c(p.model, distribute(p.xc, comm), {});
   const auto models = c.compress(std::vector<PointPlan>{compress::kept_plan(std::vector<index_t>{8, 6, 4})});
   const auto s = scorer.score(models).front();
   const Matrix logits = models.front().model.logits(p.xv);
@@ -301,7 +297,8 @@ TEST(ValidationScorer, MatchesADirectComputation) {
 TEST(JointSearch, DescentIsIdenticalForOneAndTwoThreadsAndShrinksEveryStep) {
   const auto comm = dist::Comm::world();
   const Problem p = problem(101);
-  const compress::ValidationScorer scorer(p.model, Matrix(rows_of(p.xv, comm).local()), block_of(p.yv, comm), comm, 50);
+  const compress::ValidationScorer scorer(p.model, Matrix(distribute(p.xv, comm).local()), block_of(p.yv, comm), comm,
+                                          50);
   compress::DescentOptions o;
   o.step = 0.25;
   o.stop_fraction = 0.1;
@@ -310,7 +307,7 @@ TEST(JointSearch, DescentIsIdenticalForOneAndTwoThreadsAndShrinksEveryStep) {
     const tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
     JointOptions jo;
     jo.interpolation = compress::Interpolation::corrected;
-    JointCompressor c(p.model, rows_of(p.xc, comm), jo);
+    JointCompressor c(p.model, distribute(p.xc, comm), jo);
     paths.push_back(compress::marginal_descent(c, scorer, o));
   }
   ASSERT_EQ(paths[0].size(), paths[1].size());
@@ -338,14 +335,15 @@ TEST(ParetoStudy, SelectionNeverDependsOnTheTestLabels) {
   o.svd_grid = {0.1, 0.3, 0.6};
   o.descent.step = 0.25;
   o.descent.stop_fraction = 0.08;
-  const compress::ValidationScorer scorer(p.model, Matrix(rows_of(p.xv, comm).local()), block_of(p.yv, comm), comm, 64);
-  const auto xc = rows_of(p.xc, comm);
+  const compress::ValidationScorer scorer(p.model, Matrix(distribute(p.xv, comm).local()), block_of(p.yv, comm), comm,
+                                          64);
+  const auto xc = distribute(p.xc, comm);
   std::vector<compress::ParetoResult> results;
   std::vector<int> scrambled = p.yt;
   std::mt19937_64 gen(5);
   std::shuffle(scrambled.begin(), scrambled.end(), gen);
   for (const std::vector<int>* labels : {&p.yt, static_cast<const std::vector<int>*>(&scrambled)}) {
-    const compress::Evaluator test(p.model, Matrix(rows_of(p.xt, comm).local()), block_of(*labels, comm), comm, 64);
+    const compress::Evaluator test(p.model, Matrix(distribute(p.xt, comm).local()), block_of(*labels, comm), comm, 64);
     results.push_back(compress::run_pareto(p.model, xc, scorer, test, o));
   }
   const auto& a = results[0].rows;

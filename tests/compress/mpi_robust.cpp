@@ -15,6 +15,7 @@
 #include "idprune/compress/evaluate.hpp"
 #include "idprune/compress/layer.hpp"
 #include "idprune/dist/comm.hpp"
+#include "support/distributed.hpp"
 
 namespace idprune::test {
 namespace {
@@ -22,11 +23,6 @@ namespace {
 using compress::LayerRule;
 using compress::RankRule;
 using compress::Strategy;
-
-dist::DistMatrix distribute_rows(const Matrix& full, const dist::Comm& comm) {
-  const auto r = dist::block_rows(full.rows(), comm.size(), comm.rank());
-  return {comm, Matrix(full.block(r.begin, 0, r.count, full.cols())), r.begin, full.rows()};
-}
 
 /// random_mlp with hidden layer `dead` made dead on every non-negative input: its weight and bias
 /// are all negative, so its pre-activations are negative on the inputs in [0, 1] (layer 0) or on
@@ -86,7 +82,7 @@ TEST(DeadLayer, EveryStrategyAndEngineKeepsAModelWithTheOriginalPredictions) {
         o.engine.engine = s.engine;
         o.engine.scalapack_block = 4;
         compress::CompressedModel c;
-        ASSERT_NO_THROW(c = compress::compress_model(model, distribute_rows(xc, comm), rule, layers, o));
+        ASSERT_NO_THROW(c = compress::compress_model(model, distribute(xc, comm), rule, layers, o));
         const auto& out = c.layers[std::size_t(dead)];
         EXPECT_TRUE(out.compressed);
         if (rule.rule == RankRule::eps && s.strategy != Strategy::magnitude) {
@@ -117,7 +113,7 @@ TEST(DeadLayer, CompressLayerEveryEngineKeepsOneNeuronWithZeroInterpolation) {
     o.rule = LayerRule{RankRule::eps, 1e-3};
     o.engine.engine = e;
     o.engine.scalapack_block = 4;
-    const auto result = compress::compress_layer(c, 1, distribute_rows(h, comm), o);
+    const auto result = compress::compress_layer(c, 1, distribute(h, comm), o);
     EXPECT_EQ(result.factorization.rank, 0);
     ASSERT_EQ(result.selection.kept.size(), 1u);
     EXPECT_EQ(la::norm_max(result.selection.interpolation), 0.0);
@@ -147,30 +143,29 @@ TEST(NonFiniteInput, CompressorRefusesItOnEveryRankNamingWhere) {
     const LayerRule rule{RankRule::fraction, 0.5};  // a rule every strategy accepts
     nn::Mlp bad = model;
     bad.layer(1).factor_values(0)(4, 2) = std::numeric_limits<double>::quiet_NaN();
-    expect_collective([&] { (void)compress::compress_model(bad, distribute_rows(xc, comm), rule, {}, o); },
+    expect_collective([&] { (void)compress::compress_model(bad, distribute(xc, comm), rule, {}, o); },
                       "hidden layer 2 weight: entry (4, 2) is nan");
     bad = model;
     bad.layer(2).bias_values()[3] = std::numeric_limits<double>::infinity();
-    expect_collective([&] { (void)compress::compress_model(bad, distribute_rows(xc, comm), rule, {}, o); },
+    expect_collective([&] { (void)compress::compress_model(bad, distribute(xc, comm), rule, {}, o); },
                       "the classifier bias: entry 3 is inf");
     Matrix bad_x(xc);
     const index_t row = xc.rows() - 3;  // held by the last rank
     bad_x(row, 7) = -std::numeric_limits<double>::infinity();
-    expect_collective([&] { (void)compress::compress_model(model, distribute_rows(bad_x, comm), rule, {}, o); },
+    expect_collective([&] { (void)compress::compress_model(model, distribute(bad_x, comm), rule, {}, o); },
                       "the compression set: entry (" + std::to_string(row) + ", 7) is -inf");
   }
   // So does the Evaluator, for the model and for the evaluation set held by one rank.
   {
     nn::Mlp bad = model;
     bad.layer(0).bias_values()[5] = std::numeric_limits<double>::quiet_NaN();
-    const std::vector<int> labels(std::size_t(distribute_rows(xc, comm).local_rows()), 0);
-    expect_collective([&] { compress::Evaluator ev(bad, Matrix(distribute_rows(xc, comm).local()), labels, comm); },
+    const std::vector<int> labels(std::size_t(distribute(xc, comm).local_rows()), 0);
+    expect_collective([&] { compress::Evaluator ev(bad, Matrix(distribute(xc, comm).local()), labels, comm); },
                       "hidden layer 1 bias: entry 5 is nan");
     Matrix bad_x(xc);
     bad_x(xc.rows() - 1, 2) = std::numeric_limits<double>::infinity();  // on the last rank
-    expect_collective(
-        [&] { compress::Evaluator ev(model, Matrix(distribute_rows(bad_x, comm).local()), labels, comm); },
-        "the evaluation set (local rows of this rank): entry");
+    expect_collective([&] { compress::Evaluator ev(model, Matrix(distribute(bad_x, comm).local()), labels, comm); },
+                      "the evaluation set (local rows of this rank): entry");
   }
   // The single-layer API checks the same.
   Matrix bad_x(xc);
@@ -178,7 +173,7 @@ TEST(NonFiniteInput, CompressorRefusesItOnEveryRankNamingWhere) {
   nn::Mlp c = model;
   compress::LayerCompressionOptions lo;
   lo.rule = LayerRule{RankRule::k, 3.0};
-  expect_collective([&] { (void)compress::compress_layer(c, 0, distribute_rows(bad_x, comm), lo); },
+  expect_collective([&] { (void)compress::compress_layer(c, 0, distribute(bad_x, comm), lo); },
                     "compress_layer: the inputs of layer 0: entry (1, 0) is nan");
 }
 

@@ -14,6 +14,7 @@
 #include "idprune/dist/pivot.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/la/cpqr.hpp"
+#include "support/distributed.hpp"
 #include "support/matrices.hpp"
 
 namespace idprune::test {
@@ -23,12 +24,6 @@ inline constexpr double eps = std::numeric_limits<double>::epsilon();
 /// The rows [begin, begin + count) of `full` as this rank's block.
 inline dist::DistMatrix slice(const Matrix& full, const dist::Comm& comm, index_t begin, index_t count) {
   return {comm, Matrix(full.block(begin, 0, count, full.cols())), begin, full.rows()};
-}
-
-/// Standard block-row distribution of `full` (every rank holds the same full matrix).
-inline dist::DistMatrix distribute(const Matrix& full, const dist::Comm& comm) {
-  const auto r = dist::block_rows(full.rows(), comm.size(), comm.rank());
-  return slice(full, comm, r.begin, r.count);
 }
 
 /// Distribution with per-rank row counts `counts` (one per rank, summing to full.rows()).
