@@ -381,10 +381,6 @@ Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOpt
   const std::uint64_t bytes_before = comm.bytes_sent();
   z.validate(idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")"));
   if (const auto error = option_error(z, opts, eng); !error.empty()) throw CollectiveError(0, error);
-  // Test facility (IDPRUNE_FAULT, dist/fault.hpp): a failure on one rank while the others go on
-  // into the engine's collectives.
-  static std::atomic<long> calls{0};
-  inject_fault(comm.rank(), "engine", calls++);
   const std::string where = idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")");
   double max_norm = 0.0;
   if (const auto error = column_norm_error(z, where, max_norm); !error.empty()) throw CollectiveError(0, error);
@@ -402,6 +398,10 @@ Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOpt
     if (stats != nullptr) *stats = local_stats;
     return out;
   }
+  // Test facility (IDPRUNE_FAULT, dist/fault.hpp): a failure on one rank while the others go on
+  // into the engine's collectives. After the rescaling above, which recurses: one count per call.
+  static std::atomic<long> calls{0};
+  inject_fault(comm.rank(), "engine", calls++);
   Outcome out;
   const index_t n = z.cols();
   if (z.global_rows() == 0 || n == 0) {
