@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <iostream>
 #include <numeric>
 #include <optional>
@@ -235,14 +236,25 @@ int run_sweep(const std::vector<std::string>& args) {
     std::iota(pool.begin(), pool.end(), std::int64_t{0});
     const auto sample = data::sample_compression_set(pool, compression_size, seed);
     const auto mine = dist::block_rows(compression_size, comm.size(), comm.rank());
-    xc = data::load_dataset_rows(data_dir, data::Split::train,
-                                 std::span<const std::int64_t>(sample).subspan(static_cast<std::size_t>(mine.begin),
-                                                                               static_cast<std::size_t>(mine.count)))
-             .x;
+    const auto load_train = [&] {
+      return data::load_dataset_rows(data_dir, data::Split::train,
+                                     std::span<const std::int64_t>(sample).subspan(
+                                         static_cast<std::size_t>(mine.begin), static_cast<std::size_t>(mine.count)))
+          .x;
+    };
+    // With two threads or more, the training rows (the larger file to decompress) load on a
+    // second thread while this one loads the test rows. (On an exception here the future's
+    // destructor waits for that thread.)
+    std::future<la::Matrix> train_rows;
+    if (threads >= 2)
+      train_rows = std::async(std::launch::async, load_train);
+    else
+      xc = load_train();
     const auto test = data::dataset_info(data_dir, data::Split::test);
     n_test = test_size > 0 ? std::min<std::int64_t>(test_size, test.samples) : test.samples;
     const auto tmine = dist::block_rows(n_test, comm.size(), comm.rank());
     auto ds = data::load_dataset(data_dir, data::Split::test, tmine.begin, tmine.count);
+    if (train_rows.valid()) xc = train_rows.get();
     xt = std::move(ds.x);
     yt = std::move(ds.y);
     data_shape = {train.samples, train.features, train.classes, test.samples, test.features, test.classes};

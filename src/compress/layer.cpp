@@ -58,6 +58,31 @@ Selection dead_layer_selection(index_t width) {
   return s;
 }
 
+namespace {
+/// T W for a T (k x n) and W (n x d). When T(:, C) is exactly the identity (every ID selection:
+/// T = [I, R11^{-1} R12] P^T), T W = W(C, :) + T(:, F) W(F, :) with F the other n - k columns: a
+/// product of k (n - k) d flops instead of k n d (8x fewer for the first layers of a sweep's
+/// mildest points, which keep 90% of the neurons). Otherwise the plain product.
+Matrix fold(const Selection& s, la::ConstMatrixView w) {
+  const Matrix& t = s.interpolation;
+  const index_t k = t.rows();
+  const index_t n = t.cols();
+  std::vector<char> in_c(uz(n), 0);
+  for (index_t c : s.kept) in_c[uz(c)] = 1;
+  bool identity = true;
+  for (index_t i = 0; i < k && identity; ++i)
+    for (index_t j = 0; j < k && identity; ++j) identity = t(i, s.kept[uz(j)]) == (i == j ? 1.0 : 0.0);
+  if (!identity) return la::matmul(t, w);
+  std::vector<index_t> rest;
+  for (index_t j = 0; j < n; ++j)
+    if (!in_c[uz(j)]) rest.push_back(j);
+  Matrix out = la::select_rows(w, s.kept);
+  if (!rest.empty())
+    la::gemm(1.0, la::select_columns(t, rest), la::Op::none, la::select_rows(w, rest), la::Op::none, 1.0, out.view());
+  return out;
+}
+}  // namespace
+
 void apply_selection(nn::Mlp& model, index_t layer, const Selection& selection) {
   require(layer >= 0 && layer < model.num_hidden(), "apply_selection: layer ", layer, " outside [0, ",
           model.num_hidden(), ")");
@@ -83,7 +108,7 @@ void apply_selection(nn::Mlp& model, index_t layer, const Selection& selection) 
   std::vector<Matrix> next_factors;
   // W_{l+1} <- T W_{l+1}: only the first factor of a factored next layer changes.
   next_factors.push_back(selection.identity_rows ? la::select_rows(next.factor(0), selection.kept)
-                                                 : la::matmul(selection.interpolation, next.factor(0)));
+                                                 : fold(selection, next.factor(0)));
   for (index_t j = 1; j < next.factor_count(); ++j) next_factors.push_back(next.factor(j));
   nn::DenseLayer folded(std::move(next_factors), next.bias(), next.activation());
 

@@ -28,7 +28,7 @@ void gemm(double alpha, ConstMatrixView a, Op op_a, ConstMatrixView b, Op op_b, 
 }
 
 Matrix matmul(ConstMatrixView a, ConstMatrixView b, Op op_a, Op op_b) {
-  Matrix c(op_rows(a, op_a), op_cols(b, op_b));
+  Matrix c = Matrix::uninitialized(op_rows(a, op_a), op_cols(b, op_b));
   gemm(1.0, a, op_a, b, op_b, 0.0, c.view());
   return c;
 }

@@ -21,14 +21,14 @@ Matrix Matrix::identity(index_t n) {
 }
 
 Matrix transpose(ConstMatrixView a) {
-  Matrix t(a.cols(), a.rows());
+  Matrix t = Matrix::uninitialized(a.cols(), a.rows());
   for (index_t j = 0; j < a.cols(); ++j)
     for (index_t i = 0; i < a.rows(); ++i) t(j, i) = a(i, j);
   return t;
 }
 
 Matrix select_columns(ConstMatrixView a, std::span<const index_t> cols) {
-  Matrix out(a.rows(), static_cast<index_t>(cols.size()));
+  Matrix out = Matrix::uninitialized(a.rows(), static_cast<index_t>(cols.size()));
   for (std::size_t c = 0; c < cols.size(); ++c) {
     require(cols[c] >= 0 && cols[c] < a.cols(), "select_columns: column ", cols[c], " out of range [0, ", a.cols(),
             ")");
@@ -38,10 +38,14 @@ Matrix select_columns(ConstMatrixView a, std::span<const index_t> cols) {
 }
 
 Matrix select_rows(ConstMatrixView a, std::span<const index_t> rows) {
-  Matrix out(static_cast<index_t>(rows.size()), a.cols());
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    require(rows[r] >= 0 && rows[r] < a.rows(), "select_rows: row ", rows[r], " out of range [0, ", a.rows(), ")");
-    for (index_t j = 0; j < a.cols(); ++j) out(static_cast<index_t>(r), j) = a(rows[r], j);
+  Matrix out = Matrix::uninitialized(static_cast<index_t>(rows.size()), a.cols());
+  for (const index_t r : rows)
+    require(r >= 0 && r < a.rows(), "select_rows: row ", r, " out of range [0, ", a.rows(), ")");
+  if (rows.empty()) return out;
+  for (index_t j = 0; j < a.cols(); ++j) {  // column by column: contiguous writes and reads
+    const double* src = a.col(j).data();
+    double* dst = out.col(j).data();
+    for (std::size_t r = 0; r < rows.size(); ++r) dst[r] = src[rows[r]];
   }
   return out;
 }

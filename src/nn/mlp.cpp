@@ -62,12 +62,12 @@ void DenseLayer::forward(la::ConstMatrixView x, la::Matrix& y) const {
   require(x.cols() == d_in(), "DenseLayer::forward: input has ", x.cols(), " columns, layer expects d_in=", d_in());
   const index_t n = x.rows();
   if (factors_.size() == 1) {
-    if (y.rows() != n || y.cols() != d_out()) y.reset(n, d_out());
+    if (y.rows() != n || y.cols() != d_out()) y.reset_uninitialized(n, d_out());
     la::gemm(1.0, x, la::Op::none, factors_.front(), la::Op::none, 0.0, y.view());
   } else {
     la::Matrix t = la::matmul(x, factors_.front());
     for (std::size_t j = 1; j + 1 < factors_.size(); ++j) t = la::matmul(t, factors_[j]);
-    if (y.rows() != n || y.cols() != d_out()) y.reset(n, d_out());
+    if (y.rows() != n || y.cols() != d_out()) y.reset_uninitialized(n, d_out());
     la::gemm(1.0, t, la::Op::none, factors_.back(), la::Op::none, 0.0, y.view());
   }
   const bool relu = activation_ == Activation::relu;

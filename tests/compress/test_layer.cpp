@@ -239,6 +239,46 @@ TEST(ApplySelection, FoldPreservesShapesAndCountsParameters) {
   }
 }
 
+// W_{l+1} <- T W_{l+1} is formed as W(C, :) + T(:, F) W(F, :) when T(:, C) is the identity (every
+// ID selection), by the full product otherwise: both must give T W to rounding, and the kept
+// rows' identity part must be carried exactly (T(:, F) = 0 leaves W(C, :) bit for bit).
+TEST(ApplySelection, FoldEqualsTheProductTW) {
+  const nn::Mlp model = random_mlp(9, {12, 7}, 3, true, 41);
+  const Matrix x = structured_inputs(80, 9, 6, 42);
+  const Matrix z = model.hidden_activations(x, 0);
+  la::CpqrOptions o;
+  o.max_rank = 8;
+  const la::CpqrResult f = la::cpqr(z, o);
+  ASSERT_GE(f.rank, 2);
+  const index_t k = f.rank;
+  const compress::Selection id = compress::id_selection(f, k);
+  const Matrix& w = model.layer(1).weight();  // 12 x 7
+
+  compress::Selection dense = id;  // a T without the identity block: the full product
+  dense.interpolation(0, id.kept[0]) = 0.5;
+  compress::Selection plain = id;  // T = [I, 0]: W(C, :) exactly
+  for (index_t j = 0; j < 12; ++j)
+    if (std::find(id.kept.begin(), id.kept.end(), j) == id.kept.end())
+      for (index_t i = 0; i < k; ++i) plain.interpolation(i, j) = 0.0;
+
+  for (const compress::Selection* s : std::vector<const compress::Selection*>{&id, &dense, &plain}) {
+    nn::Mlp folded = model;
+    compress::apply_selection(folded, 0, *s);
+    const Matrix expected = la::matmul(s->interpolation, w);
+    double scale = 0.0;  // max_ij (|T| |W|)_ij bounds the rounding of either formula
+    for (index_t i = 0; i < k; ++i)
+      for (index_t j = 0; j < 7; ++j) {
+        double sum = 0.0;
+        for (index_t p = 0; p < 12; ++p) sum += std::abs(s->interpolation(i, p) * w(p, j));
+        scale = std::max(scale, sum);
+      }
+    EXPECT_LE(max_abs_diff(folded.layer(1).weight(), expected), 16 * eps * scale);  // 16 > 12 terms
+  }
+  nn::Mlp exact = model;
+  compress::apply_selection(exact, 0, plain);
+  EXPECT_EQ(max_abs_diff(exact.layer(1).weight(), la::select_rows(w, id.kept)), 0.0);
+}
+
 TEST(DeadLayer, KeepsOneNeuronWithZeroInterpolation) {
   nn::Mlp model = random_mlp(6, {5}, 2, false, 41);
   Matrix w = model.hidden(0).weight();

@@ -17,6 +17,32 @@ TEST(Matrix, ViewsShareStorageColumnMajor) {
   EXPECT_EQ(a(2, 1), 7.0);
 }
 
+// Matrix::uninitialized and reset_uninitialized leave the entries unset (for outputs a product or
+// a copy overwrites): only the shape is promised, and a copy from a view holds the view's values.
+TEST(Matrix, UninitializedShapesAndCopies) {
+  Matrix a = Matrix::uninitialized(3, 4);
+  EXPECT_EQ(a.rows(), 3);
+  EXPECT_EQ(a.cols(), 4);
+  EXPECT_EQ(a.size(), 12);
+  a.view().fill(2.0);
+  a.reset_uninitialized(5, 2);
+  EXPECT_EQ(a.rows(), 5);
+  EXPECT_EQ(a.cols(), 2);
+  a.reset_uninitialized(0, 7);
+  EXPECT_TRUE(a.empty());
+  Matrix b(4, 3);
+  for (index_t j = 0; j < 3; ++j)
+    for (index_t i = 0; i < 4; ++i) b(i, j) = static_cast<double>(10 * i + j);
+  const Matrix c(b.block(1, 1, 3, 2));
+  for (index_t j = 0; j < 2; ++j)
+    for (index_t i = 0; i < 3; ++i) EXPECT_EQ(c(i, j), b(i + 1, j + 1));
+  EXPECT_EQ(select_rows(b, std::vector<index_t>{3, 0})(1, 2), b(0, 2));
+  EXPECT_EQ(select_rows(b, std::vector<index_t>{3, 0})(0, 1), b(3, 1));
+  EXPECT_EQ(select_rows(b, std::vector<index_t>{}).rows(), 0);
+  Matrix d(2, 3, 7.0);  // the filling constructor still fills
+  for (double v : d.values()) EXPECT_EQ(v, 7.0);
+}
+
 TEST(Matrix, GemmMatchesDefinition) {
   Matrix a(2, 3), b(3, 2);
   for (index_t i = 0; i < 2; ++i)

@@ -4,7 +4,11 @@
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <span>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "idprune/la/error.hpp"
@@ -99,13 +103,43 @@ class MatrixView {
   index_t ld_ = 1;
 };
 
+/// An allocator whose value-less construct() default-initialises: vector<double>::resize(n) then
+/// leaves the new entries unset. Matrix uses it so that buffers a product or a copy overwrites
+/// completely are not zeroed first (a wasted pass over memory, plus page faults, in the sweeps).
+template <class T, class A = std::allocator<T>>
+class DefaultInitAllocator : public A {
+  using traits = std::allocator_traits<A>;
+
+ public:
+  template <class U>
+  struct rebind {
+    using other = DefaultInitAllocator<U, typename traits::template rebind_alloc<U>>;
+  };
+  using A::A;
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    traits::construct(static_cast<A&>(*this), p, std::forward<Args>(args)...);
+  }
+};
+
 /// Owning dense column-major matrix (ld == max(1, rows)).
 class Matrix {
  public:
   Matrix() = default;
   Matrix(index_t rows, index_t cols, double value = 0.0)
       : data_(checked_size(rows, cols), value), rows_(rows), cols_(cols) {}
-  explicit Matrix(ConstMatrixView src) : Matrix(src.rows(), src.cols()) { view().assign(src); }
+  explicit Matrix(ConstMatrixView src) : Matrix(uninitialized(src.rows(), src.cols())) { view().assign(src); }
+  /// A rows x cols matrix whose entries are NOT set: only for outputs written completely before
+  /// they are read (a product with beta = 0, a copy).
+  [[nodiscard]] static Matrix uninitialized(index_t rows, index_t cols) {
+    Matrix m;
+    m.reset_uninitialized(rows, cols);
+    return m;
+  }
 
   [[nodiscard]] static Matrix identity(index_t n);
 
@@ -147,6 +181,16 @@ class Matrix {
     rows_ = rows;
     cols_ = cols;
   }
+  /// Reshapes to rows x cols, leaving the entries unset (see uninitialized()).
+  void reset_uninitialized(index_t rows, index_t cols) {
+    const std::size_t n = checked_size(rows, cols);
+    if (n != data_.size()) {
+      data_.clear();  // nothing to keep: resize() then neither copies nor sets the new entries
+      data_.resize(n);
+    }
+    rows_ = rows;
+    cols_ = cols;
+  }
 
  private:
   static std::size_t checked_size(index_t rows, index_t cols) {
@@ -154,7 +198,7 @@ class Matrix {
     return static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols);
   }
 
-  std::vector<double> data_;
+  std::vector<double, DefaultInitAllocator<double>> data_;
   index_t rows_ = 0;
   index_t cols_ = 0;
 };
