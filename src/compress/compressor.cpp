@@ -469,8 +469,21 @@ std::vector<CompressedModel> Compressor::compress_by_data(std::span<const PointP
       apply_selection(out[p].model, l, keys[i].selection);
       out[p].layers[uz(l)].rank = std::min(out[p].model.hidden(l).d_in(), out[p].layers[uz(l)].kept);
       if (l == 0) out[p].first_layer_columns = keys[i].selection.kept;
+      if (l == 1) out[p].second_layer_columns = keys[i].selection.kept;
     });
     dist::check_collective(comm, error);
+    if (strategy == Strategy::greedy && l == 0 && original_.num_hidden() >= 2) {
+      // The first layer's ID interpolation, kept (once per selection) for the evaluation's
+      // second-layer shortcut; a second layer left as it is keeps all of its columns.
+      for (auto& key : keys) {
+        if (key.k <= 0) continue;  // left alone, or dead (T = 0 is no ID)
+        const auto t = std::make_shared<const Matrix>(std::move(key.selection.interpolation));
+        for (std::size_t p : key.members) {
+          out[p].first_interpolation = t;
+          out[p].second_layer_columns = all_columns(original_.hidden(1).d_out());
+        }
+      }
+    }
     groups = std::move(next);
     stats_.apply_seconds += seconds_since(t0);
   }

@@ -35,6 +35,20 @@ class Scratch {
   std::array<std::size_t, 4> capacity_{};
 };
 
+/// y <- act(y + 1 b^T) with the layer's bias and activation.
+void bias_and_activation(const nn::DenseLayer& layer, la::MatrixView y) {
+  const bool relu = layer.activation() == nn::Activation::relu;
+  for (index_t j = 0; j < y.cols(); ++j) {
+    const double b = layer.has_bias() ? layer.bias()[uz(j)] : 0.0;
+    double* c = y.col(j).data();
+    // relu(NaN) stays NaN, as in nn::DenseLayer::forward.
+    for (index_t i = 0; i < y.rows(); ++i) {
+      const double v = c[i] + b;
+      c[i] = relu && v < 0.0 ? 0.0 : v;
+    }
+  }
+}
+
 /// y = act(x F_1 ... F_q + 1 b^T) into scratch slot `out` (slots 2 and 3 hold intermediate
 /// products of factored layers): nn::DenseLayer::forward without zero fills.
 la::MatrixView layer_forward(const nn::DenseLayer& layer, la::ConstMatrixView x, Scratch& scratch, std::size_t out) {
@@ -47,17 +61,14 @@ la::MatrixView layer_forward(const nn::DenseLayer& layer, la::ConstMatrixView x,
     in = y;
   }
   const la::MatrixView y = scratch.view(out, x.rows(), layer.d_out());
-  const bool relu = layer.activation() == nn::Activation::relu;
-  for (index_t j = 0; j < y.cols(); ++j) {
-    const double b = layer.has_bias() ? layer.bias()[uz(j)] : 0.0;
-    double* c = y.col(j).data();
-    // relu(NaN) stays NaN, as in nn::DenseLayer::forward.
-    for (index_t i = 0; i < y.rows(); ++i) {
-      const double v = c[i] + b;
-      c[i] = relu && v < 0.0 ? 0.0 : v;
-    }
-  }
+  bias_and_activation(layer, y);
   return y;
+}
+
+/// dst = src(:, cols).
+void gather_columns(la::ConstMatrixView src, std::span<const index_t> cols, la::MatrixView dst) {
+  for (std::size_t c = 0; c < cols.size(); ++c)
+    std::copy_n(src.col(cols[c]).data(), src.rows(), dst.col(static_cast<index_t>(c)).data());
 }
 
 bool is_identity(std::span<const index_t> cols, index_t n) {
@@ -84,8 +95,12 @@ Evaluator::Evaluator(const nn::Mlp& original, Matrix x, std::vector<int> labels,
     if (const std::string bad = la::non_finite_message(x_, "Evaluator: the evaluation set (local rows of this rank)");
         !bad.empty())
       throw Error(bad);
-    // Outside TBB: this one large product may use every core the rank has.
+    // Outside TBB: these large products may use every core the rank has.
     first_hidden_ = original.hidden_activations(x_, 0);
+    if (original.num_hidden() >= 2) {
+      w2_ = original.hidden(1).weight();
+      second_product_ = la::matmul(first_hidden_, w2_);
+    }
   });
   dist::check_collective(comm_, error);
 
@@ -105,14 +120,73 @@ Evaluator::Evaluator(const nn::Mlp& original, Matrix x, std::vector<int> labels,
   original_counts_ = {counts[0], counts[1], counts[1]};
 }
 
-std::vector<int> Evaluator::batch_predictions(const CompressedModel& m, std::size_t b) const {
+struct Evaluator::Shortcut {
+  std::vector<index_t> rest;  ///< F: the first layer's neurons not kept
+  Matrix x;                   ///< T_1(:, F), k_1 x |F|
+  Matrix w2_rest;             ///< W_2(F, C_2), |F| x k_2
+};
+
+std::unique_ptr<Evaluator::Shortcut> Evaluator::shortcut(const CompressedModel& m) const {
+  if (w2_.empty() || !m.first_interpolation || m.model.num_hidden() < 2) return nullptr;
+  const Matrix& t = *m.first_interpolation;
+  const std::vector<index_t>& c1 = m.first_layer_columns;
+  const std::vector<index_t>& c2 = m.second_layer_columns;
+  const auto k1 = static_cast<index_t>(c1.size());
+  const auto k2 = static_cast<index_t>(c2.size());
+  const index_t n1 = first_hidden_.cols();
+  const nn::DenseLayer& second = m.model.layer(1);
+  // The contract of CompressedModel::first_interpolation, checked: a model that breaks it is
+  // evaluated through its own weights.
+  if (k1 < 1 || t.rows() != k1 || t.cols() != n1 || second.factor_count() != 1 || second.d_in() != k1 ||
+      second.d_out() != k2)
+    return nullptr;
+  for (index_t c : c2)
+    if (c < 0 || c >= w2_.cols()) return nullptr;
+  std::vector<char> kept(uz(n1), 0);
+  for (index_t c : c1) {
+    if (c < 0 || c >= n1) return nullptr;
+    kept[uz(c)] = 1;
+  }
+  for (index_t j = 0; j < k1; ++j)
+    for (index_t i = 0; i < k1; ++i)
+      if (t(i, c1[uz(j)]) != (i == j ? 1.0 : 0.0)) return nullptr;
+  // Flops per sample: k1 f + f k2 against k1 k2, plus the copies of |F| + k2 columns: only
+  // when it saves a fifth.
+  const index_t f = n1 - k1;
+  if (5 * (k1 * f + f * k2 + f + k2) >= 4 * k1 * k2) return nullptr;
+  auto s = std::make_unique<Shortcut>();
+  for (index_t j = 0; j < n1; ++j)
+    if (!kept[uz(j)]) s->rest.push_back(j);
+  s->x = la::select_columns(t, s->rest);
+  s->w2_rest = la::select_rows(la::select_columns(w2_, c2), s->rest);
+  return s;
+}
+
+std::vector<int> Evaluator::batch_predictions(const CompressedModel& m, std::size_t b, const Shortcut* sc) const {
   const index_t begin = static_cast<index_t>(b) * batch_rows_;
   const index_t count = std::min(batch_rows_, x_.rows() - begin);
   Scratch scratch;
   la::ConstMatrixView h;
   index_t first = 0;  // the first layer still to apply
   std::size_t slot = 0;
-  if (m.first_layer_columns.empty()) {
+  if (sc != nullptr) {
+    // Second-layer pre-activations (Z_1 W_2)(:, C_2) - E W_2(F, C_2), E = Z_1(:, F) - Z_1(:, C_1) X.
+    const la::ConstMatrixView z1 = first_hidden_.view().rows_range(begin, count);
+    const auto k1 = static_cast<index_t>(m.first_layer_columns.size());
+    const auto f = static_cast<index_t>(sc->rest.size());
+    const la::MatrixView zc = scratch.view(2, count, k1);
+    gather_columns(z1, m.first_layer_columns, zc);
+    const la::MatrixView e = scratch.view(3, count, f);
+    gather_columns(z1, sc->rest, e);
+    la::gemm(-1.0, zc, la::Op::none, sc->x, la::Op::none, 1.0, e);
+    const la::MatrixView y = scratch.view(0, count, static_cast<index_t>(m.second_layer_columns.size()));
+    gather_columns(second_product_.view().rows_range(begin, count), m.second_layer_columns, y);
+    la::gemm(-1.0, e, la::Op::none, sc->w2_rest, la::Op::none, 1.0, y);
+    bias_and_activation(m.model.layer(1), y);
+    h = y;
+    first = 2;
+    slot = 1;
+  } else if (m.first_layer_columns.empty()) {
     h = x_.view().rows_range(begin, count);
   } else {
     // The first layer's activations are columns of the original model's (shared product).
@@ -121,10 +195,8 @@ std::vector<int> Evaluator::batch_predictions(const CompressedModel& m, std::siz
     if (is_identity(m.first_layer_columns, first_hidden_.cols())) {
       h = all;
     } else {
-      const auto cols = m.first_layer_columns;
-      const la::MatrixView hc = scratch.view(slot, count, static_cast<index_t>(cols.size()));
-      for (std::size_t c = 0; c < cols.size(); ++c)
-        std::copy_n(all.col(cols[c]).data(), count, hc.col(static_cast<index_t>(c)).data());
+      const la::MatrixView hc = scratch.view(slot, count, static_cast<index_t>(m.first_layer_columns.size()));
+      gather_columns(all, m.first_layer_columns, hc);
       h = hc;
       slot = 1;
     }
@@ -138,9 +210,10 @@ std::vector<int> Evaluator::batch_predictions(const CompressedModel& m, std::siz
 
 std::vector<int> Evaluator::predictions(const CompressedModel& model) const {
   const std::size_t batches = uz((x_.rows() + batch_rows_ - 1) / batch_rows_);
+  const std::unique_ptr<Shortcut> sc = shortcut(model);
   std::vector<int> out;
   for (std::size_t b = 0; b < batches; ++b) {
-    const auto p = batch_predictions(model, b);
+    const auto p = batch_predictions(model, b, sc.get());
     out.insert(out.end(), p.begin(), p.end());
   }
   return out;
@@ -150,20 +223,23 @@ std::vector<EvaluationCounts> Evaluator::evaluate(std::span<const CompressedMode
   const std::size_t batches = uz((x_.rows() + batch_rows_ - 1) / batch_rows_);
   const std::size_t tasks = models.size() * batches;
   std::vector<std::int64_t> local(2 * tasks, 0);  // (correct, agree) per (model, batch)
-  const std::string error = parallel::run_tasks(tasks, [&](std::size_t t) {
-    const std::size_t m = t / batches;
-    const std::size_t b = t % batches;
-    const std::vector<int> pred = batch_predictions(models[m], b);
-    const std::size_t begin = b * uz(batch_rows_);
-    std::int64_t correct = 0;
-    std::int64_t agree = 0;
-    for (std::size_t i = 0; i < pred.size(); ++i) {
-      correct += pred[i] == labels_[begin + i] ? 1 : 0;
-      agree += pred[i] == reference_[begin + i] ? 1 : 0;
-    }
-    local[2 * t] = correct;
-    local[2 * t + 1] = agree;
-  });
+  std::vector<std::unique_ptr<Shortcut>> shortcuts(models.size());
+  std::string error = parallel::run_tasks(models.size(), [&](std::size_t m) { shortcuts[m] = shortcut(models[m]); });
+  if (error.empty())
+    error = parallel::run_tasks(tasks, [&](std::size_t t) {
+      const std::size_t m = t / batches;
+      const std::size_t b = t % batches;
+      const std::vector<int> pred = batch_predictions(models[m], b, shortcuts[m].get());
+      const std::size_t begin = b * uz(batch_rows_);
+      std::int64_t correct = 0;
+      std::int64_t agree = 0;
+      for (std::size_t i = 0; i < pred.size(); ++i) {
+        correct += pred[i] == labels_[begin + i] ? 1 : 0;
+        agree += pred[i] == reference_[begin + i] ? 1 : 0;
+      }
+      local[2 * t] = correct;
+      local[2 * t + 1] = agree;
+    });
   dist::check_collective(comm_, error);
   // One allreduce for every model: (correct, agree) per model.
   std::vector<std::int64_t> sums(2 * models.size(), 0);

@@ -283,12 +283,23 @@ TEST(Evaluator, CountsEqualADirectForwardPass) {
   EXPECT_EQ(ev.original_counts().correct, oc.correct_total());
   EXPECT_EQ(ev.original_counts().agree, ev.original_counts().samples);
   compress::Compressor c(p.model, distribute(p.xc, comm), {});
-  const auto m = c.compress(plans(p.model, RankRule::eps, {1e-1, 1e-2}));
+  // Mild rules keep most first-layer neurons: their second layer goes through the shortcut
+  // (Z_1 W_2)(:, C_2) - E W_2(F, C_2), which must agree with the folded weights' forward pass.
+  auto m = c.compress(plans(p.model, RankRule::eps, {1e-1, 1e-2, 1e-3, 1e-4}));
   const auto counts = ev.evaluate(m);
   for (std::size_t i = 0; i < m.size(); ++i) {
+    EXPECT_NE(m[i].first_interpolation, nullptr);
     const std::vector<int> pred = m[i].model.predict(p.xt);
     EXPECT_EQ(counts[i].correct, nn::count_correct(pred, p.yt, 5).correct_total());
     EXPECT_EQ(counts[i].agree, nn::count_agreement(pred, ref));
+    const std::vector<int> local = ev.predictions(m[i]);
+    compress::CompressedModel plain = m[i];
+    plain.first_interpolation.reset();
+    EXPECT_EQ(local, ev.predictions(plain));
+    // A model that breaks the shortcut's contract (an interpolation of another shape) is
+    // evaluated through its own weights.
+    plain.first_interpolation = std::make_shared<const Matrix>(3, 3);
+    EXPECT_EQ(local, ev.predictions(plain));
   }
 }
 

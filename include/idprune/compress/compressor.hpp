@@ -40,6 +40,7 @@
 // needs no data either (one SVD per layer, cached across calls).
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -85,6 +86,14 @@ struct CompressedModel {
   /// (all of them when it was not compressed): its activations are columns of the original's, which
   /// lets an evaluation share that product among models. Empty when this does not hold (svd).
   std::vector<index_t> first_layer_columns;
+  /// Set when the first layer was compressed by an ID and the second hidden layer of `model` is
+  /// (T_1 W_2)(:, C_2), b_2(C_2): T_1 (k_1 x n_1, T_1(:, C_1) = I; shared by the points of a group)
+  /// and C_2 (all of W_2's columns when the second layer was not compressed), with W_2, b_2 the
+  /// original's. Then Z_1(:, C_1) T_1 W_2 = Z_1 W_2 - E W_2(F, :), E = Z_1(:, F) - Z_1(:, C_1) T_1(:, F)
+  /// (F: the n_1 - k_1 other neurons), which lets an evaluation start from the original network's
+  /// shared product Z_1 W_2 (Evaluator). Empty/null otherwise.
+  std::shared_ptr<const la::Matrix> first_interpolation;
+  std::vector<index_t> second_layer_columns;
 };
 
 /// Where the time of compress() calls went (accumulated over calls; this rank).

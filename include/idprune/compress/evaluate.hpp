@@ -10,7 +10,14 @@
 // The first hidden layer's product X W_1 is the dominant cost and is shared: it is computed once
 // for the original model (outside TBB, with threaded BLAS), and a model whose first layer is
 // W_1(:, C), b_1(C) (CompressedModel::first_layer_columns) reads its activations as columns C.
+// So is the original's second-layer product Z_1 W_2: a model whose second layer is the fold of an
+// ID of the first, (T_1 W_2)(:, C_2) (CompressedModel::first_interpolation), gets that layer's
+// pre-activations as (Z_1 W_2)(:, C_2) - E W_2(F, C_2) with E = Z_1(:, F) - Z_1(:, C_1) T_1(:, F)
+// the ID's residual on the data, when that costs fewer flops than the product with the folded
+// weight: k_1 (n_1 - k_1) + (n_1 - k_1) k_2 against k_1 k_2 per sample (the mild end of a sweep,
+// which keeps most neurons, costs half). The two formulas agree to rounding, not bit for bit.
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -51,8 +58,12 @@ class Evaluator {
   [[nodiscard]] std::vector<int> predictions(const CompressedModel& model) const;
 
  private:
-  /// Local predictions of `model` on batch b.
-  [[nodiscard]] std::vector<int> batch_predictions(const CompressedModel& model, std::size_t b) const;
+  struct Shortcut;  // a model's second-layer shortcut (evaluate.cpp)
+  /// Local predictions of `model` on batch b (through `shortcut` when given).
+  [[nodiscard]] std::vector<int> batch_predictions(const CompressedModel& model, std::size_t b,
+                                                   const Shortcut* shortcut = nullptr) const;
+  /// The shortcut of `model` when it has one and it saves flops (nullptr otherwise).
+  [[nodiscard]] std::unique_ptr<Shortcut> shortcut(const CompressedModel& model) const;
 
   la::Matrix x_;
   std::vector<int> labels_;
@@ -60,6 +71,8 @@ class Evaluator {
   index_t batch_rows_;
   int classes_ = 0;
   la::Matrix first_hidden_;     ///< act(X W_1 + b_1) of the original model, local rows
+  la::Matrix w2_;               ///< the original W_2 (when there are two hidden layers)
+  la::Matrix second_product_;   ///< first_hidden_ W_2 (no bias, no activation), local rows
   std::vector<int> reference_;  ///< the original model's predictions, local rows
   EvaluationCounts original_counts_;
 };
