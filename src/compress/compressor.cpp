@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <numeric>
+#include <optional>
 #include <string>
 
 #include "idprune/dist/kernels.hpp"
@@ -126,6 +127,30 @@ la::CpqrOptions Compressor::point_rule(const LayerRule& rule, index_t layer) {
   la::CpqrOptions o = cpqr_stopping_rule(rule, xc_.global_rows(), width, norm);
   o.method = options_.cpqr_method;
   return o;
+}
+
+const la::CpqrResult* Compressor::cached_factorization(index_t layer, const la::CpqrOptions& rule) const {
+  const auto it = original_f_.find(layer);
+  return it != original_f_.end() && covers(it->second.options, rule) ? &it->second.f : nullptr;
+}
+
+std::vector<la::CpqrResult> Compressor::factorize_batch(std::span<const Matrix* const> blocks,
+                                                        std::span<const la::CpqrOptions> rules, index_t layer,
+                                                        std::span<const char> original) {
+  std::vector<dist::DistMatrix> inputs;
+  inputs.reserve(blocks.size());
+  for (const Matrix* b : blocks) inputs.push_back(engine_input(Matrix(*b)));
+  std::vector<dist::EngineStats> st(blocks.size());
+  std::vector<la::CpqrResult> fs = dist::distributed_cpqr_batch(inputs, rules, options_.engine, st);
+  for (std::size_t i = 0; i < fs.size(); ++i) {
+    ++stats_.factorizations;
+    stats_.bytes_sent += st[i].bytes_sent;
+    if (original[i] == 0) continue;
+    const auto it = original_f_.find(layer);
+    if (it == original_f_.end() || covers(rules[i], it->second.options))
+      original_f_[layer] = Factorization{rules[i], fs[i]};
+  }
+  return fs;
 }
 
 la::CpqrResult Compressor::factorize(const Matrix& block, const la::CpqrOptions& rule, index_t layer, bool original) {
@@ -383,6 +408,37 @@ std::vector<CompressedModel> Compressor::compress_by_data(std::span<const PointP
     };
     std::vector<Key> keys;
     std::vector<la::CpqrResult> factorizations(groups.size());
+    if (strategy == Strategy::greedy) {
+      // Every group's factorization, with the loosest rule of its points, in one batch: the
+      // engines' collective steps in turn on this thread, their local CPQRs in parallel.
+      std::vector<std::size_t> batch;
+      std::vector<la::CpqrOptions> batch_rules;
+      const index_t cap = std::min(xc_.global_rows(), width);
+      for (std::size_t g = 0; g < groups.size(); ++g) {
+        std::optional<la::CpqrOptions> combined;
+        for (std::size_t p : groups[g].members)
+          if (points[p].layers[uz(l)]) {
+            const la::CpqrOptions r = point_rule(*points[p].layers[uz(l)], l);
+            combined = combined ? loosest(*combined, r) : r;
+          }
+        if (!combined) continue;
+        const la::CpqrOptions rule = at_least_one_step(*combined, cap);
+        if (const la::CpqrResult* f = groups[g].original ? cached_factorization(l, rule) : nullptr) {
+          factorizations[g] = *f;
+          continue;
+        }
+        batch.push_back(g);
+        batch_rules.push_back(rule);
+      }
+      std::vector<const Matrix*> blocks;
+      std::vector<char> original;
+      for (std::size_t g : batch) {
+        blocks.push_back(block[g]);
+        original.push_back(groups[g].original ? 1 : 0);
+      }
+      std::vector<la::CpqrResult> fs = factorize_batch(blocks, batch_rules, l, original);
+      for (std::size_t i = 0; i < batch.size(); ++i) factorizations[batch[i]] = std::move(fs[i]);
+    }
     for (std::size_t g = 0; g < groups.size(); ++g) {
       std::map<index_t, std::vector<std::size_t>> by_k;
       std::vector<std::size_t> compressing;
@@ -394,14 +450,8 @@ std::vector<CompressedModel> Compressor::compress_by_data(std::span<const PointP
       if (!compressing.empty()) {
         if (strategy == Strategy::greedy) {
           std::vector<la::CpqrOptions> rules;
-          la::CpqrOptions combined;
-          for (std::size_t i = 0; i < compressing.size(); ++i) {
-            rules.push_back(point_rule(*points[compressing[i]].layers[uz(l)], l));
-            combined = i == 0 ? rules.back() : loosest(combined, rules.back());
-          }
-          const index_t cap = std::min(xc_.global_rows(), width);
-          const la::CpqrResult& f = factorizations[g] =
-              factorize(*block[g], at_least_one_step(combined, cap), l, groups[g].original);
+          for (std::size_t p : compressing) rules.push_back(point_rule(*points[p].layers[uz(l)], l));
+          const la::CpqrResult& f = factorizations[g];
           for (std::size_t i = 0; i < compressing.size(); ++i) {
             const std::size_t p = compressing[i];
             // k = 0 only when every neuron is dead on the compression set (f.rank = 0).

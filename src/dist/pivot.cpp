@@ -3,6 +3,8 @@
 #include "idprune/dist/pivot.hpp"
 
 #include <lapacke.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <array>
@@ -10,6 +12,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
 
 #include "idprune/dist/fault.hpp"
 #include "idprune/dist/kernels.hpp"
@@ -374,11 +377,34 @@ void bcast_outcome(const Comm& comm, Outcome& out, index_t n, bool want_id) {
   if (want_id) std::copy(it, it + static_cast<std::ptrdiff_t>(rsize), out.t.values().begin());
 }
 
+/// One matrix's way through select(), in three stages, so that distributed_cpqr_batch can run the
+/// local factorizations of several matrices in parallel between collective stages:
+///  1. prologue (collective): checks, the fault point, dead columns, and the engine's collective
+///     reduction (tsqr: the R of Z on rank 0); other engines and special cases finish here;
+///  2. local (rank 0, no MPI): CPQR of the reduced R;
+///  3. epilogue (collective): the local stage's error, overflow check, T, broadcast.
+struct Job {
+  Outcome out;
+  EngineStats stats;
+  std::uint64_t bytes_before = 0;
+  bool done = false;          ///< the outcome is final (nothing but the statistics left)
+  bool local = false;         ///< stage 2 pending: factor `r` with `opts`
+  bool broadcast = false;     ///< stage 3 needs the overflow check, T and the broadcast
+  std::vector<index_t> live;  ///< compacted input: its live columns (empty: all columns)
+  index_t rows = 0;           ///< global rows of the engine's input
+  la::CpqrOptions opts;       ///< the options of the engine's input (max_rank capped to live columns)
+  Matrix r;                   ///< tsqr: the reduced R (rank 0)
+  std::string error;          ///< stage 2's failure (rank 0)
+};
+
 Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOptions& eng, bool want_id,
-               EngineStats* stats) {
+               EngineStats* stats);
+
+/// Stage 1. `deferrable`: tsqr may stop after its reduction and leave the CPQR to stage 2.
+void prologue(Job& job, const DistMatrix& z, const la::CpqrOptions& opts, const EngineOptions& eng, bool want_id,
+              bool deferrable) {
   const Comm& comm = z.comm();
-  EngineStats local_stats;
-  const std::uint64_t bytes_before = comm.bytes_sent();
+  job.bytes_before = comm.bytes_sent();
   z.validate(idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")"));
   if (const auto error = option_error(z, opts, eng); !error.empty()) throw CollectiveError(0, error);
   const std::string where = idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")");
@@ -390,52 +416,99 @@ Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOpt
     // on every rank alike (T is scale-free).
     const DistMatrix scaled(comm, scaled_copy(z.local(), -la::kHugeScaleExponent), z.row_offset(), z.global_rows());
     EngineStats inner;
-    Outcome out = select(scaled, opts, eng, want_id, &inner);
-    local_stats.sketch_rows = inner.sketch_rows;
-    la::unscale_result(out.f, la::kHugeScaleExponent);
-    check_collective(comm, la::overflow_message(out.f, where));
-    local_stats.bytes_sent = comm.bytes_sent() - bytes_before;
-    if (stats != nullptr) *stats = local_stats;
-    return out;
+    job.out = select(scaled, opts, eng, want_id, &inner);
+    job.stats.sketch_rows = inner.sketch_rows;
+    la::unscale_result(job.out.f, la::kHugeScaleExponent);
+    check_collective(comm, la::overflow_message(job.out.f, where));
+    job.done = true;
+    return;
   }
   // Test facility (IDPRUNE_FAULT, dist/fault.hpp): a failure on one rank while the others go on
   // into the engine's collectives. After the rescaling above, which recurses: one count per call.
   static std::atomic<long> calls{0};
   inject_fault(comm.rank(), "engine", calls++);
-  Outcome out;
   const index_t n = z.cols();
   if (z.global_rows() == 0 || n == 0) {
-    out.f = empty_result(n);
-    if (want_id) out.t = Matrix(0, n);
-  } else {
-    const bool compact =
-        eng.engine == PivotEngine::tsqr || eng.engine == PivotEngine::gram || eng.engine == PivotEngine::sketch;
-    const std::vector<index_t> live = compact ? live_columns(z) : std::vector<index_t>{};
-    if (compact && live.empty()) {
-      out.f = empty_result(n);  // every column is zero: nothing to select
-    } else if (compact && static_cast<index_t>(live.size()) < n) {
-      // Dead columns (zero on every rank) have zero norm, so greedy pivoting never takes them
-      // before it stops: factor only the live columns and put the dead ones last.
-      DistMatrix zc(comm, la::select_columns(z.local(), live), z.row_offset(), z.global_rows());
-      la::CpqrOptions o = opts;
-      if (o.max_rank >= 0) o.max_rank = std::min<index_t>(o.max_rank, static_cast<index_t>(live.size()));
-      out = run_engine(zc, zc.local(), o, eng, local_stats);
-      if (comm.rank() == step::root) out.f = expand_columns(std::move(out.f), live, n);
-    } else {
-      out = run_engine(z, {}, opts, eng, local_stats);
+    job.out.f = empty_result(n);
+    if (want_id) job.out.t = Matrix(0, n);
+    job.done = true;
+    return;
+  }
+  job.broadcast = true;
+  const bool compact =
+      eng.engine == PivotEngine::tsqr || eng.engine == PivotEngine::gram || eng.engine == PivotEngine::sketch;
+  std::vector<index_t> live = compact ? live_columns(z) : std::vector<index_t>{};
+  if (compact && live.empty()) {
+    job.out.f = empty_result(n);  // every column is zero: nothing to select
+    return;
+  }
+  job.opts = opts;
+  std::optional<DistMatrix> zc;
+  if (compact && static_cast<index_t>(live.size()) < n) {
+    // Dead columns (zero on every rank) have zero norm, so greedy pivoting never takes them
+    // before it stops: factor only the live columns and put the dead ones last.
+    zc.emplace(comm, la::select_columns(z.local(), live), z.row_offset(), z.global_rows());
+    if (job.opts.max_rank >= 0)
+      job.opts.max_rank = std::min<index_t>(job.opts.max_rank, static_cast<index_t>(live.size()));
+    job.live = std::move(live);
+  }
+  const DistMatrix& input = zc ? *zc : z;
+  job.rows = input.global_rows();
+  if (deferrable && eng.engine == PivotEngine::tsqr) {
+    // run_engine's tsqr case up to its local CPQR (the compacted copy may be overwritten).
+    Matrix copy;
+    la::MatrixView scratch = zc ? zc->local() : la::MatrixView();
+    if (!zc) {
+      copy = Matrix(z.local());
+      scratch = copy.view();
     }
+    job.r = step::tsqr_reduce(comm, scratch, eng.tpqrt_block);
+    job.local = true;
+    return;
+  }
+  job.out = run_engine(input, zc ? zc->local() : la::MatrixView(), job.opts, eng, job.stats);
+}
+
+/// Stage 2 (no MPI; rank 0 only does work).
+void local_stage(Job& job, const Comm& comm, const EngineOptions& eng) {
+  if (!job.local) return;
+  job.error = capture_error([&] {
+    if (comm.rank() != step::root) return;
+    require(la::all_finite(job.r), overflow_error(eng));
+    // CPQR of R (only its first min(m, n) rows can be non-zero) selects Z's pivots.
+    job.out.f = la::cpqr(job.r.block(0, 0, std::min(job.rows, job.r.cols()), job.r.cols()), job.opts);
+  });
+  job.r = Matrix();
+}
+
+/// Stage 3.
+Outcome epilogue(Job& job, const DistMatrix& z, const EngineOptions& eng, bool want_id, EngineStats* stats) {
+  const Comm& comm = z.comm();
+  if (job.local) check_collective(comm, job.error);
+  if (!job.done && job.broadcast) {
+    const index_t n = z.cols();
+    const std::string where = idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")");
+    if (!job.live.empty() && comm.rank() == step::root) job.out.f = expand_columns(std::move(job.out.f), job.live, n);
     // Inf/NaN in the result (column norms within a small factor of the largest double, where
     // Householder, sketch or unscaling intermediates overflow) is a clear error, not pivots.
     check_collective(comm, capture_error([&] {
                        if (comm.rank() != step::root) return;
-                       if (const std::string bad = la::overflow_message(out.f, where); !bad.empty()) throw Error(bad);
-                       if (want_id) out.t = la::interpolation_matrix(out.f);
+                       if (const std::string bad = la::overflow_message(job.out.f, where); !bad.empty())
+                         throw Error(bad);
+                       if (want_id) job.out.t = la::interpolation_matrix(job.out.f);
                      }));
-    bcast_outcome(comm, out, n, want_id);
+    bcast_outcome(comm, job.out, n, want_id);
   }
-  local_stats.bytes_sent = comm.bytes_sent() - bytes_before;
-  if (stats != nullptr) *stats = local_stats;
-  return out;
+  job.stats.bytes_sent = comm.bytes_sent() - job.bytes_before;
+  if (stats != nullptr) *stats = job.stats;
+  return std::move(job.out);
+}
+
+Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOptions& eng, bool want_id,
+               EngineStats* stats) {
+  Job job;
+  prologue(job, z, opts, eng, want_id, false);
+  return epilogue(job, z, eng, want_id, stats);
 }
 
 }  // namespace
@@ -443,6 +516,30 @@ Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOpt
 la::CpqrResult distributed_cpqr(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOptions& engine,
                                 EngineStats* stats) {
   return select(z, opts, engine, false, stats).f;
+}
+
+std::vector<la::CpqrResult> distributed_cpqr_batch(std::span<const DistMatrix> zs,
+                                                   std::span<const la::CpqrOptions> opts, const EngineOptions& engine,
+                                                   std::span<EngineStats> stats) {
+  require(opts.size() == zs.size() && (stats.empty() || stats.size() == zs.size()),
+          "distributed_cpqr_batch: ", zs.size(), " matrices, ", opts.size(), " option sets, ", stats.size(),
+          " statistics");
+  std::vector<Job> jobs(zs.size());
+  for (std::size_t i = 0; i < zs.size(); ++i) prologue(jobs[i], zs[i], opts[i], engine, false, true);
+  std::size_t pending = 0;
+  for (const Job& job : jobs) pending += job.local ? 1 : 0;
+  if (pending > 1 && tbb::this_task_arena::max_concurrency() > 1) {
+    // One CPQR per task, BLAS single-threaded inside (no oversubscription).
+    const la::ScopedBlasThreads single(1);
+    tbb::parallel_for(std::size_t{0}, jobs.size(), [&](std::size_t i) { local_stage(jobs[i], zs[i].comm(), engine); });
+  } else {
+    for (std::size_t i = 0; i < jobs.size(); ++i) local_stage(jobs[i], zs[i].comm(), engine);
+  }
+  std::vector<la::CpqrResult> out;
+  out.reserve(zs.size());
+  for (std::size_t i = 0; i < zs.size(); ++i)
+    out.push_back(epilogue(jobs[i], zs[i], engine, false, stats.empty() ? nullptr : &stats[i]).f);
+  return out;
 }
 
 la::InterpolativeDecomposition distributed_id(const DistMatrix& z, const la::CpqrOptions& opts,

@@ -151,6 +151,14 @@ class Compressor {
   /// Collective: CPQR with `rule` of the activations whose engine input is `block` (engine_block),
   /// reusing (or filling) the cache for the original network.
   la::CpqrResult factorize(const la::Matrix& block, const la::CpqrOptions& rule, index_t layer, bool original);
+  /// The cached factorization of the original network's activations at `layer` when it covers
+  /// `rule` (nullptr otherwise).
+  [[nodiscard]] const la::CpqrResult* cached_factorization(index_t layer, const la::CpqrOptions& rule) const;
+  /// Collective: factorize() of several blocks in one dist::distributed_cpqr_batch (their local
+  /// CPQRs run in parallel); original[i] != 0 marks the original network's (cached as factorize).
+  std::vector<la::CpqrResult> factorize_batch(std::span<const la::Matrix* const> blocks,
+                                              std::span<const la::CpqrOptions> rules, index_t layer,
+                                              std::span<const char> original);
   [[nodiscard]] dist::DistMatrix distributed(la::Matrix local) const;
   /// True for the engines whose result depends on Z only through its R factor (tsqr) or its Gram
   /// matrix Z^T Z = R^T R (gram): each rank may hand them its local R_p (Z_p = Q_p R_p) instead of Z_p.

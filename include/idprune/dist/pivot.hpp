@@ -58,7 +58,9 @@
 // tsqr/gram/sketch move O(n^2) (or O((k+p) n)) bytes per rank whatever the number of rows m;
 // scalapack and lapack move O(m n / P).
 #include <cstdint>
+#include <span>
 #include <string_view>
+#include <vector>
 
 #include "idprune/dist/dist_matrix.hpp"
 #include "idprune/la/cpqr.hpp"
@@ -101,6 +103,15 @@ struct EngineStats {
 /// sketch on rank 0 (lapack always uses dgeqp3). If `stats` is given it receives this rank's figures.
 la::CpqrResult distributed_cpqr(const DistMatrix& z, const la::CpqrOptions& opts = {}, const EngineOptions& engine = {},
                                 EngineStats* stats = nullptr);
+
+/// Collective: distributed_cpqr of each zs[i] with opts[i] (every matrix on the same ranks, the
+/// same lists on every rank), with the same results as one call each. The collective steps run on
+/// the calling thread, matrix after matrix; the local factorizations that follow the tsqr
+/// engine's reduction (CPQR of each R on rank 0) run as TBB tasks in parallel, with
+/// single-threaded BLAS. Other engines run as one call each. `stats` is empty or one per matrix.
+std::vector<la::CpqrResult> distributed_cpqr_batch(std::span<const DistMatrix> zs,
+                                                   std::span<const la::CpqrOptions> opts,
+                                                   const EngineOptions& engine = {}, std::span<EngineStats> stats = {});
 
 /// Collective interpolative decomposition Z ≈ Z(:, C) T. T is computed on rank 0 (dtrsm with R11)
 /// and broadcast, so every rank holds bit-identical results.
