@@ -108,9 +108,18 @@ Evaluator::Evaluator(const nn::Mlp& original, Matrix x, std::vector<int> labels,
   reference.model = original;
   reference.first_layer_columns.resize(uz(first_hidden_.cols()));
   std::iota(reference.first_layer_columns.begin(), reference.first_layer_columns.end(), index_t{0});
+  if (!w2_.empty()) {
+    // The original is its own ID (T_1 = I, nothing left out): its second layer reads the shared
+    // product second_product_ instead of multiplying again.
+    reference.first_interpolation = std::make_shared<const Matrix>(Matrix::identity(first_hidden_.cols()));
+    reference.second_layer_columns.resize(uz(w2_.cols()));
+    std::iota(reference.second_layer_columns.begin(), reference.second_layer_columns.end(), index_t{0});
+  }
+  const std::unique_ptr<Shortcut> reference_shortcut = shortcut(reference);
   const std::size_t batches = uz((x_.rows() + batch_rows_ - 1) / batch_rows_);
   std::vector<std::vector<int>> parts(batches);
-  error = parallel::run_tasks(batches, [&](std::size_t b) { parts[b] = batch_predictions(reference, b); });
+  error = parallel::run_tasks(
+      batches, [&](std::size_t b) { parts[b] = batch_predictions(reference, b, reference_shortcut.get()); });
   dist::check_collective(comm_, error);
   for (const auto& p : parts) reference_.insert(reference_.end(), p.begin(), p.end());
 
@@ -174,14 +183,16 @@ std::vector<int> Evaluator::batch_predictions(const CompressedModel& m, std::siz
     const la::ConstMatrixView z1 = first_hidden_.view().rows_range(begin, count);
     const auto k1 = static_cast<index_t>(m.first_layer_columns.size());
     const auto f = static_cast<index_t>(sc->rest.size());
-    const la::MatrixView zc = scratch.view(2, count, k1);
-    gather_columns(z1, m.first_layer_columns, zc);
-    const la::MatrixView e = scratch.view(3, count, f);
-    gather_columns(z1, sc->rest, e);
-    la::gemm(-1.0, zc, la::Op::none, sc->x, la::Op::none, 1.0, e);
     const la::MatrixView y = scratch.view(0, count, static_cast<index_t>(m.second_layer_columns.size()));
     gather_columns(second_product_.view().rows_range(begin, count), m.second_layer_columns, y);
-    la::gemm(-1.0, e, la::Op::none, sc->w2_rest, la::Op::none, 1.0, y);
+    if (f > 0) {
+      const la::MatrixView zc = scratch.view(2, count, k1);
+      gather_columns(z1, m.first_layer_columns, zc);
+      const la::MatrixView e = scratch.view(3, count, f);
+      gather_columns(z1, sc->rest, e);
+      la::gemm(-1.0, zc, la::Op::none, sc->x, la::Op::none, 1.0, e);
+      la::gemm(-1.0, e, la::Op::none, sc->w2_rest, la::Op::none, 1.0, y);
+    }
     bias_and_activation(m.model.layer(1), y);
     h = y;
     first = 2;
