@@ -24,16 +24,19 @@ fail() {
 "$idprune" train --data "$data" --out "$work/model.safetensors" --widths 96,64,32 --epochs 2 --seed 3 \
   --threads 1 >"$work/train.log"
 grid="$(awk 'BEGIN { for (i = 0; i < 40; ++i) printf "%s%.6g", (i ? "," : ""), 1e-4 * 10 ^ (i / 10) }')"
+sweep_args=(sweep --model "$work/model.safetensors" --data "$data" --strategy greedy --rule eps --grid "$grid"
+  --compression-size 1000 --seed 7 --engine lapack --threads 1 --wave 1)
 sweep() {  # sweep OUT [options]
   local out="$1"
   shift
-  "$idprune" sweep --model "$work/model.safetensors" --data "$data" --strategy greedy --rule eps --grid "$grid" \
-    --compression-size 1000 --seed 7 --engine lapack --threads 1 --wave 1 --out "$out" "$@"
+  "$idprune" "${sweep_args[@]}" --out "$out" "$@"
 }
 
 sweep "$work/full" >"$work/full.log" 2>&1 || { cat "$work/full.log"; fail "uninterrupted sweep failed"; }
 
-sweep "$work/killed" >"$work/killed.log" 2>&1 &
+# idprune itself in the background (not the function: $! would be a subshell, and SIGKILL to it
+# would leave idprune running on, writing rows beside the resumed run).
+"$idprune" "${sweep_args[@]}" --out "$work/killed" >"$work/killed.log" 2>&1 &
 pid=$!
 # Kill as soon as two rows are on disk (several points are still to come).
 for _ in $(seq 1 6000); do
@@ -43,6 +46,7 @@ for _ in $(seq 1 6000); do
 done
 kill -9 "$pid" 2>/dev/null || fail "the sweep ended before it could be killed (make it longer)"
 wait "$pid" 2>/dev/null || true
+pgrep -f -- "--out $work/killed" >/dev/null && fail "idprune still runs after SIGKILL"
 pid=""
 rows_at_kill="$(wc -l <"$work/killed/results.jsonl")"
 [ "$rows_at_kill" -lt 40 ] || fail "all 40 rows were written before the kill"
