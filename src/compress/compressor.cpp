@@ -1,6 +1,7 @@
 #include "idprune/compress/compressor.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <numeric>
 #include <optional>
@@ -154,19 +155,10 @@ std::vector<la::CpqrResult> Compressor::factorize_batch(std::span<const Matrix* 
 }
 
 la::CpqrResult Compressor::factorize(const Matrix& block, const la::CpqrOptions& rule, index_t layer, bool original) {
-  if (original)
-    if (const auto it = original_f_.find(layer); it != original_f_.end() && covers(it->second.options, rule))
-      return it->second.f;
-  dist::EngineStats st;
-  const dist::DistMatrix zd = engine_input(Matrix(block));
-  la::CpqrResult f = dist::distributed_cpqr(zd, rule, options_.engine, &st);
-  ++stats_.factorizations;
-  stats_.bytes_sent += st.bytes_sent;
-  if (original) {
-    const auto it = original_f_.find(layer);
-    if (it == original_f_.end() || covers(rule, it->second.options)) original_f_[layer] = Factorization{rule, f};
-  }
-  return f;
+  if (const la::CpqrResult* f = original ? cached_factorization(layer, rule) : nullptr) return *f;
+  const std::array<const Matrix*, 1> blocks = {&block};
+  const std::array<char, 1> is_original = {original ? char{1} : char{0}};
+  return std::move(factorize_batch(blocks, std::span<const la::CpqrOptions>(&rule, 1), layer, is_original).front());
 }
 
 void Compressor::check_plans(std::span<const PointPlan> points) const {
