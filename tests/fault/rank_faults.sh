@@ -95,12 +95,8 @@ expect_fault() {
     { cat "$log"; fail "$name ($engine, $ranks ranks): $exited of $ranks ranks exited by themselves"; }
   # No rank outlives the job (mpiexec kills the others after an MPI_Abort): the command lines name
   # this case's unique output folder.
-  local left=""
-  for _ in $(seq 1 50); do
-    left="$(pgrep -f -- "--out $out" || true)"
-    [ -n "$left" ] || break
-    sleep 0.1
-  done
+  local left
+  left="$(still_running "$out")"
   [ -z "$left" ] || fail "$name ($engine, $ranks ranks): processes $left still run after mpiexec exited"
   printf 'rank_faults: %-16s engine=%-9s ranks=%s path=%-10s mpiexec_exit=%-3s seconds=%-5s ranks_exited_nonzero=%s/%s\n' \
     "$name" "$engine" "$ranks" "$mode" "$rc" "$secs" "$exited" "$ranks"

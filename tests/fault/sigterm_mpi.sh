@@ -75,12 +75,8 @@ stop_case() {
   secs="$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
   [ "$rc" -ne 0 ] || { cat "$work/$name.log"; fail "$name: mpiexec exited 0 after SIGTERM"; }
   # No rank outlives mpiexec (it would race the resumed run for the folder).
-  local left=""
-  for _ in $(seq 1 50); do
-    left="$(pgrep -f -- "--out $out" || true)"
-    [ -n "$left" ] || break
-    sleep 0.1
-  done
+  local left
+  left="$(still_running "$out")"
   [ -z "$left" ] || fail "$name: processes $left still run after mpiexec exited"
   # Each rank stopped cleanly: the hint once (rank 0), no error. Through mpiexec the ranks may instead
   # be SIGKILLed by it before their wave ends (a loaded machine): that run is a crash, still resumable.

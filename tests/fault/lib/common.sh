@@ -31,3 +31,15 @@ command -v "$mpiexec" >/dev/null 2>&1 || {
 log_grid() {
   awk -v n="$1" -v a="$2" -v d="$3" 'BEGIN { for (i = 0; i < n; ++i) printf "%s%.6g", (i ? "," : ""), a * 10 ^ (i / d) }'
 }
+
+# still_running OUT: waits up to 5 s for every process whose command line names `--out OUT` to end;
+# prints the PIDs of those still there (empty when none is left).
+still_running() {
+  local left=""
+  for _ in $(seq 1 50); do
+    left="$(pgrep -f -- "--out $1" || true)"
+    [ -n "$left" ] || break
+    sleep 0.1
+  done
+  echo "$left"
+}
