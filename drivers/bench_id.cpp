@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "idprune/dist/collectives.hpp"
 #include "idprune/dist/comm.hpp"
 #include "idprune/dist/generate.hpp"
 #include "idprune/dist/pivot.hpp"
@@ -65,19 +66,6 @@ std::vector<double> load_average() {
   std::vector<double> out(3, -1.0);
   for (double& v : out) in >> v;
   return out;
-}
-
-/// Broadcasts rank 0's ID (skeleton and T) to every rank.
-la::InterpolativeDecomposition bcast_id(const dist::Comm& comm, la::InterpolativeDecomposition id, index_t n) {
-  index_t k = static_cast<index_t>(id.skeleton.size());
-  comm.bcast(std::span<index_t>(&k, 1), 0);
-  if (comm.rank() != 0) {
-    id.skeleton.assign(static_cast<std::size_t>(k), 0);
-    id.interpolation = Matrix(k, n);
-  }
-  comm.bcast(std::span<index_t>(id.skeleton), 0);
-  comm.bcast(id.interpolation.values(), 0);
-  return id;
 }
 
 struct EngineRow {
@@ -220,7 +208,7 @@ int run_bench_id(const std::vector<std::string>& args) {
     double base_error = -1.0;
     if (with_reference) {
       const la::ScopedBlasThreads threads(engine_threads);
-      ref_id = bcast_id(comm, std::move(ref_id), n);
+      dist::broadcast(comm, ref_id, 0);
       ref.rank = static_cast<index_t>(ref_id.skeleton.size());
       ref.error = dist::id_error(z, ref_id).spectral;
       base_error = ref.error;

@@ -1,13 +1,17 @@
 #include "idprune/dist/kernels.hpp"
 
 #include <lapacke.h>
+#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <optional>
 
+#include "idprune/la/blas.hpp"
 #include "idprune/la/lapack.hpp"
+#include "idprune/la/svd.hpp"
 
 namespace idprune::dist::kernel {
 
@@ -42,10 +46,128 @@ Matrix local_r_in_place(la::MatrixView z) {
   return r;
 }
 
+index_t threaded_row_block(index_t n) { return std::max<index_t>(4096, 4 * n); }
+
+Matrix local_r_threaded(la::ConstMatrixView z, index_t row_block) {
+  require(row_block >= 0, "local_r_threaded: row_block=", row_block, " < 0");
+  const index_t m = z.rows();
+  const index_t n = z.cols();
+  const index_t b = row_block > 0 ? row_block : threaded_row_block(n);
+  if (m <= b) return local_r(z);
+  const index_t blocks = (m + b - 1) / b;
+  std::vector<Matrix> rs(static_cast<std::size_t>(blocks));
+  // One thread of BLAS per task: the tasks themselves use the cores, and every block is factored
+  // by the same sequence of operations whatever the thread count.
+  // Set only when needed: OpenBLAS's thread count is process-wide, and tasks may already run.
+  std::optional<la::ScopedBlasThreads> single;
+  if (la::blas_threads() != 1) single.emplace(1);
+  tbb::parallel_for(index_t{0}, blocks, [&](index_t i) {
+    const index_t first = i * b;
+    rs[static_cast<std::size_t>(i)] = local_r(z.block(first, 0, std::min(b, m - first), n));
+  });
+  // Fixed tree: at distance s, block i (i a multiple of 2 s) absorbs block i + s.
+  for (index_t s = 1; s < blocks; s *= 2) {
+    const index_t pairs = (blocks - s + 2 * s - 1) / (2 * s);
+    tbb::parallel_for(index_t{0}, pairs, [&](index_t p) {
+      const index_t i = 2 * s * p;
+      combine_r(rs[static_cast<std::size_t>(i)].view(), rs[static_cast<std::size_t>(i + s)].view());
+    });
+  }
+  return std::move(rs.front());
+}
+
+StreamingR::StreamingR(index_t cols, index_t tpqrt_block) : tpqrt_block_(tpqrt_block) {
+  require(cols >= 0 && tpqrt_block >= 1, "StreamingR: cols=", cols, ", tpqrt_block=", tpqrt_block,
+          " (need cols >= 0, tpqrt_block >= 1)");
+  r_ = Matrix(cols, cols);
+}
+
+void StreamingR::add_rows(la::ConstMatrixView block) {
+  const index_t n = r_.cols();
+  require(block.cols() == n, "StreamingR::add_rows: a block of ", block.rows(), " x ", block.cols(), " for an R of ", n,
+          " columns");
+  rows_seen_ += block.rows();
+  if (block.rows() == 0 || n == 0) return;
+  scratch_.reset_uninitialized(block.rows(), n);
+  scratch_.view().assign(block);
+  // dtpqrt with L = 0: B is a full rectangle under the triangle A = R.
+  static_cast<void>(la::tpqrt(r_.view(), scratch_.view(), 0, tpqrt_block_));
+}
+
 void combine_r(la::MatrixView r1, la::MatrixView r2, index_t block_size) {
   static_cast<void>(la::tpqrt_triangles(r1, r2, block_size));
   // dtpqrt leaves the strictly lower part of A alone: it is zero already for the R factors built
   // here, which keeps the packed form and later copies exact.
+}
+
+TriangleAndRhs least_squares_block(la::ConstMatrixView a, la::ConstMatrixView y) {
+  require(a.rows() == y.rows(), "least_squares: A has ", a.rows(), " rows, Y has ", y.rows());
+  const index_t m = a.rows();
+  const index_t k = a.cols();
+  const index_t n = y.cols();
+  const index_t r = std::min(m, k);
+  TriangleAndRhs out{Matrix(k, k), Matrix(k, n)};
+  if (r == 0) return out;
+  Matrix qr(a);
+  const std::vector<double> tau = la::geqrf(qr.view());
+  Matrix c(y);
+  if (n > 0)
+    la::ormqr(la::Side::left, la::Op::transpose, qr.block(0, 0, m, static_cast<index_t>(tau.size())), tau, c.view());
+  for (index_t j = 0; j < k; ++j)
+    for (index_t i = 0; i <= std::min(j, r - 1); ++i) out.r(i, j) = qr(i, j);
+  if (n > 0) out.c.block(0, 0, r, n).assign(c.block(0, 0, r, n));
+  return out;
+}
+
+void combine_r_rhs(la::MatrixView r1, la::MatrixView c1, la::MatrixView r2, la::MatrixView c2, index_t block_size) {
+  const index_t k = r1.rows();
+  const index_t n = c1.cols();
+  require(r1.cols() == k && r2.rows() == k && r2.cols() == k && c1.rows() == k && c2.rows() == k && c2.cols() == n,
+          "combine_r_rhs: R1 ", r1.rows(), " x ", r1.cols(), ", C1 ", c1.rows(), " x ", c1.cols(), ", R2 ", r2.rows(),
+          " x ", r2.cols(), ", C2 ", c2.rows(), " x ", c2.cols());
+  if (k == 0) return;
+  const Matrix t = la::tpqrt_triangles(r1, r2, block_size);
+  if (n == 0) return;
+  const auto to_int = [](index_t v) {
+    require(v <= std::numeric_limits<lapack_int>::max(), "dtpmqrt: dimension ", v, " exceeds the LAPACK integer");
+    return static_cast<lapack_int>(v);
+  };
+  const index_t nb = t.rows();
+  std::vector<double> work(static_cast<std::size_t>(nb * n));
+  // Q^T [C1; C2] with Q from the triangle-on-triangle QR above (V = r2, L = k).
+  check_lapack(LAPACKE_dtpmqrt_work(LAPACK_COL_MAJOR, 'L', 'T', to_int(k), to_int(n), to_int(k), to_int(k), to_int(nb),
+                                    r2.data(), to_int(r2.ld()), t.data(), to_int(t.ld()), c1.data(), to_int(c1.ld()),
+                                    c2.data(), to_int(c2.ld()), work.data()),
+               "dtpmqrt");
+}
+
+Matrix solve_upper(Matrix r11, Matrix r12) {
+  const index_t k = r11.rows();
+  require(r11.cols() == k && r12.rows() == k, "solve_upper: R11 ", r11.rows(), " x ", r11.cols(), ", R12 ", r12.rows(),
+          " x ", r12.cols());
+  double dmax = 0.0;
+  double dmin = std::numeric_limits<double>::infinity();
+  for (index_t i = 0; i < k; ++i) {
+    dmax = std::max(dmax, std::abs(r11(i, i)));
+    dmin = std::min(dmin, std::abs(r11(i, i)));
+  }
+  const double eps = std::numeric_limits<double>::epsilon();
+  if (dmax == 0.0) {
+    r12.view().fill(0.0);
+    return r12;
+  }
+  if (dmin > static_cast<double>(k) * eps * dmax) {
+    la::trsm_upper_left(r11, la::Op::none, r12.view());
+    return r12;
+  }
+  const la::Svd s = la::svd(r11);
+  Matrix utr = la::matmul(s.u, r12, la::Op::transpose);
+  const double cut = static_cast<double>(k) * eps * s.s.front();
+  for (index_t i = 0; i < utr.rows(); ++i) {
+    const double si = s.s[static_cast<std::size_t>(i)];
+    for (index_t j = 0; j < utr.cols(); ++j) utr(i, j) = si > cut ? utr(i, j) / si : 0.0;
+  }
+  return la::matmul(s.vt, utr, la::Op::transpose);
 }
 
 std::vector<double> pack_upper(la::ConstMatrixView a) {

@@ -14,8 +14,10 @@
 #include <numeric>
 #include <optional>
 
+#include "idprune/dist/collectives.hpp"
 #include "idprune/dist/fault.hpp"
 #include "idprune/dist/kernels.hpp"
+#include "idprune/dist/tsqr.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/la/finite.hpp"
 #include "steps.hpp"
@@ -207,6 +209,23 @@ std::string overflow_error(const EngineOptions& eng) {
                                  "largest double, 1.8e308); scale the input down");
 }
 
+/// tsqr's local step: the R of this rank's rows (`scratch` is overwritten by their QR), failures
+/// checked collectively.
+Matrix tsqr_local_r(const Comm& comm, la::MatrixView scratch) {
+  Matrix r;
+  check_collective(comm, capture_error([&] { r = kernel::local_r_in_place(scratch); }));
+  return r;
+}
+
+/// tsqr's tree: the R factors end on rank 0, where the pivots are chosen.
+TsqrOptions tree_options(const EngineOptions& eng) {
+  TsqrOptions t;
+  t.tpqrt_block = eng.tpqrt_block;
+  t.broadcast = false;
+  t.root = step::root;
+  return t;
+}
+
 /// Runs the engine (no T yet); the Outcome is meaningful on rank 0 only.
 /// `scratch` is either empty or z's own local block, which the engine may then overwrite (saves
 /// tsqr a copy of the block when z is a temporary).
@@ -220,12 +239,17 @@ Outcome run_engine(const DistMatrix& z, la::MatrixView scratch, const la::CpqrOp
   std::string error;
   switch (eng.engine) {
     case PivotEngine::tsqr: {
+      // Local QR of each row block, the R factors combined up a binary tree by dtpqrt on
+      // [R1; R2] (dist/tsqr.hpp), blocked CPQR of the final n x n R on rank 0. Exact: CPQR of R
+      // and of Z choose the same pivots and have the same ||R22|| in exact arithmetic.
       Matrix copy;
       if (scratch.rows() != z.local_rows() || scratch.cols() != n) {
         copy = Matrix(z.local());
         scratch = copy.view();
       }
-      const Matrix r = step::tsqr_reduce(comm, scratch, eng.tpqrt_block);
+      std::vector<Matrix> rs;
+      rs.push_back(tsqr_local_r(comm, scratch));
+      const Matrix r = std::move(tsqr_combine(comm, std::move(rs), tree_options(eng)).front());
       // CPQR of R (only its first min(m, n) rows can be non-zero) selects Z's pivots.
       error = capture_error([&] {
         if (!is_root) return;
@@ -235,11 +259,24 @@ Outcome run_engine(const DistMatrix& z, la::MatrixView scratch, const la::CpqrOp
       break;
     }
     case PivotEngine::gram: {
+      // Reduction of the local Gram matrices Z_p^T Z_p (dsyrk), pivoted Cholesky (dpstrf) of
+      // Z^T Z on rank 0 with early stop. Greedy Cholesky pivoting equals greedy column pivoting
+      // of Z, but the Gram matrix squares the condition: diagonals |r_kk| / |r_11| below about
+      // sqrt(n eps) are rounding noise. Hence rel_tol must be 0 or >= gram_min_rel_tol(n)
+      // (option_error), and the engine always stops once |r_{k+1,k+1}| <= gram_min_rel_tol(n)
+      // |r_11| (with max_rank alone it may then return a smaller rank on numerically
+      // rank-deficient input, as la::cpqr does at a zero diagonal). Near the limit the ID error
+      // agrees with the exact engines to a relative O(eps / rel_tol^2) (R from Cholesky carries
+      // errors of order eps ||Z||^2 / r_kk); far above it (rel_tol >= 1e-4) to 1e-7 or better.
+      //
       // Z^T Z squares the entries: it overflows for entries above about 1e154 and loses entries
       // below about 1e-154 to underflow. Scaling Z by a power of two 2^-e (exact) that brings
       // its largest entry into [1/2, 1) keeps every Gram entry below m and every entry that the
       // engine can resolve (relative size >= gram_min_rel_tol) far above the underflow
-      // threshold; R, diag and the remainder norms are scaled back by 2^e (T is unchanged).
+      // threshold; R, diag and the remainder norms are scaled back by 2^e (T is unchanged), so
+      // entries of 1e300 or 1e-300 work. What remains: entries below about 2^-500 times the
+      // largest square to zero, far below the floor gram_min_rel_tol(n) the engine never
+      // selects under anyway.
       const int e = gram_scale_exponent(z);
       Matrix scaled;
       if (e != 0) scaled = scaled_copy(z.local(), -e);
@@ -255,6 +292,13 @@ Outcome run_engine(const DistMatrix& z, la::MatrixView scratch, const la::CpqrOp
       break;
     }
     case PivotEngine::sketch: {
+      // Randomized ID: Y = Omega Z with Omega Gaussian ((k + p) x m), one reduction of the local
+      // Omega_p Z_p, CPQR of Y on rank 0 (sketch_cpqr). Omega's entries come from a counter-based
+      // generator keyed by (seed, row of Omega, global row of Z), so Y does not depend on the
+      // number of ranks. With max_rank = k the sketch has k + p rows; with only rel_tol the rank
+      // is found adaptively: start at k = sketch_initial_rank and double k (adding rows to Omega,
+      // keeping the earlier ones) until CPQR of Y stops by tolerance before k steps or k reaches
+      // min(m, n). The pivots and T are those of Y; diag, next_diag and residual_fro estimate Z's.
       const index_t kcap = std::min(m, n);
       // Adaptive only under a tolerance rule without max_rank; otherwise k is known up front.
       const bool adaptive = opts.max_rank < 0 && opts.rel_tol > 0.0;
@@ -288,10 +332,13 @@ Outcome run_engine(const DistMatrix& z, la::MatrixView scratch, const la::CpqrOp
       break;
     }
     case PivotEngine::scalapack: {
+      // Redistribution to a 2-D block-cyclic layout on a BLACS grid, ScaLAPACK pdgeqpf (full
+      // factorization, unblocked norm updates), truncated afterwards by the same rule.
       out.f = step::scalapack_cpqr(z, opts, eng);
       break;
     }
     case PivotEngine::lapack: {
+      // Gather Z on rank 0, dgeqp3 there: the reference.
       const Matrix full = z.gather(step::root);
       error = capture_error([&] {
         if (!is_root) return;
@@ -339,72 +386,72 @@ la::CpqrResult expand_columns(la::CpqrResult fc, const std::vector<index_t>& liv
   return f;
 }
 
-/// Broadcasts rank 0's Outcome (integers in one message, doubles in another).
-void bcast_outcome(const Comm& comm, Outcome& out, index_t n, bool want_id) {
-  std::array<index_t, 1> head = {out.f.rank};
-  comm.bcast(std::span<index_t>(head), step::root);
-  const index_t k = head[0];
-  if (comm.rank() != step::root) {
-    out.f.rank = k;
-    out.f.pivots.resize(static_cast<std::size_t>(n));
-    out.f.r = Matrix(k, n);
-    out.f.diag.resize(static_cast<std::size_t>(k));
-    if (want_id) out.t = Matrix(k, n);
+/// Broadcasts rank 0's Outcome (three messages: sizes, integers, doubles).
+void bcast_outcome(const Comm& comm, Outcome& out, bool want_id) {
+  if (!want_id) {
+    broadcast(comm, out.f, step::root);
+    return;
   }
-  comm.bcast(std::span<index_t>(out.f.pivots), step::root);
-  // [r | diag | next_diag, residual_fro | t]
-  std::vector<double> values;
-  const auto rsize = static_cast<std::size_t>(k * n);
-  values.reserve(2 * rsize + static_cast<std::size_t>(k) + 2);
-  if (comm.rank() == step::root) {
-    values.insert(values.end(), out.f.r.values().begin(), out.f.r.values().end());
-    values.insert(values.end(), out.f.diag.begin(), out.f.diag.end());
-    values.push_back(out.f.next_diag);
-    values.push_back(out.f.residual_fro);
-    if (want_id) values.insert(values.end(), out.t.values().begin(), out.t.values().end());
-  } else {
-    values.resize(rsize + static_cast<std::size_t>(k) + 2 + (want_id ? rsize : 0));
-  }
-  comm.bcast(std::span<double>(values), step::root);
-  if (comm.rank() == step::root) return;
-  auto it = values.begin();
-  std::copy(it, it + static_cast<std::ptrdiff_t>(rsize), out.f.r.values().begin());
-  it += static_cast<std::ptrdiff_t>(rsize);
-  std::copy(it, it + k, out.f.diag.begin());
-  it += k;
-  out.f.next_diag = *it++;
-  out.f.residual_fro = *it++;
-  if (want_id) std::copy(it, it + static_cast<std::ptrdiff_t>(rsize), out.t.values().begin());
+  la::InterpolativeDecomposition id;
+  id.interpolation = std::move(out.t);
+  id.factorization = std::move(out.f);
+  broadcast(comm, id, step::root);
+  out.f = std::move(id.factorization);
+  out.t = std::move(id.interpolation);
 }
 
 /// One matrix's way through select(), in three stages, so that distributed_cpqr_batch can run the
 /// local factorizations of several matrices in parallel between collective stages:
 ///  1. prologue (collective): checks, the fault point, dead columns, and the engine's collective
-///     reduction (tsqr: the R of Z on rank 0); other engines and special cases finish here;
+///     reduction; other engines and special cases finish here, tsqr (when deferred) stops after
+///     its local R, and distributed_cpqr_batch runs one tree for every deferred matrix;
 ///  2. local (rank 0, no MPI): CPQR of the reduced R;
 ///  3. epilogue (collective): the local stage's error, overflow check, T, broadcast.
+/// Each stage adds the bytes it sent to the job's statistics (a batch's shared tree is split in
+/// proportion to the matrices' R sizes), so that a batch reports what each matrix cost.
 struct Job {
   Outcome out;
   EngineStats stats;
-  std::uint64_t bytes_before = 0;
   bool done = false;          ///< the outcome is final (nothing but the statistics left)
   bool local = false;         ///< stage 2 pending: factor `r` with `opts`
   bool broadcast = false;     ///< stage 3 needs the overflow check, T and the broadcast
   std::vector<index_t> live;  ///< compacted input: its live columns (empty: all columns)
   index_t rows = 0;           ///< global rows of the engine's input
   la::CpqrOptions opts;       ///< the options of the engine's input (max_rank capped to live columns)
-  Matrix r;                   ///< tsqr: the reduced R (rank 0)
+  Matrix r;                   ///< tsqr: the local R (stage 1), then the reduced R (rank 0)
   std::string error;          ///< stage 2's failure (rank 0)
 };
 
 Outcome select(const DistMatrix& z, const la::CpqrOptions& opts, const EngineOptions& eng, bool want_id,
                EngineStats* stats);
 
-/// Stage 1. `deferrable`: tsqr may stop after its reduction and leave the CPQR to stage 2.
+/// Adds the bytes `comm` sends during its lifetime to `total`.
+class ByteCount {
+ public:
+  ByteCount(const Comm& comm, std::uint64_t& total) : comm_(comm), total_(total), start_(comm.bytes_sent()) {}
+  ~ByteCount() { total_ += comm_.bytes_sent() - start_; }
+  ByteCount(const ByteCount&) = delete;
+  ByteCount& operator=(const ByteCount&) = delete;
+
+ private:
+  const Comm& comm_;
+  std::uint64_t& total_;
+  std::uint64_t start_;
+};
+
+/// Stage 1: the checks every engine shares. Robustness (tests/dist/mpi_adversarial.cpp, every
+/// engine, 1..4 ranks): near-tied norms, exact duplicate columns, columns from 1e-300 to 1e300, a
+/// single row (ranks without rows), a single column and the zero matrix give finite results, a
+/// valid permutation and, column by column, an ID residual within 8 max(m, n) eps ||z_j|| of
+/// dgeqp3's at the same rank. NaN/Inf anywhere is one CollectiveError on every rank naming the
+/// global (row, column) of the first bad entry; so is a column whose 2-norm overflows a double
+/// (checked with scaled norms first) and a result that overflowed on the way (norms within a
+/// small factor of 1.8e308). `deferrable`: tsqr may stop after its local R and leave the tree and the CPQR to the
+/// batch.
 void prologue(Job& job, const DistMatrix& z, const la::CpqrOptions& opts, const EngineOptions& eng, bool want_id,
               bool deferrable) {
   const Comm& comm = z.comm();
-  job.bytes_before = comm.bytes_sent();
+  const ByteCount count(comm, job.stats.bytes_sent);
   z.validate(idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")"));
   if (const auto error = option_error(z, opts, eng); !error.empty()) throw CollectiveError(0, error);
   const std::string where = idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")");
@@ -455,14 +502,14 @@ void prologue(Job& job, const DistMatrix& z, const la::CpqrOptions& opts, const 
   const DistMatrix& input = zc ? *zc : z;
   job.rows = input.global_rows();
   if (deferrable && eng.engine == PivotEngine::tsqr) {
-    // run_engine's tsqr case up to its local CPQR (the compacted copy may be overwritten).
+    // run_engine's tsqr case up to its tree (the compacted copy may be overwritten).
     Matrix copy;
     la::MatrixView scratch = zc ? zc->local() : la::MatrixView();
     if (!zc) {
       copy = Matrix(z.local());
       scratch = copy.view();
     }
-    job.r = step::tsqr_reduce(comm, scratch, eng.tpqrt_block);
+    job.r = tsqr_local_r(comm, scratch);
     job.local = true;
     return;
   }
@@ -484,22 +531,24 @@ void local_stage(Job& job, const Comm& comm, const EngineOptions& eng) {
 /// Stage 3.
 Outcome epilogue(Job& job, const DistMatrix& z, const EngineOptions& eng, bool want_id, EngineStats* stats) {
   const Comm& comm = z.comm();
-  if (job.local) check_collective(comm, job.error);
-  if (!job.done && job.broadcast) {
-    const index_t n = z.cols();
-    const std::string where = idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")");
-    if (!job.live.empty() && comm.rank() == step::root) job.out.f = expand_columns(std::move(job.out.f), job.live, n);
-    // Inf/NaN in the result (column norms within a small factor of the largest double, where
-    // Householder, sketch or unscaling intermediates overflow) is a clear error, not pivots.
-    check_collective(comm, capture_error([&] {
-                       if (comm.rank() != step::root) return;
-                       if (const std::string bad = la::overflow_message(job.out.f, where); !bad.empty())
-                         throw Error(bad);
-                       if (want_id) job.out.t = la::interpolation_matrix(job.out.f);
-                     }));
-    bcast_outcome(comm, job.out, n, want_id);
+  {
+    const ByteCount count(comm, job.stats.bytes_sent);
+    if (job.local) check_collective(comm, job.error);
+    if (!job.done && job.broadcast) {
+      const index_t n = z.cols();
+      const std::string where = idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")");
+      if (!job.live.empty() && comm.rank() == step::root) job.out.f = expand_columns(std::move(job.out.f), job.live, n);
+      // Inf/NaN in the result (column norms within a small factor of the largest double, where
+      // Householder, sketch or unscaling intermediates overflow) is a clear error, not pivots.
+      check_collective(comm, capture_error([&] {
+                         if (comm.rank() != step::root) return;
+                         if (const std::string bad = la::overflow_message(job.out.f, where); !bad.empty())
+                           throw Error(bad);
+                         if (want_id) job.out.t = la::interpolation_matrix(job.out.f);
+                       }));
+      bcast_outcome(comm, job.out, want_id);
+    }
   }
-  job.stats.bytes_sent = comm.bytes_sent() - job.bytes_before;
   if (stats != nullptr) *stats = job.stats;
   return std::move(job.out);
 }
@@ -526,8 +575,32 @@ std::vector<la::CpqrResult> distributed_cpqr_batch(std::span<const DistMatrix> z
           " statistics");
   std::vector<Job> jobs(zs.size());
   for (std::size_t i = 0; i < zs.size(); ++i) prologue(jobs[i], zs[i], opts[i], engine, false, true);
-  std::size_t pending = 0;
-  for (const Job& job : jobs) pending += job.local ? 1 : 0;
+  std::vector<std::size_t> deferred;  // the same list on every rank: each decision was collective
+  for (std::size_t i = 0; i < jobs.size(); ++i)
+    if (jobs[i].local) deferred.push_back(i);
+  if (!deferred.empty()) {
+    // tsqr: one tree for every deferred matrix (every matrix is on the same ranks).
+    const Comm& comm = zs[deferred.front()].comm();
+    std::vector<Matrix> rs;
+    std::vector<std::uint64_t> sizes;  // entries of each R: its share of the tree's bytes
+    std::uint64_t weight = 0;
+    for (const std::size_t i : deferred) {
+      sizes.push_back(static_cast<std::uint64_t>(jobs[i].r.size()));
+      weight += sizes.back();
+      rs.push_back(std::move(jobs[i].r));
+    }
+    std::uint64_t tree_bytes = 0;
+    {
+      const ByteCount count(comm, tree_bytes);
+      rs = tsqr_combine(comm, std::move(rs), tree_options(engine));
+    }
+    for (std::size_t d = 0; d < deferred.size(); ++d) {
+      Job& job = jobs[deferred[d]];
+      job.stats.bytes_sent += weight > 0 ? tree_bytes * sizes[d] / weight : tree_bytes / deferred.size();
+      job.r = std::move(rs[d]);
+    }
+  }
+  const std::size_t pending = deferred.size();
   if (pending > 1 && tbb::this_task_arena::max_concurrency() > 1) {
     // One CPQR per task, BLAS single-threaded inside (no oversubscription).
     const la::ScopedBlasThreads single(1);

@@ -1,5 +1,9 @@
 #include "steps.hpp"
 
+#include <tbb/parallel_for.h>
+
+#include <optional>
+
 #include "idprune/dist/kernels.hpp"
 #include "idprune/la/blas.hpp"
 
@@ -8,34 +12,50 @@ namespace idprune::dist::step {
 using la::index_t;
 using la::Matrix;
 
-la::Matrix tsqr_reduce(const Comm& comm, la::MatrixView local, index_t tpqrt_block) {
-  const index_t n = local.cols();
-  Matrix r;
-  check_collective(comm, capture_error([&] { r = kernel::local_r_in_place(local); }));
-  // Binary reduction tree (works for any size: a rank without a partner at some level just
-  // carries its R up). A local failure in a combine is recorded and the tree completed with the
-  // (meaningless) data, so that every rank reaches the check below instead of blocking.
+void tree_reduce(const Comm& comm, int root, std::span<double> payload,
+                 const std::function<void(std::span<double>, std::span<const double>)>& combine) {
+  const int size = comm.size();
+  const int position = (comm.rank() - root + size) % size;
   std::string error;
-  Matrix incoming(n, n);
-  std::vector<double> packed(static_cast<std::size_t>(n * (n + 1) / 2));
-  for (int s = 1; s < comm.size(); s *= 2) {
-    if (comm.rank() % (2 * s) == s) {
-      const auto mine = kernel::pack_upper(r);
-      comm.send(std::span<const double>(mine), comm.rank() - s, s);
+  std::vector<double> incoming(payload.size());
+  for (int s = 1; s < size; s *= 2) {
+    if (position % (2 * s) == s) {
+      comm.send(std::span<const double>(payload), (position - s + root) % size, s);
       break;
     }
-    const int partner = comm.rank() + s;
-    if (partner >= comm.size()) continue;
-    comm.recv(std::span<double>(packed), partner, s);
-    if (!error.empty()) continue;
-    error = capture_error([&] {
-      kernel::unpack_upper(packed, incoming.view());
-      kernel::combine_r(r.view(), incoming.view(), tpqrt_block);
-    });
+    if (position + s >= size) continue;
+    comm.recv(std::span<double>(incoming), (position + s + root) % size, s);
+    if (error.empty()) error = capture_error([&] { combine(payload, incoming); });
   }
   check_collective(comm, error);
-  if (comm.rank() != root) return {};
-  return r;
+}
+
+void check_same_shape(const Comm& comm, std::span<const std::int64_t> shape, const std::string& routine) {
+  if (comm.size() == 1) return;
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a over the bytes of the values
+  for (const std::int64_t v : shape)
+    for (int b = 0; b < 8; ++b) h = (h ^ ((static_cast<std::uint64_t>(v) >> (8 * b)) & 0xffU)) * 1099511628211ULL;
+  std::string mine;
+  for (const std::int64_t v : shape) mine += (mine.empty() ? "" : ", ") + std::to_string(v);
+  check_same(comm, h,
+             idprune::detail::concat(routine, ": this rank's arguments have the shape [", mine,
+                                     "], unlike rank 0's (the same number of matrices, the same column counts and "
+                                     "options are needed on every rank)"));
+}
+
+std::string single_blas_tasks(std::size_t n, const std::function<void(std::size_t)>& body) {
+  std::vector<std::string> errors(n);
+  const auto guarded = [&](std::size_t i) { errors[i] = capture_error([&] { body(i); }); };
+  // Set only when needed: OpenBLAS's thread count is process-wide, and tasks may already run.
+  std::optional<la::ScopedBlasThreads> single;
+  if (la::blas_threads() != 1) single.emplace(1);
+  if (n <= 1)
+    for (std::size_t i = 0; i < n; ++i) guarded(i);
+  else
+    tbb::parallel_for(std::size_t{0}, n, guarded);
+  for (const auto& e : errors)
+    if (!e.empty()) return e;
+  return {};
 }
 
 la::Matrix gram_reduce(const Comm& comm, la::ConstMatrixView local) {

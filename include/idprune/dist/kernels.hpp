@@ -19,9 +19,66 @@ namespace idprune::dist::kernel {
 /// The same, factoring z in place (z is overwritten): no copy of the block.
 [[nodiscard]] la::Matrix local_r_in_place(la::MatrixView z);
 
+/// Rows per task of local_r_threaded when the caller gives none: max(4096, 4 n) for n columns.
+/// A function of n only, never of the thread count, so that the result is the same for any number
+/// of threads; at least 4 n rows so that the combines (2 n^3 / 3 flops each) add under a tenth to
+/// the block QRs (about 2 b n^2 flops each).
+[[nodiscard]] la::index_t threaded_row_block(la::index_t n);
+
+/// local_r using every thread of the calling TBB arena: the rows in consecutive blocks of
+/// `row_block` rows (0: threaded_row_block(n)), each factored by local_r in a TBB task with
+/// single-threaded BLAS, then the block R factors combined by combine_r in a fixed binary tree
+/// ((0, 1), (2, 3), ..., then the results likewise). The operations and their order do not depend
+/// on the thread count: the result is bit-identical for 1, 2, ... threads. A block of at most
+/// `row_block` rows is handed to local_r unchanged (BLAS threads as the caller set them).
+[[nodiscard]] la::Matrix local_r_threaded(la::ConstMatrixView z, la::index_t row_block = 0);
+
+/// R factor of a tall matrix fed in row blocks: after add_rows(B_1), ..., add_rows(B_t), r() is
+/// the n x n upper-triangular R of [B_1; ...; B_t] (R^T R = Z^T Z to rounding; the signs of its
+/// rows may differ from those of one QR of the stacked rows). Each step is R <- R of [R; B] by
+/// LAPACK dtpqrt with a rectangular B (L = 0), so memory is O(n^2 + b n) for blocks of b rows
+/// whatever the total number of rows. Blocks may have any number of rows, 0 and fewer than n
+/// included.
+class StreamingR {
+ public:
+  explicit StreamingR(la::index_t cols, la::index_t tpqrt_block = 32);
+  /// R <- R of [R; block] (block: b x cols).
+  void add_rows(la::ConstMatrixView block);
+  [[nodiscard]] const la::Matrix& r() const { return r_; }
+  [[nodiscard]] la::index_t rows_seen() const { return rows_seen_; }
+
+ private:
+  la::Matrix r_;
+  la::Matrix scratch_;  ///< the copy of a block that dtpqrt overwrites with its Householder vectors
+  la::index_t tpqrt_block_;
+  la::index_t rows_seen_ = 0;
+};
+
 /// TSQR combine step: [R1; R2] = Q [R; 0] for n x n upper-triangular R1, R2 (LAPACK dtpqrt with
 /// L = n). On return r1 holds R (zero below the diagonal); r2 is overwritten (Householder vectors).
 void combine_r(la::MatrixView r1, la::MatrixView r2, la::index_t block_size = 32);
+
+/// Local step of a row-distributed least-squares fit min ||Y - A X||_F: for this process's rows
+/// A_p = Q_p R_p (m_p x k, LAPACK dgeqrf) the k x k upper-triangular R_p and the k x n C_p, the
+/// first k rows of Q_p^T Y_p (dormqr). Rows beyond min(m_p, k) are zero (a block with fewer rows
+/// than unknowns, or none). The rest of Q_p^T Y_p is orthogonal to range(A_p) and not needed.
+struct TriangleAndRhs {
+  la::Matrix r;  ///< k x k, upper triangular
+  la::Matrix c;  ///< k x n
+};
+[[nodiscard]] TriangleAndRhs least_squares_block(la::ConstMatrixView a, la::ConstMatrixView y);
+
+/// Combine step of the least-squares tree: [R1; R2] = Q [R; 0] (dtpqrt, L = k) and
+/// [C1; C2] <- Q^T [C1; C2] (dtpmqrt). On return r1 holds R and c1 the first k rows of
+/// Q^T [C1; C2]; r2 and c2 are overwritten. R1, R2 k x k upper triangular, C1, C2 k x n.
+void combine_r_rhs(la::MatrixView r1, la::MatrixView c1, la::MatrixView r2, la::MatrixView c2,
+                   la::index_t block_size = 32);
+
+/// X = R11^{-1} R12 for k x k upper-triangular R11 and k x n R12 (dtrsm), or the minimum-norm
+/// solution V S^+ U^T R12 from the SVD R11 = U S V^T when R11 is numerically singular (some
+/// |r_ii| <= k eps max |r_ii|: a dead or duplicated column); singular values at or below
+/// k eps s_1 count as zero, as dgelsd's rcond. X = 0 when R11 = 0.
+[[nodiscard]] la::Matrix solve_upper(la::Matrix r11, la::Matrix r12);
 
 /// Packs the upper triangle of a square matrix column by column (n (n + 1) / 2 values) and back
 /// (the strictly lower part of the target is set to zero).
