@@ -1,7 +1,9 @@
 // Local kernels of the distributed pivot engines, on one process without MPI.
 #include <gtest/gtest.h>
+#include <tbb/task_arena.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 
@@ -9,6 +11,7 @@
 #include "idprune/dist/scalapack.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/la/cpqr.hpp"
+#include "idprune/la/lapack.hpp"
 #include "support/matrices.hpp"
 
 namespace idprune::test {
@@ -59,6 +62,105 @@ TEST(LocalR, CombineOfTwoTrianglesReproducesStackedGram) {
   expect_upper_triangular(r1);
   const Matrix rtr = la::matmul(r1, r1, la::Op::transpose);
   EXPECT_LE(max_abs_diff(rtr, expected), 10.0 * eps * static_cast<double>(n) * norm2(expected));
+}
+
+bool same_bits(const Matrix& a, const Matrix& b) {
+  return a.rows() == b.rows() && a.cols() == b.cols() &&
+         std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(double)) == 0;
+}
+
+/// max |(R^T R - Z^T Z)_ij|, the defining property of any R factor of Z.
+double gram_error(const Matrix& r, const Matrix& z) {
+  return max_abs_diff(la::matmul(r, r, la::Op::transpose), la::matmul(z, z, la::Op::transpose));
+}
+
+// Streaming blocks of assorted heights (none, fewer rows than columns, many) into StreamingR gives
+// an R with R^T R = Z^T Z to c eps m ||Z||^2 (c = 10), and the |entries| of dgeqrf's R of the
+// stacked rows (R is unique up to the signs of its rows) to c eps m kappa(Z) ||Z|| (c = 10,
+// kappa(Z) = 10 by construction).
+TEST(StreamingR, SameRAsOneQrOfTheStackedRows) {
+  const index_t m = 300;
+  const index_t n = 20;
+  std::vector<double> sigma(static_cast<std::size_t>(n));
+  for (index_t j = 0; j < n; ++j)
+    sigma[static_cast<std::size_t>(j)] = std::pow(10.0, -static_cast<double>(j) / (n - 1));
+  const Matrix z = with_singular_values(m, n, sigma, 71);  // kappa(Z) = 10
+  kernel::StreamingR acc(n, 8);
+  index_t first = 0;
+  for (const index_t b : {index_t{0}, index_t{3}, index_t{50}, index_t{1}, index_t{100}, index_t{0}, index_t{146}}) {
+    acc.add_rows(z.block(first, 0, b, n));
+    first += b;
+  }
+  ASSERT_EQ(first, m);
+  EXPECT_EQ(acc.rows_seen(), m);
+  const Matrix& r = acc.r();
+  ASSERT_EQ(r.rows(), n);
+  expect_upper_triangular(r);
+  const double nz = norm2(z);
+  EXPECT_LE(gram_error(r, z), 10.0 * eps * static_cast<double>(m) * nz * nz);
+
+  Matrix qr(z);
+  static_cast<void>(la::geqrf(qr.view()));
+  const double kappa = 10.0;
+  for (index_t j = 0; j < n; ++j)
+    for (index_t i = 0; i <= j; ++i)
+      EXPECT_LE(std::abs(std::abs(r(i, j)) - std::abs(qr(i, j))), 10.0 * eps * static_cast<double>(m) * kappa * nz)
+          << "(" << i << ", " << j << ")";
+}
+
+TEST(StreamingR, FewRowsZeroColumnsAndWrongShapes) {
+  kernel::StreamingR few(6);
+  const Matrix z = gaussian(4, 6, 72);  // fewer rows than columns: the trapezoid, zero rows below
+  few.add_rows(z.block(0, 0, 1, 6));
+  few.add_rows(z.block(1, 0, 3, 6));
+  for (index_t i = 4; i < 6; ++i)
+    for (index_t j = 0; j < 6; ++j) EXPECT_LE(std::abs(few.r()(i, j)), 10.0 * eps * norm2(z)) << i << ", " << j;
+  EXPECT_LE(gram_error(few.r(), z), 10.0 * eps * 6.0 * norm2(z) * norm2(z));
+  kernel::StreamingR none(0);
+  none.add_rows(Matrix(5, 0));
+  EXPECT_EQ(none.r().rows(), 0);
+  EXPECT_EQ(none.rows_seen(), 5);
+  EXPECT_THROW(few.add_rows(Matrix(2, 5)), Error);
+  EXPECT_THROW(kernel::StreamingR(-1), Error);
+  EXPECT_THROW(kernel::StreamingR(3, 0), Error);
+}
+
+/// local_r_threaded of z inside a TBB arena of `threads` threads.
+Matrix threaded_r(const Matrix& z, int threads, index_t row_block) {
+  Matrix r;
+  tbb::task_arena arena(threads);
+  arena.execute([&] { r = kernel::local_r_threaded(z, row_block); });
+  return r;
+}
+
+// Row blocks of a fixed size and a fixed combine tree: the same bits for 1 and 2 threads (an odd
+// number of blocks, a short last block, fewer rows in it than columns), whatever BLAS's own thread
+// setting; R^T R = Z^T Z to c eps m ||Z||^2 (c = 10).
+TEST(LocalRThreaded, BitIdenticalForOneAndTwoThreads) {
+  const index_t n = 30;
+  for (const index_t m : {index_t{700}, index_t{64 * 4 + 7}, index_t{2000}}) {
+    SCOPED_TRACE("m = " + std::to_string(m));
+    const Matrix z = gaussian(m, n, 81 + static_cast<std::uint64_t>(m));
+    const la::ScopedBlasThreads blas(2);
+    const Matrix one = threaded_r(z, 1, 64);
+    const Matrix two = threaded_r(z, 2, 64);
+    EXPECT_TRUE(same_bits(one, two));
+    expect_upper_triangular(one);
+    const double nz = norm2(z);
+    EXPECT_LE(gram_error(one, z), 10.0 * eps * static_cast<double>(m) * nz * nz);
+  }
+}
+
+// A block no taller than the row block goes through local_r unchanged, bit for bit; so does the
+// default row block (max(4096, 4 n)) on a block of ordinary height.
+TEST(LocalRThreaded, ShortBlocksAreLocalR) {
+  EXPECT_EQ(kernel::threaded_row_block(10), 4096);
+  EXPECT_EQ(kernel::threaded_row_block(2000), 8000);
+  const Matrix z = gaussian(64, 12, 91);
+  EXPECT_TRUE(same_bits(kernel::local_r_threaded(z, 64), kernel::local_r(z)));
+  EXPECT_TRUE(same_bits(kernel::local_r_threaded(z), kernel::local_r(z)));
+  EXPECT_TRUE(same_bits(kernel::local_r_threaded(Matrix(0, 5), 4), Matrix(5, 5)));
+  EXPECT_THROW(static_cast<void>(kernel::local_r_threaded(z, -1)), Error);
 }
 
 TEST(PackUpper, RoundTripKeepsUpperTriangleAndZeroesTheRest) {
