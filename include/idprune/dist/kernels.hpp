@@ -1,7 +1,8 @@
 #pragma once
-// Local kernels of the distributed pivot engines: single-process, no communicator (STYLE.md: the
-// distributed step talks through dist::Comm and calls these). Public so that they can be unit
-// tested without MPI.
+// Local kernels of dist's collectives (pivot engines, TSQR, least squares): single-process, no
+// communicator (STYLE.md: the distributed step talks through dist::Comm and calls these). Public so
+// that they can be unit tested without MPI, and so that callers can build local R factors
+// (streamed or threaded) for tsqr_combine.
 #include <cstdint>
 #include <span>
 #include <vector>
