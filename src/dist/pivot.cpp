@@ -528,27 +528,28 @@ void local_stage(Job& job, const Comm& comm, const EngineOptions& eng) {
   job.r = Matrix();
 }
 
+/// Stage 3, the collective part: the local stage's error, the overflow check, T, the broadcast.
+void finish(Job& job, const DistMatrix& z, const EngineOptions& eng, bool want_id) {
+  const Comm& comm = z.comm();
+  const ByteCount count(comm, job.stats.bytes_sent);
+  if (job.local) check_collective(comm, job.error);
+  if (job.done || !job.broadcast) return;
+  const index_t n = z.cols();
+  const std::string where = idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")");
+  if (!job.live.empty() && comm.rank() == step::root) job.out.f = expand_columns(std::move(job.out.f), job.live, n);
+  // Inf/NaN in the result (column norms within a small factor of the largest double, where
+  // Householder, sketch or unscaling intermediates overflow) is a clear error, not pivots.
+  check_collective(comm, capture_error([&] {
+                     if (comm.rank() != step::root) return;
+                     if (const std::string bad = la::overflow_message(job.out.f, where); !bad.empty()) throw Error(bad);
+                     if (want_id) job.out.t = la::interpolation_matrix(job.out.f);
+                   }));
+  bcast_outcome(comm, job.out, want_id);
+}
+
 /// Stage 3.
 Outcome epilogue(Job& job, const DistMatrix& z, const EngineOptions& eng, bool want_id, EngineStats* stats) {
-  const Comm& comm = z.comm();
-  {
-    const ByteCount count(comm, job.stats.bytes_sent);
-    if (job.local) check_collective(comm, job.error);
-    if (!job.done && job.broadcast) {
-      const index_t n = z.cols();
-      const std::string where = idprune::detail::concat("distributed_cpqr (engine ", to_string(eng.engine), ")");
-      if (!job.live.empty() && comm.rank() == step::root) job.out.f = expand_columns(std::move(job.out.f), job.live, n);
-      // Inf/NaN in the result (column norms within a small factor of the largest double, where
-      // Householder, sketch or unscaling intermediates overflow) is a clear error, not pivots.
-      check_collective(comm, capture_error([&] {
-                         if (comm.rank() != step::root) return;
-                         if (const std::string bad = la::overflow_message(job.out.f, where); !bad.empty())
-                           throw Error(bad);
-                         if (want_id) job.out.t = la::interpolation_matrix(job.out.f);
-                       }));
-      bcast_outcome(comm, job.out, want_id);
-    }
-  }
+  finish(job, z, eng, want_id);
   if (stats != nullptr) *stats = job.stats;
   return std::move(job.out);
 }
