@@ -124,6 +124,11 @@ bool FolderLock::try_flock(const std::string& holder) {
     return false;
   }
   previous_ = read_fd(fd);  // a holder that ended without removing its lock file
+  hold(fd, holder);
+  return true;
+}
+
+void FolderLock::hold(int fd, const std::string& holder) {
   if (!write_holder(fd, holder)) {
     const int err = errno;
     ::unlink(path_.c_str());
@@ -131,19 +136,12 @@ bool FolderLock::try_flock(const std::string& holder) {
     throw Error(detail::concat("cannot write the lock file ", path_, ": ", std::strerror(err)));
   }
   fd_ = fd;
-  return true;
 }
 
 bool FolderLock::try_pid_file(const std::string& holder) {
   const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd >= 0) {
-    if (!write_holder(fd, holder)) {
-      const int err = errno;
-      ::unlink(path_.c_str());
-      ::close(fd);
-      throw Error(detail::concat("cannot write the lock file ", path_, ": ", std::strerror(err)));
-    }
-    fd_ = fd;
+    hold(fd, holder);
     return true;
   }
   require(errno == EEXIST, "cannot create the lock file ", path_, ": ", std::strerror(errno));

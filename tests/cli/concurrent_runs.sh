@@ -9,36 +9,14 @@
 #  3. A sweep killed with SIGKILL leaves its lock file; a --resume (1 rank, then 2 ranks) takes the
 #     stale lock over with a note and completes the table.
 # Usage: concurrent_runs.sh /path/to/idprune /path/to/source_root
-set -euo pipefail
-idprune="$1"
-root="$2"
-data="$root/data/fashion-mnist-small"
-model="$root/data/models/fashion-mnist-small.safetensors"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "concurrent_runs: $*"
-  exit 1
-}
-mpiexec="$(command -v mpiexec || true)"
-mpi() {  # mpi N ARGS...: idprune under mpiexec -n N, or on one process without mpiexec
-  local n="$1"
-  shift
-  if [ -n "$mpiexec" ]; then "$mpiexec" --oversubscribe -n "$n" "$idprune" "$@"; else "$idprune" "$@"; fi
-}
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
 
 points=60
 grid="$(awk -v n=$points 'BEGIN { for (i = 0; i < n; ++i) printf "%s%.6g", (i ? "," : ""), 1e-4 * 10 ^ (i / 15) }')"
 args=(sweep --model "$model" --data "$data" --strategy greedy --rule eps --grid "$grid" --wave 1
   --compression-size 300 --test-size 300 --engine lapack --threads 1)
 
-rows() { [ -f "$1/results.jsonl" ] && wc -l <"$1/results.jsonl" || echo 0; }
 # check_table DIR: every point exactly once in both files, and one seed.
 check_table() {
   local dir="$1"

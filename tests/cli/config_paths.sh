@@ -3,15 +3,9 @@
 # when a path holds '#' (written quoted; unquoted, '#' starts a comment) or spaces; relative paths in
 # a hand-written config are relative to the config file's folder, not to the working directory.
 # Usage: config_paths.sh /path/to/idprune /path/to/source_root
-set -euo pipefail
-idprune="$1"
-root="$2"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-fail() {
-  echo "config_paths: $*"
-  exit 1
-}
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+
 # Inputs under names with '#' and a space, reached by a relative path from the working directory.
 mkdir -p "$work/in#puts/my data" "$work/cwd" "$work/elsewhere"
 cp "$root/data/models/fashion-mnist-small.safetensors" "$work/in#puts/model#1.safetensors"

@@ -4,15 +4,9 @@
 # another path. For sweep and pareto. The hashes are SHA-256 of the files (sha256sum's), recorded in
 # every row and in config.ini.
 # Usage: input_hashes.sh /path/to/idprune /path/to/source_root
-set -euo pipefail
-idprune="$1"
-root="$2"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-fail() {
-  echo "input_hashes: $*"
-  exit 1
-}
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+
 cp "$root/data/models/fashion-mnist-small.safetensors" "$work/model.safetensors"
 cp -r "$root/data/fashion-mnist-small" "$work/data"
 column() {  # column CSV NAME

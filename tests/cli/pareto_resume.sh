@@ -5,22 +5,9 @@
 # tables equal an uninterrupted run's (timings and parallelisation aside); two runs on one folder at
 # once: the second is refused naming the first.
 # Usage: pareto_resume.sh /path/to/idprune /path/to/source_root
-set -euo pipefail
-idprune="$1"
-root="$2"
-data="$root/data/fashion-mnist-small"
-model="$root/data/models/fashion-mnist-small.safetensors"
-work="$(mktemp -d)"
-pid=""
-cleanup() {
-  [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "pareto_resume: $*"
-  exit 1
-}
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+
 args=(pareto --model "$model" --data "$data" --strategies greedy,svd,budget,joint --budgets 0.1,0.3
   --compression-size 300 --validation-size 400 --test-size 500 --seed 4 --threads 1 --step 0.1 --no-report)
 # The columns that legitimately differ between runs.
@@ -53,6 +40,7 @@ same_tables "$work/ref" "finished study resumed"
 # Killed (SIGKILL) once the first strategy is recorded; --resume computes the rest.
 "$idprune" "${args[@]}" --out "$work/k" >"$work/k.log" 2>&1 &
 pid=$!
+pids+=("$pid")
 for _ in $(seq 1 6000); do
   [ "$(records "$work/k")" -ge 1 ] && break
   kill -0 "$pid" 2>/dev/null || break
@@ -60,7 +48,6 @@ for _ in $(seq 1 6000); do
 done
 kill -9 "$pid" 2>/dev/null || fail "the study ended before it could be killed"
 wait "$pid" 2>/dev/null || true
-pid=""
 done_before="$(records "$work/k")"
 [ "$done_before" -ge 1 ] && [ "$done_before" -lt 4 ] || fail "killed with $done_before strategies recorded"
 "$idprune" "${args[@]}" --out "$work/k" --resume >"$work/k2.log" 2>&1 || { cat "$work/k2.log"; fail "resume after SIGKILL"; }
@@ -72,6 +59,7 @@ echo "pareto_resume: killed with $done_before of 4 strategies recorded, resumed"
 # Two runs at once on one folder: the second is refused, naming the first.
 "$idprune" "${args[@]}" --out "$work/c" >"$work/c1.log" 2>&1 &
 pid=$!
+pids+=("$pid")
 for _ in $(seq 1 3000); do
   [ -e "$work/c/idprune.lock" ] && break
   sleep 0.01
@@ -82,6 +70,5 @@ kill -0 "$pid" 2>/dev/null || fail "the first run ended before the second starte
 [ "$rc" -ne 0 ] || fail "a second run on a locked folder was accepted"
 grep -q "is in use by idprune pareto, host .*, pid $pid," "$work/c2.log" || { cat "$work/c2.log"; fail "the holder is not named"; }
 wait "$pid" || { cat "$work/c1.log"; fail "the first run failed"; }
-pid=""
 same_tables "$work/c" "beside a refused second run"
 echo "pareto_resume: ok"

@@ -4,17 +4,8 @@
 # takes its result folders as words. The subcommands are read from `idprune --help`, so a new one
 # is covered too.
 # Usage: positional_args.sh /path/to/idprune /path/to/source_root
-set -euo pipefail
-idprune="$1"
-root="$2"
-data="$root/data/fashion-mnist-small"
-model="$root/data/models/fashion-mnist-small.safetensors"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-fail() {
-  echo "positional_args: $*"
-  exit 1
-}
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
 
 # Every subcommand (bench: each benchmark) with a stray word before its options.
 mapfile -t commands < <("$idprune" --help | awk '/^Subcommands:/ { on = 1; next } on && NF { print $1 }')

@@ -5,17 +5,9 @@
 # shown as written, no --kmax sentinel, an example in every --help, lowrank's conflicting sources and
 # its compression-set seed, the note about a dropped results line, the pareto console summary.
 # Usage: small_fixes.sh /path/to/idprune /path/to/source_root
-set -euo pipefail
-idprune="$1"
-root="$2"
-data="$root/data/fashion-mnist-small"
-model="$root/data/models/fashion-mnist-small.safetensors"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-fail() {
-  echo "small_fixes: $*"
-  exit 1
-}
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+
 refused() {  # refused NAME PHRASE COMMAND...: non-zero exit, message with PHRASE
   local name="$1" phrase="$2" rc=0
   shift 2
@@ -59,6 +51,27 @@ grep -q "cannot write .*results.jsonl" "$work/fullres.log" || { cat "$work/fullr
 [ "$(sha256sum "$work/big/results.jsonl")" = "$before" ] || fail "full disk: results.jsonl changed"
 left="$(find "$work/big" -name '*tmp*')"
 [ -z "$left" ] || fail "full disk: temporary files left: $left"
+
+# A report onto a full disk (small tmpfs, where one can be mounted): whichever file no longer fits,
+# the message says the disk is full (it used to blame gnuplot: "gnuplot wrote no ...png").
+mkdir -p "$work/small"
+"$idprune" lowrank --n 40 --kmax 20 --out "$work/lr/lowrank.csv" >/dev/null
+if mount -t tmpfs -o size=8k tmpfs "$work/small" 2>/dev/null; then
+  umount "$work/small"
+  for size in 8k 12k 16k 20k; do
+    mount -t tmpfs -o size=$size tmpfs "$work/small"
+    rc=0
+    "$idprune" report "$work/lr" --out "$work/small/report" >"$work/report-$size.log" 2>&1 || rc=$?
+    left="$(ls -A "$work/small")"
+    umount "$work/small"
+    [ "$rc" -ne 0 ] || continue
+    grep -q "No space left on device\|is full" "$work/report-$size.log" ||
+      { cat "$work/report-$size.log"; fail "report on a full $size disk: the message does not say so"; }
+    [ -z "$left" ] || fail "report on a full $size disk left: $left"
+  done
+else
+  echo "small_fixes: cannot mount a tmpfs here; the full-disk report check is skipped"
+fi
 
 # A model whose input width does not fit the data: refused before any folder is made.
 python3 - "$work/narrow" <<'PY'

@@ -4,34 +4,9 @@
 # (SIGTERM); a second signal during a long wave stops it within a second, exit 130, and the folder
 # resumes to exactly the uninterrupted table. pareto stops after the strategy in flight the same way.
 # Usage: stop_signals.sh /path/to/idprune /path/to/source_root
-set -euo pipefail
-idprune="$1"
-root="$2"
-data="$root/data/fashion-mnist-small"
-model="$root/data/models/fashion-mnist-small.safetensors"
-work="$(mktemp -d)"
-pid=""
-cleanup() {
-  [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "stop_signals: $*"
-  exit 1
-}
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-rows() { [ -f "$1/results.jsonl" ] && wc -l <"$1/results.jsonl" || echo 0; }
-wait_for() {  # wait_for SECONDS COMMAND...: until COMMAND succeeds (false after SECONDS)
-  local end
-  end="$(awk -v a="$(now)" -v s="$1" 'BEGIN { printf "%f", a + s }')"
-  shift
-  while ! "$@"; do
-    awk -v a="$(now)" -v e="$end" 'BEGIN { exit !(a > e) }' && return 1
-    sleep 0.01
-  done
-}
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+
 has_rows() { [ "$(rows "$1")" -ge "$2" ]; }
 acknowledged() { grep -q "stopping after the $2 in flight (Ctrl-C again to stop now)" "$1"; }
 
@@ -57,13 +32,13 @@ for sig in INT TERM; do
   out="$work/one-$sig"
   "$idprune" "${args[@]}" --wave 1 --out "$out" >"$work/one-$sig.log" 2>&1 &
   pid=$!
+pids+=("$pid")
   wait_for 60 has_rows "$out" 1 || fail "$sig: no row within 60 s"
   t0="$(now)"
   kill -"$sig" "$pid"
   wait_for 2 acknowledged "$work/one-$sig.log" wave || { cat "$work/one-$sig.log"; fail "$sig: no acknowledgement within 2 s"; }
   rc=0
   wait "$pid" || rc=$?
-  pid=""
   want=$([ "$sig" = INT ] && echo 130 || echo 143)
   [ "$rc" -eq "$want" ] || { cat "$work/one-$sig.log"; fail "$sig: exit $rc, expected $want"; }
   grep -q "Resume with: idprune sweep --config" "$work/one-$sig.log" || { cat "$work/one-$sig.log"; fail "$sig: no resume hint"; }
@@ -76,6 +51,7 @@ done
 out="$work/two"
 "$idprune" "${args[@]}" --wave $points --out "$out" >"$work/two.log" 2>&1 &
 pid=$!
+pids+=("$pid")
 wait_for 30 grep -q "points (0 already in" "$work/two.log" || { cat "$work/two.log"; fail "two: the sweep did not start"; }
 sleep 0.5
 kill -INT "$pid"
@@ -85,7 +61,6 @@ t0="$(now)"
 kill -INT "$pid"
 rc=0
 wait "$pid" || rc=$?
-pid=""
 secs="$(since "$t0")"
 [ "$rc" -eq 130 ] || { cat "$work/two.log"; fail "two: exit $rc after the second SIGINT, expected 130"; }
 awk -v s="$secs" 'BEGIN { exit !(s < 1.0) }' || fail "two: the second SIGINT took $secs s to stop the sweep"
@@ -97,12 +72,12 @@ pargs=(pareto --model "$model" --data "$data" --strategies greedy,svd,budget --b
   --validation-size 400 --test-size 500 --seed 4 --threads 1 --no-report --out "$work/p")
 "$idprune" "${pargs[@]}" >"$work/p.log" 2>&1 &
 pid=$!
+pids+=("$pid")
 wait_for 60 grep -q "pareto: greedy \.\.\." "$work/p.log" || { cat "$work/p.log"; fail "pareto did not start"; }
 kill -INT "$pid"
 wait_for 2 acknowledged "$work/p.log" strategy || { cat "$work/p.log"; fail "pareto: no acknowledgement"; }
 rc=0
 wait "$pid" || rc=$?
-pid=""
 [ "$rc" -eq 130 ] || { cat "$work/p.log"; fail "pareto: exit $rc after SIGINT, expected 130"; }
 kept="$(grep -c '"strategy"' "$work/p/pareto-strategies.jsonl" || true)"
 [ "$kept" -ge 1 ] && [ "$kept" -le 2 ] || fail "pareto: $kept strategies recorded after SIGINT (the one in flight, maybe one more)"

@@ -3,17 +3,9 @@
 # the data or trains; `pareto` refuses a bad --step, --eps-grid, --svd-grid or --tau-grid before it
 # reads anything (it used to fail only on reaching that strategy), and creates no folder.
 # Usage: validate_first.sh /path/to/idprune /path/to/source_root
-set -euo pipefail
-idprune="$1"
-root="$2"
-data="$root/data/fashion-mnist-small"
-model="$root/data/models/fashion-mnist-small.safetensors"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-fail() {
-  echo "validate_first: $*"
-  exit 1
-}
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+
 # expect_early_error NAME PHRASE COMMAND...: fails within 10 s, names PHRASE, prints no progress.
 expect_early_error() {
   local name="$1" phrase="$2"

@@ -40,6 +40,8 @@ class FolderLock {
  private:
   bool try_flock(const std::string& holder);
   bool try_pid_file(const std::string& holder);
+  /// Writes `holder` into the locked file `fd` and keeps it (on failure: removed, an Error).
+  void hold(int fd, const std::string& holder);
 
   std::string path_;
   std::string previous_;
