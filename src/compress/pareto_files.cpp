@@ -156,6 +156,14 @@ ParetoFiles::ParetoFiles(std::string dir, bool resume, const std::string& owner)
     for (const auto& r : records_) text += r.dump() + "\n";
     io::write_file_atomically(records, text);
   }
+  std::error_code ec;
+  if (records_.empty() && fs::file_size(d / "pareto.csv", ec) > 0 && !ec) {
+    // Tables without records (an older idprune, or an edited folder): kept until the first
+    // strategy of this run replaces them.
+    notes_.push_back("'" + (d / "pareto.csv").string() +
+                     "' has no strategy records (pareto-strategies.jsonl): every strategy is computed again");
+    return;
+  }
   rewrite_tables();
 }
 
