@@ -1,27 +1,11 @@
 # Shared set-up of the fault tests (sourced, not a test itself: tests/CMakeLists.txt registers only
 # tests/fault/*.sh). Arguments of the sourcing script: /path/to/idprune /path/to/source_root
-# [/path/to/mpiexec]. Defines idprune, root, mpiexec, data, model (the embedded defaults), work (a
-# temporary folder), pids (processes killed on exit), fail, log_grid, still_running and the
-# fault-injection matrix (setup_fault_matrix, expect_fault); exits 77 (skipped) without mpiexec.
-set -euo pipefail
-idprune="$1"
-root="$2"
+# [/path/to/mpiexec]. Defines what tests/cli/lib/common.sh does (idprune, root, data, model, work,
+# pids, fail, ...), mpiexec (the one given), log_grid, still_running and the fault-injection matrix
+# (setup_fault_matrix, expect_fault); exits 77 (skipped) without mpiexec.
+# shellcheck source=../../cli/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../cli/lib/common.sh"
 mpiexec="${3:-mpiexec}"
-test_name="$(basename "$0" .sh)"
-data="$root/data/fashion-mnist-small"
-model="$root/data/models/fashion-mnist-small.safetensors"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "$test_name: $*"
-  exit 1
-}
 command -v "$mpiexec" >/dev/null 2>&1 || {
   echo "$test_name: no mpiexec, skipped"
   exit 77
