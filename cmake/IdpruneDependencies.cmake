@@ -6,6 +6,8 @@ find_package(TBB REQUIRED)
 find_package(Boost 1.74 REQUIRED COMPONENTS program_options)
 find_package(ZLIB REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
+# SHA-256 content hashes of models and data (io layer).
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 
 # OpenBLAS specifically: idprune controls its thread count (openblas_set_num_threads) so that
 # BLAS stays single-threaded inside TBB tasks.

@@ -30,7 +30,7 @@ using la::CpqrMethod;
 using la::index_t;
 using la::Matrix;
 
-const char* const kUsage = R"([--k 20] [--reps 5] [--json] [sizes ...]
+const char* const kUsage = R"([--k 20] [--reps 5] [--json] [--m-sizes ...] [--n-sizes ...] [--square-sizes ...]
 
 Times la::cpqr stopped after k steps (max_rank = k) for the methods unblocked, blocked and lapack
 (LAPACK dgeqp3 always factors fully and is truncated afterwards: the reference). Three sweeps:
@@ -47,7 +47,11 @@ unpivoted QR when m >= 2n), blocked on A itself (the dlaqps path) and dgeqp3; an
 at k on the same matrix. Inputs are Gaussian (fixed seed).
 Every run records wall-clock and process CPU time (all threads). On a shared machine the CPU
 time is the steadier basis for slopes: it does not count the time other processes hold the cores.
-With --json, one JSON object goes to standard output instead of the table.)";
+With --json, one JSON object goes to standard output instead of the table.
+
+Example (a quick run):
+  idprune bench cpqr --k 10 --reps 1 --m-sizes 4000,8000 --n-sizes 200,400 --square-sizes 500,1000 \
+                     --fixed-n 200 --fixed-m 4000 --full-m 1000 --full-n 200)";
 
 // A timed configuration: a method, and for the blocked one whether the tall-matrix QR
 // preprocessing may be used (the default) or the factorization must run on A itself.

@@ -46,7 +46,10 @@ process, rank 0, with --reference-threads OpenBLAS threads (default: every core 
 while the other ranks wait without spinning (MPI_Ibarrier + sleep). Under mpirun, which binds each
 rank to one core when np <= 2, run with `mpirun --bind-to none` so that the reference can use all
 cores; the engines then run with --threads BLAS threads per rank (default: cores / ranks per
-node). The output records the cores each side could use.)";
+node). The output records the cores each side could use.
+
+Example:
+  mpirun -n 2 --bind-to none idprune bench id --rows 20000 --cols 500 --k 50 --reps 3)";
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());

@@ -1,4 +1,5 @@
 // `idprune eval`: test accuracy of a model file (the reference text's Goal 4), under mpirun too.
+#include <array>
 #include <chrono>
 #include <iomanip>
 #include <iostream>
@@ -9,6 +10,7 @@
 #include "cli.hpp"
 #include "idprune/data/dataset.hpp"
 #include "idprune/dist/comm.hpp"
+#include "idprune/dist/fault.hpp"
 #include "idprune/la/error.hpp"
 #include "idprune/nn/evaluate.hpp"
 #include "idprune/nn/model_io.hpp"
@@ -23,7 +25,10 @@ Classifies every sample of the split and prints the accuracy acc(M) = correct / 
 accuracy of each class, and the model's size. MODEL is a .safetensors file (PyTorch nn.Sequential
 state dict) or a folder of W1.npy ... Wk.npy, Ws.npy. Under mpirun each rank reads and classifies
 only its contiguous block of rows; the integer counts are summed exactly, so the figures do not
-depend on the number of ranks.)";
+depend on the number of ranks. Every rank must read the same model and data (compared by content).
+
+Example:
+  idprune eval --model data/models/fashion-mnist-small.safetensors --data data/fashion-mnist-small)";
 
 std::string percent(std::int64_t part, std::int64_t whole) {
   std::ostringstream os;
@@ -35,8 +40,8 @@ std::string percent(std::int64_t part, std::int64_t whole) {
 
 int run_eval(const std::vector<std::string>& args) {
   po::options_description options("eval options");
-  options.add_options()("model", po::value<std::string>()->required(), "model: .safetensors file or .npy folder")(
-      "data", po::value<std::string>()->required(), "data folder (IDX or CIFAR-10 binary files)")(
+  options.add_options()("model", path()->required(), "model: .safetensors file or .npy folder")(
+      "data", path()->required(), "data folder (IDX or CIFAR-10 binary files)")(
       "split", po::value<std::string>()->default_value("test"), "which split to classify: test or train")(
       "batch", po::value<long>()->default_value(2048), "rows per forward pass (memory vs. GEMM size)");
   po::variables_map vm;
@@ -50,9 +55,16 @@ int run_eval(const std::vector<std::string>& args) {
   const long batch = vm["batch"].as<long>();
   require(batch > 0, "eval: --batch=", batch, " must be positive");
 
-  // Every rank reads the (small) model; a failure on any rank is reported once.
-  nn::Mlp model;
-  dist::check_collective(comm, dist::capture_error([&] { model = nn::load_model(model_path); }));
+  // Every rank reads the (small) model and checks the data; a failure on any rank is reported once.
+  std::string model_sha256;
+  const nn::Mlp model = load_model_on_every_rank(comm, "eval", model_path, model_sha256);
+  std::string data_sha256;
+  dist::check_collective(comm, dist::capture_error([&] {
+                           dist::inject_fault(comm.rank(), "load-data");
+                           check_model_fits_data("eval", model, model_path, data::dataset_info(dir, split), dir);
+                           data_sha256 = cli::data_sha256(dir, std::array<data::Split, 1>{split});
+                         }));
+  check_same_data(comm, "eval", dir, data_sha256);
   const auto start = std::chrono::steady_clock::now();
   const nn::ClassCounts counts = nn::evaluate_split(model, dir, split, comm, batch);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

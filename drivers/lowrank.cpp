@@ -18,29 +18,34 @@
 #include "idprune/data/dataset.hpp"
 #include "idprune/data/npy.hpp"
 #include "idprune/data/sampling.hpp"
+#include "idprune/io/file.hpp"
 #include "idprune/la/error.hpp"
 #include "idprune/la/kernel.hpp"
 #include "idprune/nn/model_io.hpp"
-#include "idprune/nn/safetensors.hpp"
 
 namespace idprune::cli {
 
 namespace {
 
 const char* const kUsage =
-    R"([--n N --seed S | --matrix FILE.npy | --model M --data D --layer L] [--kmax K] [--out FILE.csv]
+    R"([--n N --seed S | --matrix FILE.npy | --model M --data D --layer L [--seed S]] [--kmax K] [--out FILE.csv]
 
 For k = 1..K compares the spectral error of the rank-k interpolative decomposition from a
 column-pivoted QR, ||A - A(:, C) T||_2 = ||R22||_2, with the optimal rank-k error sigma_{k+1}(A).
 The matrix is the kernel matrix G_ij = exp(-2 ||x_i - x_j||^2) of N points drawn uniformly from
 the unit square (seeded), or any 2-D .npy array given with --matrix, or (reference text, Goal 5)
 the activations act(Xc W_1 ...) of hidden layer L (1-based) of a model on a compression set Xc of
---compression-size training images drawn with --seed (the draw `idprune sweep --seed` makes);
-then K defaults to min(compression-size, the layer's width).
+--compression-size training images drawn with --seed (default 1: the draw `idprune sweep` makes
+with the same --compression-size and --seed); then K defaults to min(compression-size, the layer's
+width), else to min(100, min(m, n)). The three sources exclude each other. --seed defaults to 0 for
+the kernel points.
 
 Writes the CSV `k,cpqr_error,svd_error,ratio` to --out (atomically), or to standard output when
 --out is not given (the summary then goes to standard error). The summary reports the largest
-ratio over the k whose optimal error is above rounding level, sigma_{k+1} > tol * sigma_1.)";
+ratio over the k whose optimal error is above rounding level, sigma_{k+1} > tol * sigma_1.
+
+Example:
+  idprune lowrank --n 200 --kmax 50 --out results/lowrank-kernel.csv)";
 
 struct Problem {
   la::Matrix a;
@@ -54,7 +59,8 @@ Problem load_problem(const po::variables_map& vm) {
     const auto dir = vm["data"].as<std::string>();
     const long layer = vm["layer"].as<long>();
     const long size = vm["compression-size"].as<long>();
-    const auto seed = vm["seed"].as<unsigned long>();
+    // The compression set `idprune sweep` draws (its --seed defaults to 1).
+    const unsigned long seed = vm.count("seed") ? vm["seed"].as<unsigned long>() : 1;
     const nn::Mlp model = nn::load_model(path);
     require(layer >= 1 && layer <= model.num_hidden(), "lowrank: --layer=", layer, " outside [1, ", model.num_hidden(),
             "] (the hidden layers of ", path, ")");
@@ -79,7 +85,7 @@ Problem load_problem(const po::variables_map& vm) {
   }
   const long n = vm["n"].as<long>();
   require(n >= 1, "lowrank: --n=", n, " must be >= 1");
-  const auto seed = vm["seed"].as<unsigned long>();
+  const unsigned long seed = vm.count("seed") ? vm["seed"].as<unsigned long>() : 0;
   Problem p{la::kernel_study_matrix(n, seed), {}};
   p.description = "kernel matrix exp(-2 ||x_i - x_j||^2), " + std::to_string(n) +
                   " uniform points in the unit square (seed " + std::to_string(seed) + ")";
@@ -107,18 +113,18 @@ std::string to_csv(const la::LowRankComparison& table) {
 int run_lowrank(const std::vector<std::string>& args) {
   po::options_description options("lowrank options");
   options.add_options()("n", po::value<long>()->default_value(200), "number of kernel points (kernel study)")(
-      "seed", po::value<unsigned long>()->default_value(0),
-      "seed of the kernel points, or of the compression set (with --model)")(
-      "matrix", po::value<std::string>(), "use this 2-D .npy array instead of the kernel matrix")(
-      "model", po::value<std::string>(), "use the activations of a hidden layer of this model (with --data)")(
-      "data", po::value<std::string>(), "data folder of the compression set (with --model)")(
+      "seed", po::value<unsigned long>(),
+      "seed of the kernel points (default 0), or of the compression set (with --model; default 1, as sweep)")(
+      "matrix", path(), "use this 2-D .npy array instead of the kernel matrix")(
+      "model", path(), "use the activations of a hidden layer of this model (with --data)")(
+      "data", path(), "data folder of the compression set (with --model)")(
       "layer", po::value<long>()->default_value(1), "hidden layer (1-based) whose activations are used (with --model)")(
       "compression-size", po::value<long>()->default_value(2000), "images in the compression set (with --model)")(
-      "kmax", po::value<long>()->default_value(-1), "largest k (1..min(m, n)); default min(100, min(m, n))")(
+      "kmax", po::value<long>(),
+      "largest k (1..min(m, n)); default min(100, min(m, n)), with --model min(compression-size, width)")(
       "method", po::value<std::string>()->default_value("blocked"), "CPQR method: unblocked, blocked or lapack")(
-      "tol", po::value<double>()->default_value(la::default_rounding_tol),
-      "rounding level: ratios count where sigma_{k+1} > tol * sigma_1 (> 0)")(
-      "out", po::value<std::string>(), "write the CSV table to this file (default: standard output)");
+      "tol", real(la::default_rounding_tol), "rounding level: ratios count where sigma_{k+1} > tol * sigma_1 (> 0)")(
+      "out", path(), "write the CSV table to this file (default: standard output)");
   po::variables_map vm;
   if (!parse("lowrank", kUsage, options, args, vm)) return 0;
 
@@ -127,13 +133,26 @@ int run_lowrank(const std::vector<std::string>& args) {
   require(std::isfinite(tol) && tol > 0.0, "lowrank: --tol=", tol, " must be finite and > 0");
   la::CpqrOptions opts;
   opts.method = la::parse_cpqr_method(vm["method"].as<std::string>());
-  const long kmax_opt = vm["kmax"].as<long>();
-  require(kmax_opt == -1 || kmax_opt >= 1, "lowrank: --kmax=", kmax_opt, " must be >= 1");
+  const bool kmax_given = vm.count("kmax") > 0;
+  const long kmax_opt = kmax_given ? vm["kmax"].as<long>() : 0;
+  require(!kmax_given || kmax_opt >= 1, "lowrank: --kmax=", kmax_opt, " must be >= 1");
+  // One matrix source: a second one given would otherwise be ignored without a word.
+  const bool kernel_given = !vm["n"].defaulted();
+  const int sources =
+      static_cast<int>(vm.count("matrix")) + static_cast<int>(vm.count("model")) + (kernel_given ? 1 : 0);
+  require(sources <= 1, "lowrank: --n, --matrix and --model each choose the matrix; give one of them (got",
+          kernel_given ? " --n" : "", vm.count("matrix") ? " --matrix" : "", vm.count("model") ? " --model" : "", ")");
+  require(!vm.count("data") || vm.count("model"), "lowrank: --data goes with --model");
+  // --out before any work: a folder that cannot be written is refused now.
+  if (vm.count("out")) {
+    const std::filesystem::path out(vm["out"].as<std::string>());
+    io::prepare_output_folder(out.has_parent_path() ? out.parent_path().string() : std::string("."));
+  }
 
   const Problem p = load_problem(vm);
   const la::index_t full = std::min(p.a.rows(), p.a.cols());
   require(full >= 1, "lowrank: the matrix is empty (", p.a.rows(), " x ", p.a.cols(), ")");
-  const la::index_t kmax = kmax_opt == -1 ? (vm.count("model") ? full : std::min<la::index_t>(100, full)) : kmax_opt;
+  const la::index_t kmax = !kmax_given ? (vm.count("model") ? full : std::min<la::index_t>(100, full)) : kmax_opt;
   require(kmax <= full, "lowrank: --kmax=", kmax, " out of range [1, ", full, "] for a ", p.a.rows(), " x ", p.a.cols(),
           " matrix");
 
@@ -142,11 +161,7 @@ int run_lowrank(const std::vector<std::string>& args) {
 
   std::ostream& summary = vm.count("out") ? std::cout : std::cerr;
   if (vm.count("out")) {
-    const std::filesystem::path out(vm["out"].as<std::string>());
-    std::error_code ec;
-    if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path(), ec);
-    require(!ec, "lowrank: cannot create the folder of --out ", out.string(), ": ", ec.message());
-    nn::write_file_atomically(out.string(), csv);
+    io::write_file_atomically(vm["out"].as<std::string>(), csv);
   } else {
     std::cout << csv;
   }

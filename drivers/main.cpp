@@ -1,12 +1,14 @@
 // The `idprune` command line: dispatches to one subcommand per file in drivers/.
 #include <exception>
 #include <iostream>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "cli.hpp"
 #include "idprune/dist/comm.hpp"
 #include "idprune/la/blas.hpp"
+#include "idprune/la/error.hpp"
 #include "idprune/version.hpp"
 
 namespace idprune::cli {
@@ -62,13 +64,21 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 2, argv + argc);
   for (const auto& s : subcommands()) {
     if (name != s.name) continue;
+    // Printed once (collective errors) or by the failing rank, which then aborts every rank. A
+    // message may quote bytes of a user's file: shown without terminal escape sequences.
     try {
       return s.run(args);
+    } catch (const idprune::dist::CollectiveError& e) {
+      return idprune::dist::report_fatal_error("idprune " + name,
+                                               idprune::dist::CollectiveError(e.failing_rank(), printable(e.what())));
+    } catch (const std::bad_alloc& e) {
+      return idprune::dist::report_fatal_error(
+          "idprune " + name,
+          idprune::Error("out of memory (std::bad_alloc); a smaller problem or more memory is needed"));
     } catch (const std::exception& e) {
-      // Printed once (collective errors) or by the failing rank, which then aborts every rank.
-      return idprune::dist::report_fatal_error("idprune " + name, e);
+      return idprune::dist::report_fatal_error("idprune " + name, idprune::Error(printable(e.what())));
     }
   }
-  std::cerr << "idprune: unknown subcommand '" << name << "' (see 'idprune --help')\n";
+  std::cerr << "idprune: unknown subcommand '" << printable(name) << "' (see 'idprune --help')\n";
   return 2;
 }

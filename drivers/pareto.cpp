@@ -1,27 +1,25 @@
 // `idprune pareto`: accuracy / parameter Pareto fronts of greedy, the baselines and the joint
-// strategies (issue 6). Selection on a validation split of the training images, one test
-// evaluation per final model. Writes DIR/pareto.csv (one row per strategy and budget),
-// DIR/pareto-curves.csv (every model evaluated), DIR/pareto-summary.csv (each strategy against
-// greedy), DIR/joint-path-*.csv (the descent paths), DIR/config.ini, and the report (DIR/report).
+// strategies. Selection on a validation split of the training images, one test evaluation per
+// final model. The result folder (compress::ParetoFiles) is written as each strategy finishes and
+// resumable; DIR/config.ini, and the report (DIR/report).
 #include "idprune/compress/pareto.hpp"
 
-#include <sched.h>
 #include <tbb/global_control.h>
 
-#include <algorithm>
-#include <cmath>
+#include <array>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli.hpp"
-#include "idprune/compress/results.hpp"
+#include "idprune/compress/pareto_files.hpp"
 #include "idprune/data/dataset.hpp"
 #include "idprune/data/sampling.hpp"
 #include "idprune/dist/comm.hpp"
+#include "idprune/dist/fault.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/nn/model_io.hpp"
 #include "idprune/report/report.hpp"
@@ -56,41 +54,22 @@ Strategies:
                               cross-entropy per parameter removed; one path serves every budget
 Writes DIR/pareto.csv, DIR/pareto-curves.csv, DIR/pareto-summary.csv (each strategy vs greedy
 interpolated along its sweep), DIR/joint-path-*.csv, DIR/config.ini and the report DIR/report
-(--no-report to skip).)";
+(--no-report to skip). Each strategy is recorded in DIR/pareto-strategies.jsonl as it finishes;
+--resume keeps the finished ones (same options and the same model and data contents) and computes
+the rest. SIGINT/SIGTERM/SIGUSR1 stop after the strategy in flight (a second one at once). One run
+at a time per folder (DIR/idprune.lock).
 
-int available_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
-  return std::max(1, CPU_COUNT(&set));
-}
-
-std::string join(const std::vector<la::index_t>& v) {
-  std::string s;
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ";" : "") + std::to_string(v[i]);
-  return s;
-}
-
-/// Rows as CSV text (header from the first row).
-std::string csv_text(const std::vector<nlohmann::ordered_json>& rows) {
-  if (rows.empty()) return {};
-  const std::vector<std::string> columns = compress::csv_columns(rows.front());
-  std::string text;
-  for (std::size_t i = 0; i < columns.size(); ++i) text += (i ? "," : "") + columns[i];
-  text += "\n";
-  for (const auto& r : rows) text += compress::csv_line(r, columns) + "\n";
-  return text;
-}
-
-double finite_or_nan(double v) { return std::isfinite(v) ? v : std::nan(""); }
+Example:
+  idprune pareto --model data/models/fashion-mnist-small.safetensors --data data/fashion-mnist-small \
+                 --strategies greedy,svd,budget --validation-size 1000 --out results/pareto)";
 
 }  // namespace
 
 int run_pareto(const std::vector<std::string>& args) {
   po::options_description options("pareto options");
-  options.add_options()("model", po::value<std::string>()->required(), "model file (.safetensors) or .npy folder")(
-      "data", po::value<std::string>()->required(), "data folder (Fashion-MNIST IDX or CIFAR-10 batches)")(
-      "out", po::value<std::string>()->required(), "output folder")(
+  options.add_options()("model", path()->required(), "model file (.safetensors) or .npy folder")(
+      "data", path()->required(), "data folder (Fashion-MNIST IDX or CIFAR-10 batches)")("out", path()->required(),
+                                                                                         "output folder")(
       "strategies",
       po::value<std::string>()->default_value(
           "greedy,greedy-fraction,magnitude,svd,corrected,spectrum,spectrum-corrected,budget,budget-corrected,joint,"
@@ -105,8 +84,7 @@ int run_pareto(const std::vector<std::string>& args) {
       "tau-grid", po::value<std::string>()->default_value(""), "spectrum tolerances (default: 1e-4..1, log)")(
       "svd-grid", po::value<std::string>()->default_value(""),
       "svd rank fractions and greedy-fraction's kept fractions (default: 0.01..1, log)")(
-      "step", po::value<double>()->default_value(0.05),
-      "joint: fraction of the parameters one move removes (at most half of a layer's neurons)")(
+      "step", real(0.05), "joint: fraction of the parameters one move removes (at most half of a layer's neurons)")(
       "objective", po::value<std::string>()->default_value("cross-entropy"),
       "joint: validation objective, cross-entropy | error-rate")(
       "budget-iterations", po::value<int>()->default_value(3), "budget: allocation rounds")(
@@ -120,7 +98,8 @@ int run_pareto(const std::vector<std::string>& args) {
       "batch-rows", po::value<long>()->default_value(500), "rows per evaluation task")(
       "intercept", po::bool_switch()->default_value(false),
       "corrected strategies: least-squares fit with an intercept (the next layer gains a bias)")(
-      "no-report", po::bool_switch()->default_value(false), "do not build DIR/report");
+      "no-report", po::bool_switch()->default_value(false), "do not build DIR/report")(
+      "resume", po::bool_switch()->default_value(false), "keep the strategies finished in --out, compute the rest");
   po::variables_map vm;
   if (!parse("pareto", kUsage, options, args, vm)) return 0;
 
@@ -128,14 +107,6 @@ int run_pareto(const std::vector<std::string>& args) {
   const bool root = comm.rank() == 0;
   compress::ParetoOptions popts;
   popts.strategies = split_list(vm["strategies"].as<std::string>(), "--strategies");
-  {
-    const auto known = compress::pareto_strategy_names();
-    std::string names;
-    for (const auto n : known) names += (names.empty() ? "" : ", ") + std::string(n);
-    for (const auto& s : popts.strategies)
-      require(std::find(known.begin(), known.end(), s) != known.end(), "pareto: unknown strategy '", s,
-              "' (known: ", names, ")");
-  }
   popts.budgets = parse_doubles(vm["budgets"].as<std::string>(), "--budgets");
   for (double b : popts.budgets)
     require(b > 0.0 && b <= 1.0, "pareto: --budgets entry ", b, " outside (0, 1] (a fraction of the parameters)");
@@ -160,7 +131,6 @@ int run_pareto(const std::vector<std::string>& args) {
   require(wave >= 1, "pareto: --wave=", wave, " (needs >= 1)");
   popts.wave_size = static_cast<std::size_t>(wave);
   popts.refine = vm["refine"].as<int>();
-  require(popts.refine >= 0, "pareto: --refine=", popts.refine, " (needs >= 0)");
   const long compression_size = vm["compression-size"].as<long>();
   const long validation_size = vm["validation-size"].as<long>();
   const long test_size = vm["test-size"].as<long>();
@@ -175,33 +145,40 @@ int run_pareto(const std::vector<std::string>& args) {
   const std::string data_dir = vm["data"].as<std::string>();
   const std::string out_dir = vm["out"].as<std::string>();
 
-  const int cores = available_cores();
-  int threads = vm["threads"].as<int>();
-  require(threads >= 0, "pareto: --threads=", threads, " (needs >= 0)");
-  if (threads == 0) threads = cores;
-  if (threads > cores) {
-    if (root)
-      std::cerr << "pareto: --threads " << threads << " exceeds the " << cores << " cores this process may use; using "
-                << cores << "\n";
-    threads = cores;
-  }
+  const bool resume = vm["resume"].as<bool>();
+  compress::check_pareto_options(popts);
+  const int threads = resolve_threads("pareto", vm["threads"].as<int>(), root);
   const tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
                                         static_cast<std::size_t>(threads));
   la::set_blas_threads(threads);
 
+  // The results folder first (rank 0): locked for this run, so a second run fails at once.
+  std::optional<compress::ParetoFiles> files;
+  std::string error = dist::capture_error([&] {
+    if (!root) return;
+    files.emplace(out_dir, resume, "idprune pareto");
+    for (const auto& note : files->notes()) std::cerr << "pareto: " << note << "\n";
+  });
+  dist::check_collective(comm, error);
+
   // This rank's rows of the compression, validation and test sets. The validation split and the
   // compression set both come from the training images; the test set is read only for evaluation.
-  nn::Mlp model;
+  std::string model_sha256;
+  const nn::Mlp model = load_model_on_every_rank(comm, "pareto", model_path, model_sha256);
+  std::string data_sha256;
   la::Matrix xc;
   la::Matrix xv;
   std::vector<int> yv;
   la::Matrix xt;
   std::vector<int> yt;
   std::int64_t n_test = 0;
-  std::string error = dist::capture_error([&] {
-    model = nn::load_model(model_path);
+  error = dist::capture_error([&] {
+    dist::inject_fault(comm.rank(), "load-data");
     require(model.num_hidden() >= 1, "pareto: the model '", model_path, "' has no hidden layer");
     const auto train = data::dataset_info(data_dir, data::Split::train);
+    check_model_fits_data("pareto", model, model_path, train, data_dir);
+    const std::array<data::Split, 2> splits = {data::Split::train, data::Split::test};
+    data_sha256 = cli::data_sha256(data_dir, splits);
     require(validation_size + compression_size <= train.samples, "pareto: --validation-size=", validation_size,
             " plus --compression-size=", compression_size, " exceed the ", train.samples, " training images of '",
             data_dir, "'");
@@ -224,21 +201,34 @@ int run_pareto(const std::vector<std::string>& args) {
     yt = std::move(ds.y);
   });
   dist::check_collective(comm, error);
+  check_same_data(comm, "pareto", data_dir, data_sha256);
 
+  // What a resumed run must share with the finished strategies: every option that decides results,
+  // the inputs by content (not by path).
+  nlohmann::ordered_json run_settings =
+      settings(options, vm, {"model", "data", "out", "strategies", "threads", "no-report", "resume"});
+  run_settings["model_sha256"] = model_sha256;
+  run_settings["data_sha256"] = data_sha256;
+  std::string todo_list;
   error = dist::capture_error([&] {
     if (!root) return;
-    std::filesystem::create_directories(out_dir);
-    write_resolved_config((std::filesystem::path(out_dir) / "config.ini").string(), "pareto", options, vm);
+    const std::vector<std::string> todo = files->unfinished(popts.strategies, run_settings);
+    for (const auto& name : todo) todo_list += (todo_list.empty() ? "" : ",") + name;
+    write_resolved_config((std::filesystem::path(out_dir) / "config.ini").string(), "pareto", options, vm,
+                          {{"model_sha256", model_sha256}, {"data_sha256", data_sha256}});
   });
   dist::check_collective(comm, error);
+  comm.bcast_string(todo_list, 0);
 
   const dist::DistMatrix xcd = dist::DistMatrix::block_distributed(comm, std::move(xc), compression_size);
   const compress::ValidationScorer validation(model, std::move(xv), std::move(yv), comm, batch_rows);
   const compress::Evaluator test(model, std::move(xt), std::move(yt), comm, batch_rows);
   const std::int64_t total_params = model.parameter_count();
+  const std::vector<std::string> todo = todo_list.empty() ? std::vector<std::string>() : split_list(todo_list, "todo");
   if (root)
-    std::cerr << "pareto: " << popts.strategies.size() << " strategies x " << popts.budgets.size() << " budgets; "
-              << total_params << " parameters, validation accuracy " << validation.original_scores().accuracy << " on "
+    std::cerr << "pareto: " << popts.strategies.size() << " strategies (" << popts.strategies.size() - todo.size()
+              << " already in " << out_dir << ") x " << popts.budgets.size() << " budgets; " << total_params
+              << " parameters, validation accuracy " << validation.original_scores().accuracy << " on "
               << validation.samples() << " held-out training images, test accuracy "
               << test.original_counts().accuracy() << " on " << n_test << " test images; compression set "
               << compression_size << "; " << comm.size() << " rank(s) x " << threads << " thread(s)\n";
@@ -260,107 +250,51 @@ int run_pareto(const std::vector<std::string>& args) {
   prov["threads"] = threads;
   prov["model"] = model_path;
   prov["data"] = data_dir;
+  prov["model_sha256"] = model_sha256;
+  prov["data_sha256"] = data_sha256;
   prov["git_revision"] = git_revision();
   prov["version"] = version_string();
   prov["blas_core"] = la::blas_core_name();
 
-  const auto model_json = [&](const compress::ParetoModel& m) {
-    nlohmann::ordered_json r;
-    r["params"] = m.params;
-    r["params_fraction"] = m.params_fraction;
-    r["validation_accuracy"] = m.validation.accuracy;
-    r["test_accuracy"] = m.test.accuracy();
-    r["agreement"] = m.test.agreement();
-    r["kept_per_layer"] = join(m.kept_per_layer);
-    r["ranks_per_layer"] = join(m.ranks_per_layer);
-    r["validation_cross_entropy"] = m.validation.cross_entropy;
-    r["validation_agreement"] = m.validation.agreement;
-    r["setting"] = m.setting;
-    return r;
-  };
-  std::vector<nlohmann::ordered_json> rows;
-  std::vector<nlohmann::ordered_json> curve_rows;
-  const std::filesystem::path dir(out_dir);
+  StopSignals signals("pareto", "strategy", root);
   compress::ParetoHooks hooks;
   hooks.log = [&](const std::string& line) {
     if (root) std::cerr << line << "\n";
   };
   hooks.on_strategy = [&](const compress::ParetoCurve& curve, std::span<const compress::ParetoRow> new_rows) {
+    // Recorded as it finishes: an interrupted study resumes with it kept.
     const std::string e = dist::capture_error([&] {
       if (!root) return;
-      for (const auto& r : new_rows) {
-        nlohmann::ordered_json j;
-        j["strategy"] = r.strategy;
-        j["budget"] = r.budget;
-        j.update(model_json(r.model));
-        j["search_seconds"] = r.search_seconds;
-        j.update(prov);
-        rows.push_back(std::move(j));
-      }
-      for (const auto& m : curve.models) {
-        nlohmann::ordered_json j;
-        j["strategy"] = curve.strategy;
-        j.update(model_json(m));
-        j["strategy_seconds"] = curve.seconds;
-        curve_rows.push_back(std::move(j));
-      }
-      // Rewritten whole after every strategy (atomically): a crash keeps the finished strategies.
-      compress::write_file_atomically((dir / "pareto.csv").string(), csv_text(rows));
-      compress::write_file_atomically((dir / "pareto-curves.csv").string(), csv_text(curve_rows));
+      files->record(curve, new_rows, prov);
       std::cerr << "pareto: " << curve.strategy << " done in " << std::fixed << std::setprecision(1) << curve.seconds
                 << " s (" << curve.models.size() << " models evaluated)\n"
                 << std::defaultfloat;
     });
     dist::check_collective(comm, e);
+    throw_if_stop_requested(comm, signals);
   };
-
-  const compress::ParetoResult result = compress::run_pareto(model, xcd, validation, test, popts, hooks);
+  if (!todo.empty()) {
+    popts.strategies = todo;
+    try {
+      (void)compress::run_pareto(model, xcd, validation, test, popts, hooks);
+    } catch (const StopRequested&) {
+      if (root)
+        std::cerr << "pareto: stopped by a signal after a finished strategy; resume with: idprune pareto --config "
+                  << out_dir << "/config.ini --resume\n";
+      return signals.exit_code();
+    }
+  }
 
   error = dist::capture_error([&] {
     if (!root) return;
-    for (std::size_t i = 0; i < result.paths.size(); ++i) {
-      std::vector<nlohmann::ordered_json> path;
-      for (const auto& p : result.paths[i]) {
-        nlohmann::ordered_json j;
-        j["step"] = p.step;
-        j["params"] = p.params;
-        j["params_fraction"] = p.params_fraction;
-        j["validation_accuracy"] = p.validation.accuracy;
-        j["validation_cross_entropy"] = p.validation.cross_entropy;
-        j["kept_per_layer"] = join(p.kept);
-        j["seconds"] = p.seconds;
-        path.push_back(std::move(j));
-      }
-      compress::write_file_atomically((dir / ("joint-path-" + result.path_strategies[i] + ".csv")).string(),
-                                      csv_text(path));
-    }
-    const auto comparisons = compress::compare_with_greedy(result);
-    std::vector<nlohmann::ordered_json> summary;
-    for (const auto& c : comparisons) {
-      for (std::size_t b = 0; b < c.budgets.size(); ++b) {
-        nlohmann::ordered_json j;
-        j["strategy"] = c.strategy;
-        j["budget"] = c.budgets[b];
-        j["test_accuracy"] = finite_or_nan(c.test_accuracy[b]);
-        j["greedy_interpolated"] = finite_or_nan(c.greedy[b]);
-        j["gain"] = finite_or_nan(c.gain[b]);
-        j["mean_gain"] = finite_or_nan(c.mean_gain);
-        j["min_gain"] = finite_or_nan(c.min_gain);
-        j["max_gain"] = finite_or_nan(c.max_gain);
-        j["within_one_point_fraction"] = finite_or_nan(c.within_one_point);
-        j["within_one_point_ratio_to_greedy"] = finite_or_nan(c.within_one_point_ratio);
-        summary.push_back(std::move(j));
-      }
-    }
-    compress::write_file_atomically((dir / "pareto-summary.csv").string(), csv_text(summary));
-    std::cout << "strategy             mean gain  min gain  max gain  within-1pt fraction (ratio to greedy)\n";
-    for (const auto& c : comparisons)
-      std::cout << std::left << std::setw(20) << c.strategy << std::right << std::fixed << std::setprecision(2)
-                << std::setw(10) << 100.0 * c.mean_gain << std::setw(10) << 100.0 * c.min_gain << std::setw(10)
-                << 100.0 * c.max_gain << std::setw(12) << c.within_one_point << " (" << c.within_one_point_ratio
-                << ")\n"
-                << std::defaultfloat;
-    std::cout << (dir / "pareto.csv").string() << "\n";
+    compress::ParetoResult originals;
+    originals.original_params = total_params;
+    originals.original_validation = validation.original_scores();
+    originals.original_test = test.original_counts();
+    const auto comparisons = compress::compare_with_greedy(files->result(originals));
+    files->write_summary(comparisons);
+    std::cout << compress::format_comparisons(comparisons) << (std::filesystem::path(out_dir) / "pareto.csv").string()
+              << "\n";
   });
   dist::check_collective(comm, error);
 
@@ -368,6 +302,7 @@ int run_pareto(const std::vector<std::string>& args) {
     // The plot and table of the fronts (the report layer reads DIR/pareto.csv). A missing gnuplot
     // leaves the tables in place and says so.
     try {
+      const std::filesystem::path dir(out_dir);
       report::ReportOptions ro;
       ro.result_dirs = {dir};
       ro.out = dir / "report";
@@ -375,7 +310,7 @@ int run_pareto(const std::vector<std::string>& args) {
       const auto s = report::build_report(ro);
       std::cerr << "pareto: report in " << s.out.string() << "\n";
     } catch (const std::exception& e) {
-      std::cerr << "pareto: no report (" << e.what() << "); run 'idprune report " << out_dir << "'\n";
+      std::cerr << "pareto: no report (" << printable(e.what()) << "); run 'idprune report " << out_dir << "'\n";
     }
   }
   return 0;

@@ -26,37 +26,26 @@ from the result files found in each RESULT_DIR and in its immediate sub-folders:
   config.ini        the run's configuration, shown as its provenance
 Each figure is drawn by gnuplot; its script (NAME.gp) and data (NAME.dat) are kept next to it, so
 `gnuplot NAME.gp` in REPORT_DIR re-draws it. The files read are copied to REPORT_DIR/data/. The
-report is written to a temporary folder and renamed into place.)";
+report is written to a temporary folder and renamed into place.
+
+Example:
+  idprune report results/greedy results/magnitude --out results/report)";
 
 }  // namespace
 
 int run_report(const std::vector<std::string>& args) {
   po::options_description options("report options");
-  options.add_options()("result-dir", po::value<std::vector<std::string>>()->multitoken(),
-                        "result folders (also given as positional arguments)")(
-      "out", po::value<std::string>()->default_value(""), "report folder (default: FIRST_RESULT_DIR/report)")(
+  options.add_options()("result-dir", paths(), "result folders (also given as positional arguments)")(
+      "out", path()->default_value(""), "report folder (default: FIRST_RESULT_DIR/report)")(
       "format", po::value<std::string>()->default_value("auto"), "figure format: auto (PNG if possible), png, svg")(
       "gnuplot", po::value<std::string>()->default_value("gnuplot"), "gnuplot executable")(
       "width", po::value<int>()->default_value(900), "figure width in pixels")(
       "height", po::value<int>()->default_value(600), "figure height in pixels")(
       "max-rows", po::value<long>()->default_value(30), "longer tables are shortened to this many rows (0: never)")(
       "title", po::value<std::string>()->default_value("idprune report"), "title of the report");
-  // Positional arguments are result folders: turn them into --result-dir for cli::parse.
-  std::vector<std::string> argv;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a.rfind("-", 0) == 0) {
-      argv.push_back(a);
-      // Options taking a value as the next word.
-      if (a.find('=') == std::string::npos && a != "--help" && a != "-h" && i + 1 < args.size())
-        argv.push_back(args[++i]);
-    } else {
-      argv.push_back("--result-dir");
-      argv.push_back(a);
-    }
-  }
   po::variables_map vm;
-  if (!parse("report", kUsage, options, argv, vm)) return 0;
+  // Words that are not options are result folders.
+  if (!parse("report", kUsage, options, args, vm, "result-dir")) return 0;
   require(vm.count("result-dir"), "report: no result folders given (usage: idprune report RESULT_DIR... [--out DIR])");
   const long max_rows = vm["max-rows"].as<long>();
   require(max_rows >= 0, "report: --max-rows=", max_rows, " (needs >= 0)");

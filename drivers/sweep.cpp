@@ -3,12 +3,10 @@
 #include "idprune/compress/sweep.hpp"
 
 #include <malloc.h>
-#include <sched.h>
 #include <tbb/global_control.h>
 
 #include <algorithm>
 #include <array>
-#include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <future>
@@ -51,89 +49,25 @@ Points run in waves of --wave points (default 2 x threads) compressed in lockste
 are appended and fsync'd when it ends. --resume keeps the rows in DIR and computes only the missing
 points (also: add another strategy's sweep to the same folder for one comparison table).
 Under mpirun every rank holds its rows of the compression and test sets. SIGTERM/SIGINT/SIGUSR1 stop the
-sweep cleanly after the wave in flight (exit 143). Under mpirun send SIGUSR1: Open MPI's mpirun
-passes it on to every rank, whereas it SIGKILLs the ranks about 1 s after passing on a SIGTERM.)";
+sweep cleanly after the wave in flight (exit 128 + the signal: 130 for Ctrl-C, 143 for SIGTERM); a
+second signal stops it at once, leaving what is on disk for --resume. Under mpirun send SIGUSR1:
+Open MPI's mpirun passes it on to every rank, whereas it SIGKILLs the ranks about 1 s after passing
+on a SIGTERM. One run at a time per folder: DIR/idprune.lock names the run that holds it.
 
-volatile std::sig_atomic_t stop_signal = 0;  // set by the signal handler only (async-signal-safe)
-extern "C" void on_stop_signal(int sig) { stop_signal = sig; }
-
-/// Installs the stop handler for SIGTERM, SIGINT and SIGUSR1 for its lifetime (SIGUSR1: mpirun
-/// forwards it without killing the ranks; SLURM sends it with --signal=B:USR1@SECONDS).
-class StopSignals {
- public:
-  StopSignals() {
-    stop_signal = 0;
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, &old_term_);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGUSR1, &sa, &old_usr1_);
-  }
-  ~StopSignals() {
-    sigaction(SIGTERM, &old_term_, nullptr);
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGUSR1, &old_usr1_, nullptr);
-  }
-  StopSignals(const StopSignals&) = delete;
-  StopSignals& operator=(const StopSignals&) = delete;
-
- private:
-  struct sigaction old_term_ {};
-  struct sigaction old_int_ {};
-  struct sigaction old_usr1_ {};
-};
-
-/// 64-bit FNV-1a of a byte range, continuing from `h`.
-std::uint64_t fnv1a(const void* data, std::size_t bytes, std::uint64_t h = 14695981039346656037ULL) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (std::size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ULL;
-  return h;
-}
-
-/// Fingerprint of everything that defines the model's function: shapes, weights, biases, activations.
-std::uint64_t model_fingerprint(const nn::Mlp& model) {
-  std::uint64_t h = fnv1a(nullptr, 0);
-  for (la::index_t l = 0; l < model.num_layers(); ++l) {
-    const nn::DenseLayer& layer = model.layer(l);
-    const auto act = static_cast<int>(layer.activation());
-    h = fnv1a(&act, sizeof act, h);
-    for (const la::Matrix& f : layer.factors()) {
-      const std::array<la::index_t, 2> shape = {f.rows(), f.cols()};
-      h = fnv1a(shape.data(), sizeof shape, h);
-      h = fnv1a(f.data(), static_cast<std::size_t>(f.size()) * sizeof(double), h);
-    }
-    h = fnv1a(layer.bias().data(), layer.bias().size() * sizeof(double), h);
-  }
-  return h;
-}
-
-template <class T>
-std::string join(const std::vector<T>& values) {
-  std::string s;
-  for (std::size_t i = 0; i < values.size(); ++i) s += (i ? "-" : "") + std::to_string(values[i]);
-  return s;
-}
-
-std::string widths_label(const nn::Mlp& model) { return join(model.widths()); }
-
-int available_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
-  return std::max(1, CPU_COUNT(&set));
-}
+Example:
+  idprune sweep --model data/models/fashion-mnist-small.safetensors --data data/fashion-mnist-small \
+                --strategy greedy --rule eps --grid 0.01,0.1,1 --out results/greedy)";
 
 }  // namespace
 
 int run_sweep(const std::vector<std::string>& args) {
   po::options_description options("sweep options");
-  options.add_options()("model", po::value<std::string>()->required(), "model file (.safetensors) or .npy folder")(
-      "data", po::value<std::string>()->required(), "data folder (Fashion-MNIST IDX or CIFAR-10 batches)")(
+  options.add_options()("model", path()->required(), "model file (.safetensors) or .npy folder")(
+      "data", path()->required(), "data folder (Fashion-MNIST IDX or CIFAR-10 batches)")(
       "strategy", po::value<std::string>()->default_value("greedy"), "greedy | magnitude | random | svd")(
       "rule", po::value<std::string>()->default_value("eps"), "eps | k | fraction | rank")(
       "grid", po::value<std::string>()->required(), "comma-separated rule values, one model each")(
-      "layers", po::value<std::string>()->default_value(""), "hidden layers to compress, 1-based (default: all)")(
+      "layers", po::value<std::string>()->default_value("all"), "hidden layers to compress, 1-based, or all")(
       "compression-size", po::value<long>()->default_value(2000), "images in the compression set")(
       "seed", po::value<unsigned long>()->default_value(1), "seed of the compression set and the random strategy")(
       "engine", po::value<std::string>()->default_value("tsqr"),
@@ -143,10 +77,9 @@ int run_sweep(const std::vector<std::string>& args) {
       "threads", po::value<int>()->default_value(0), "threads per rank (0: the cores this process may use)")(
       "wave", po::value<long>()->default_value(0), "points per wave (0: 2 x threads)")(
       "batch-rows", po::value<long>()->default_value(500), "test rows per evaluation task")(
-      "progress-interval", po::value<double>()->default_value(30.0),
-      "seconds between progress lines when stderr is not a terminal")("out", po::value<std::string>()->required(),
-                                                                      "output folder")(
-      "resume", po::bool_switch()->default_value(false), "keep the rows in --out and compute only missing points");
+      "progress-interval", real(30.0), "seconds between progress lines when stderr is not a terminal")(
+      "out", path()->required(), "output folder")("resume", po::bool_switch()->default_value(false),
+                                                  "keep the rows in --out and compute only missing points");
   po::variables_map vm;
   if (!parse("sweep", kUsage, options, args, vm)) return 0;
 
@@ -175,16 +108,7 @@ int run_sweep(const std::vector<std::string>& args) {
   const bool resume = vm["resume"].as<bool>();
 
   // Threads: TBB's parallelism and BLAS outside TBB regions; never more than the cores we may use.
-  const int cores = available_cores();
-  int threads = vm["threads"].as<int>();
-  require(threads >= 0, "sweep: --threads=", threads, " (needs >= 0)");
-  if (threads == 0) threads = cores;
-  if (threads > cores) {
-    if (root)
-      std::cerr << "sweep: --threads " << threads << " exceeds the " << cores << " cores this process may use; using "
-                << cores << "\n";
-    threads = cores;
-  }
+  const int threads = resolve_threads("sweep", vm["threads"].as<int>(), root);
   const tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
                                         static_cast<std::size_t>(threads));
   la::set_blas_threads(threads);
@@ -197,6 +121,16 @@ int run_sweep(const std::vector<std::string>& args) {
   copts.cpqr_method = la::parse_cpqr_method(vm["cpqr-method"].as<std::string>());
   copts.seed = seed;
 
+  // The results folder first (rank 0 only): locked for this run, so that a second run on it fails
+  // at once, before any loading.
+  std::optional<compress::ResultsFiles> files;
+  std::string error = dist::capture_error([&] {
+    if (!root) return;
+    files.emplace(out_dir, resume, "idprune sweep");
+    for (const auto& note : files->notes()) std::cerr << "sweep: " << note << "\n";
+  });
+  dist::check_collective(comm, error);
+
   // Model and this rank's rows of the compression and test sets.
   nn::Mlp model;
   la::Matrix xc;
@@ -204,24 +138,16 @@ int run_sweep(const std::vector<std::string>& args) {
   std::vector<int> yt;
   std::int64_t n_test = 0;
   std::vector<la::index_t> layers;
-  std::vector<std::int64_t> data_shape;  // train/test samples, features, classes: the same on every rank
   // Phase boundaries (model, data, results folder, each wave) end with a collective error check, so
   // a failure on one rank (a missing or corrupt file on its node) ends every rank with one message.
-  std::string error = dist::capture_error([&] {
-    dist::inject_fault(comm.rank(), "load-model");
-    model = nn::load_model(model_path);
-  });
-  dist::check_collective(comm, error);
-  // Every rank must hold the same model: another one would mean collectives of other sizes (a hang
-  // or an MPI error) or, with the same shapes, rows that silently mix two models.
-  dist::check_same(comm, model_fingerprint(model),
-                   detail::concat("sweep: the model '", model_path, "' (widths ", widths_label(model),
-                                  ") differs from rank 0's; every rank must read the same model"));
+  std::string model_sha256;
+  model = load_model_on_every_rank(comm, "sweep", model_path, model_sha256);
+  std::string data_sha256;
   error = dist::capture_error([&] {
     dist::inject_fault(comm.rank(), "load-data");
     require(model.num_hidden() >= 1, "sweep: the model '", model_path, "' has no hidden layer");
-    if (!vm["layers"].as<std::string>().empty()) {
-      for (long l : parse_integers(vm["layers"].as<std::string>(), "--layers")) {
+    if (const std::string text = vm["layers"].as<std::string>(); !text.empty() && text != "all") {
+      for (long l : parse_integers(text, "--layers")) {
         require(l >= 1 && l <= model.num_hidden(), "sweep: --layers entry ", l, " outside [1, ", model.num_hidden(),
                 "] (the model's hidden layers)");
         layers.push_back(l - 1);
@@ -230,6 +156,9 @@ int run_sweep(const std::vector<std::string>& args) {
       layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
     }
     const auto train = data::dataset_info(data_dir, data::Split::train);
+    check_model_fits_data("sweep", model, model_path, train, data_dir);
+    const std::array<data::Split, 2> splits = {data::Split::train, data::Split::test};
+    data_sha256 = cli::data_sha256(data_dir, splits);
     require(compression_size <= train.samples, "sweep: --compression-size=", compression_size, " exceeds the ",
             train.samples, " training images of '", data_dir, "'");
     std::vector<std::int64_t> pool(static_cast<std::size_t>(train.samples));
@@ -257,16 +186,15 @@ int run_sweep(const std::vector<std::string>& args) {
     if (train_rows.valid()) xc = train_rows.get();
     xt = std::move(ds.x);
     yt = std::move(ds.y);
-    data_shape = {train.samples, train.features, train.classes, test.samples, test.features, test.classes};
   });
   dist::check_collective(comm, error);
-  dist::check_same(comm, fnv1a(data_shape.data(), data_shape.size() * sizeof(std::int64_t)),
-                   detail::concat("sweep: the data '", data_dir, "' (train/test samples, features, classes ",
-                                  join(data_shape), ") differs from rank 0's; every rank must read the same data"));
+  check_same_data(comm, "sweep", data_dir, data_sha256);
 
   compress::SweepProvenance prov;
   prov.model = model_path;
   prov.data = data_dir;
+  prov.model_sha256 = model_sha256;
+  prov.data_sha256 = data_sha256;
   prov.compression_size = compression_size;
   prov.test_samples = n_test;
   prov.seed = seed;
@@ -279,22 +207,19 @@ int run_sweep(const std::vector<std::string>& args) {
   prov.version = version_string();
   prov.blas_core = la::blas_core_name();
 
-  // Results folder (rank 0 only) and the points it already holds.
-  std::optional<compress::ResultsFiles> files;
+  // The points the folder already holds; its configuration (inputs identified by content).
   std::vector<char> finished(grid.size(), 0);
   error = dist::capture_error([&] {
     if (!root) return;
-    files.emplace(out_dir, resume);
     finished = compress::finished_points(files->records(), grid, strategy, rule, layers, prov);
-    if (files->dropped_lines() > 0)
-      std::cerr << "sweep: dropped an incomplete last line of " << files->jsonl_path()
-                << " (a run ended while writing it); its point is computed again\n";
-    write_resolved_config((std::filesystem::path(out_dir) / "config.ini").string(), "sweep", options, vm);
+    const std::vector<std::pair<std::string, std::string>> hashes = {{"model_sha256", model_sha256},
+                                                                     {"data_sha256", data_sha256}};
+    write_resolved_config((std::filesystem::path(out_dir) / "config.ini").string(), "sweep", options, vm, hashes);
     const std::string name = "config-" + std::string(compress::to_string(strategy)) + "-" +
                              std::string(compress::to_string(rule)) + "-" + compress::layers_label(layers) + ".ini";
     std::string safe = name;
     std::replace(safe.begin(), safe.end(), ';', '_');
-    write_resolved_config((std::filesystem::path(out_dir) / safe).string(), "sweep", options, vm);
+    write_resolved_config((std::filesystem::path(out_dir) / safe).string(), "sweep", options, vm, hashes);
   });
   dist::check_collective(comm, error);
   comm.bcast(std::span<char>(finished), 0);
@@ -335,14 +260,15 @@ int run_sweep(const std::vector<std::string>& args) {
     });
     dist::check_collective(comm, e);
   };
-  hooks.stop_requested = [] { return stop_signal != 0; };
+  std::optional<StopSignals> signals;
+  hooks.stop_requested = [&] { return signals->requested(); };
   hooks.before_wave = [&](std::size_t w) { dist::inject_fault(comm.rank(), "wave", static_cast<long>(w)); };
 
   compress::SweepSummary summary;
-  {
-    const StopSignals signals;
-    summary = compress::run_sweep(compressor, evaluator, sopts, finished, hooks);
-  }
+  signals.emplace("sweep", "wave", root);
+  summary = compress::run_sweep(compressor, evaluator, sopts, finished, hooks);
+  const int stop_code = signals->exit_code();
+  signals.reset();
   if (root) {
     progress.finish();
     const auto& st = compressor.stats();
@@ -356,7 +282,7 @@ int run_sweep(const std::vector<std::string>& args) {
     else
       std::cout << out_dir << "/results.csv\n";
   }
-  return summary.stopped ? 128 + SIGTERM : 0;
+  return summary.stopped ? stop_code : 0;
 }
 
 }  // namespace idprune::cli

@@ -1,10 +1,15 @@
 // `idprune train`: trains an MLP classifier on an image data set and saves it (nn::train).
 #include "idprune/nn/train.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <new>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -13,6 +18,7 @@
 #include "idprune/data/dataset.hpp"
 #include "idprune/data/sampling.hpp"
 #include "idprune/dist/comm.hpp"
+#include "idprune/io/file.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/la/error.hpp"
 #include "idprune/nn/model_io.hpp"
@@ -21,6 +27,7 @@
 namespace idprune::cli {
 
 using la::index_t;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -33,13 +40,41 @@ written as safetensors (PyTorch nn.Sequential naming, --dtype F32 or F64), anyth
 folder of .npy files. Inputs are pixel bytes / 255. Deterministic for a given seed and BLAS
 thread count (--threads, default: OpenBLAS's own). Runs on one process.
 
-The reference model of the project:
+Every option and --out are checked before any data is read: a folder that cannot be written, or
+a model too large for this machine's memory, is refused before training starts.
+
+Example (the reference model of the project):
   idprune train --data data/fashion-mnist --out data/models/fashion-mnist-reference.safetensors)";
 
 std::string join(const std::vector<index_t>& v) {
   std::string s;
   for (std::size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
   return s;
+}
+
+double gib(double bytes) { return bytes / (1024.0 * 1024.0 * 1024.0); }
+
+/// Bytes training needs, roughly: the training rows, and per parameter the weight, its gradient and
+/// Adam's two moments (8 bytes each), plus a batch's activations and their gradients.
+double training_bytes(std::int64_t features, const std::vector<index_t>& widths, int classes, std::int64_t samples,
+                      long batch) {
+  double params = 0.0;
+  double units = 0.0;
+  double d_in = static_cast<double>(features);
+  for (const index_t w : widths) {
+    params += d_in * static_cast<double>(w) + static_cast<double>(w);
+    units += static_cast<double>(w);
+    d_in = static_cast<double>(w);
+  }
+  params += d_in * classes + classes;
+  return 8.0 * (static_cast<double>(samples) * static_cast<double>(features) + 4.0 * params +
+                2.0 * static_cast<double>(batch) * (units + classes));
+}
+
+double physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
 }
 
 std::string fixed(double v, int digits) {
@@ -52,11 +87,11 @@ std::string fixed(double v, int digits) {
 
 int run_train(const std::vector<std::string>& args) {
   po::options_description options("train options");
-  options.add_options()("data", po::value<std::string>()->required(), "data folder (IDX or CIFAR-10 binary files)")(
-      "out", po::value<std::string>()->required(), "model file to write (.safetensors, or a folder for .npy)")(
+  options.add_options()("data", path()->required(), "data folder (IDX or CIFAR-10 binary files)")(
+      "out", path()->required(), "model file to write (.safetensors, or a folder for .npy)")(
       "widths", po::value<std::string>()->default_value("1024,512,512,256,256,128,128"),
       "hidden layer widths, comma-separated")("epochs", po::value<int>()->default_value(15), "passes over the data")(
-      "batch", po::value<long>()->default_value(128), "mini-batch size")("lr", po::value<double>()->default_value(1e-3),
+      "batch", po::value<long>()->default_value(128), "mini-batch size")("lr", real(1e-3),
                                                                          "Adam learning rate (peak of the schedule)")(
       "schedule", po::value<std::string>()->default_value("cosine"), "learning-rate schedule: cosine or constant")(
       "seed", po::value<unsigned long>()->default_value(1), "seed of the initial weights and the shuffles")(
@@ -94,19 +129,47 @@ int run_train(const std::vector<std::string>& args) {
   require(train_rows >= 0 && validation_rows >= 0, "train: --train-rows and --validation must be >= 0");
   const int threads = vm["threads"].as<int>();
   require(threads >= 0, "train: --threads=", threads, " must be >= 0");
+  require(train_options.epochs >= 0, "train: --epochs=", train_options.epochs, " (needs >= 0)");
+  require(train_options.batch_size > 0, "train: --batch=", train_options.batch_size, " (needs > 0)");
+  require(std::isfinite(train_options.learning_rate) && train_options.learning_rate > 0.0,
+          "train: --lr=", train_options.learning_rate, " (needs a finite value > 0)");
   if (threads > 0) la::set_blas_threads(threads);
+
+  // The output before any work: its folder must take a file (a .npy folder is created now).
+  {
+    const fs::path target(out);
+    const bool npy_folder = !out.ends_with(".safetensors");
+    const fs::path folder = npy_folder ? target : target.parent_path();
+    io::prepare_output_folder(folder.empty() ? std::string(".") : folder.string());
+  }
 
   // Training rows: the first --train-rows (or all), minus a seeded validation hold-out.
   const auto info = data::dataset_info(dir, data::Split::train);
   const std::int64_t available = train_rows > 0 ? std::min<std::int64_t>(train_rows, info.samples) : info.samples;
   require(validation_rows < available, "train: --validation=", validation_rows, " leaves no training rows of ",
           available);
+  // A model too large for this machine is refused now, with the memory it would need.
+  const double need = training_bytes(info.features, widths, info.classes, available, train_options.batch_size);
+  const double have = physical_memory_bytes();
+  const auto too_large = [&] {
+    return detail::concat("train: --widths ", vm["widths"].as<std::string>(), " on ", info.features,
+                          " features needs about ", fixed(gib(need), 1),
+                          " GiB to train (the rows, and weights, gradients and Adam's two moments at 8 bytes per "
+                          "parameter)");
+  };
+  require(have <= 0.0 || need <= have, too_large(), ", more than the ", fixed(gib(have), 1),
+          " GiB of memory of this machine");
   const auto split = data::train_validation_split(available, validation_rows, train_options.seed);
   const data::Dataset train_set = data::load_dataset_rows(dir, data::Split::train, split.train);
   data::Dataset validation_set;
   if (validation_rows > 0) validation_set = data::load_dataset_rows(dir, data::Split::train, split.validation);
 
-  nn::Mlp model = nn::initialize_mlp(train_set.features(), widths, train_set.classes, bias, train_options.seed);
+  nn::Mlp model;
+  try {
+    model = nn::initialize_mlp(train_set.features(), widths, train_set.classes, bias, train_options.seed);
+  } catch (const std::bad_alloc&) {
+    throw Error(too_large() + ": out of memory");
+  }
   std::cout << "train: " << join(model.widths()) << " (" << model.parameter_count() << " parameters"
             << (bias ? ", biases" : ", no biases") << ") on " << train_set.samples() << " samples of " << dir
             << (validation_rows > 0 ? ", " + std::to_string(validation_rows) + " held out for validation" : "")

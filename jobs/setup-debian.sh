@@ -13,6 +13,8 @@ packages=(
   libopenmpi-dev openmpi-bin libscalapack-openmpi-dev libtbb-dev
   # libraries
   libboost-program-options-dev libgtest-dev libgmock-dev nlohmann-json3-dev zlib1g-dev
+  # SHA-256 content hashes of models and data (OpenSSL libcrypto)
+  libssl-dev
   # the test scripts check JSON with python3 (also a dependency of clang-tidy)
   python3
   # plotting and data fetching

@@ -161,6 +161,7 @@ class Study {
           rows.push_back(ParetoRow{name, budgets[i], models[i], found[i]});
         }
         log_stats(name, jc);
+        curve.path = path;
         result.paths.push_back(std::move(path));
         result.path_strategies.push_back(name);
       } else {
@@ -287,6 +288,57 @@ bool is_joint_strategy(std::string_view name) {
   return name != "greedy" && name != "greedy-fraction" && name != "magnitude" && name != "random" && name != "svd";
 }
 
+void check_pareto_options(const ParetoOptions& options) {
+  require(!options.strategies.empty(), "pareto: no strategy given");
+  require(!options.budgets.empty(), "pareto: no budget given");
+  std::string known;
+  for (const auto n : kNames) known += (known.empty() ? "" : ", ") + std::string(n);
+  bool eps = false;
+  bool tau = false;
+  bool fractions = false;
+  bool descent = false;
+  bool tune = false;
+  bool budget = false;
+  for (const auto& s : options.strategies) {
+    require(std::find(kNames.begin(), kNames.end(), s) != kNames.end(), "pareto: unknown strategy '", s,
+            "' (known: ", known, ")");
+    eps = eps || s == "greedy" || s == "magnitude" || s == "random" || s == "corrected";
+    tau = tau || s.starts_with("spectrum");
+    fractions = fractions || s == "svd" || s == "greedy-fraction";
+    descent = descent || s.starts_with("joint");
+    tune = tune || s.starts_with("tuned");
+    budget = budget || s.starts_with("budget") || s.starts_with("tuned");
+  }
+  for (double b : options.budgets)
+    require(b > 0.0 && b <= 1.0, "pareto: budget ", b, " outside (0, 1] (a fraction of the parameters)");
+  const auto check_grid = [](const std::vector<double>& grid, const char* name, Strategy strategy, RankRule rule) {
+    require(!grid.empty(), "pareto: --", name, " is empty");
+    for (double v : grid) check_rule(strategy, LayerRule{rule, v});
+  };
+  if (eps) check_grid(options.eps_grid, "eps-grid", Strategy::greedy, RankRule::eps);
+  if (fractions) check_grid(options.svd_grid, "svd-grid", Strategy::svd, RankRule::fraction);
+  if (tau) {
+    require(!options.tau_grid.empty(), "pareto: --tau-grid is empty");
+    for (double t : options.tau_grid)
+      require(std::isfinite(t) && t >= 0.0, "pareto: --tau-grid value ", t, " (needs a finite value >= 0)");
+  }
+  if (descent) {
+    const DescentOptions& d = options.descent;
+    require(d.step > 0.0 && d.step < 1.0, "pareto: --step=", d.step, " outside (0, 1)");
+    require(d.max_shrink > 0.0 && d.max_shrink < 1.0, "pareto: descent max_shrink=", d.max_shrink, " outside (0, 1)");
+    require(d.stop_fraction > 0.0 && d.stop_fraction <= 1.0, "pareto: descent stop_fraction=", d.stop_fraction,
+            " outside (0, 1]");
+  }
+  if (budget)
+    require(options.budget.iterations >= 1, "pareto: --budget-iterations=", options.budget.iterations, " (needs >= 1)");
+  if (tune) {
+    require(options.tune.rounds >= 0, "pareto: --tune-rounds=", options.tune.rounds, " (needs >= 0)");
+    require(options.tune.factor > 1.0, "pareto: tune factor=", options.tune.factor, " (needs > 1)");
+  }
+  require(options.wave_size >= 1, "pareto: wave size ", options.wave_size, " (needs >= 1)");
+  require(options.refine >= 0, "pareto: --refine=", options.refine, " (needs >= 0)");
+}
+
 std::vector<double> default_eps_grid() { return log_grid(1e-3, 10.0, 6); }
 std::vector<double> default_tau_grid() { return log_grid(1e-4, 1.0, 6); }
 std::vector<double> default_svd_grid() { return log_grid(1e-2, 1.0, 6); }
@@ -294,15 +346,7 @@ std::vector<double> default_svd_grid() { return log_grid(1e-2, 1.0, 6); }
 ParetoResult run_pareto(const nn::Mlp& model, const dist::DistMatrix& compression_set,
                         const ValidationScorer& validation, const Evaluator& test, const ParetoOptions& options,
                         const ParetoHooks& hooks) {
-  require(!options.strategies.empty(), "run_pareto: no strategy given");
-  require(!options.budgets.empty(), "run_pareto: no budget given");
-  for (const auto& s : options.strategies)
-    require(
-        std::find(kNames.begin(), kNames.end(), s) != kNames.end(), "run_pareto: unknown strategy '", s,
-        "' (known: greedy, greedy-fraction, magnitude, random, svd, corrected, spectrum, spectrum-corrected, budget, "
-        "budget-corrected, tuned, tuned-corrected, joint, joint-corrected)");
-  for (double b : options.budgets)
-    require(b > 0.0 && b <= 1.0, "run_pareto: budget ", b, " outside (0, 1] (a fraction of the parameters)");
+  check_pareto_options(options);
   require(validation.samples() > 0, "run_pareto: the validation set is empty");
   Study study(model, compression_set, validation, test, options, hooks);
   return study.run();

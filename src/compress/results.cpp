@@ -1,73 +1,21 @@
 #include "idprune/compress/results.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <array>
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
+#include "idprune/io/file.hpp"
+#include "idprune/io/lock.hpp"
 #include "idprune/la/error.hpp"
 
 namespace idprune::compress {
 
 namespace {
 
-std::string errno_text() { return std::strerror(errno); }
-
-/// Writes every byte of `text` to fd (write may write less than asked).
-void write_all(int fd, const std::string& text, const std::string& path) {
-  const char* p = text.data();
-  std::size_t left = text.size();
-  while (left > 0) {
-    const ssize_t w = ::write(fd, p, left);
-    if (w < 0 && errno == EINTR) continue;
-    require(w > 0, "cannot write '", path, "': ", errno_text());
-    p += w;
-    left -= static_cast<std::size_t>(w);
-  }
-}
-
-void fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
-/// Appends `text` to `path` (created if missing), then fsync.
-void append_durably(const std::string& path, const std::string& text) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
-  require(fd >= 0, "cannot open '", path, "' for appending: ", errno_text());
-  try {
-    write_all(fd, text, path);
-    require(::fsync(fd) == 0, "fsync of '", path, "' failed: ", errno_text());
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  ::close(fd);
-}
-
 std::uintmax_t file_size_or_zero(const std::string& path) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   return ec ? 0 : size;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  std::ostringstream os;
-  os << in.rdbuf();
-  require(!in.bad(), "cannot read '", path, "'");
-  return os.str();
 }
 
 std::string format_number(const nlohmann::ordered_json& v) {
@@ -121,38 +69,24 @@ std::string csv_line(const nlohmann::ordered_json& row, std::span<const std::str
   return line;
 }
 
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  require(fd >= 0, "cannot create '", tmp, "': ", errno_text());
-  try {
-    write_all(fd, text, tmp);
-    require(::fsync(fd) == 0, "fsync of '", tmp, "' failed: ", errno_text());
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  ::close(fd);
-  require(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '", path, "': ", errno_text());
-  fsync_path(std::filesystem::path(path).parent_path().string(), true);
+std::string csv_header(std::span<const std::string> columns) {
+  std::string header;
+  for (std::size_t c = 0; c < columns.size(); ++c) header += (c ? "," : "") + columns[c];
+  return header + "\n";
 }
 
-std::string ResultsFiles::jsonl_path() const { return (std::filesystem::path(dir_) / "results.jsonl").string(); }
-std::string ResultsFiles::csv_path() const { return (std::filesystem::path(dir_) / "results.csv").string(); }
+std::string csv_text(std::span<const nlohmann::ordered_json> rows) {
+  if (rows.empty()) return {};
+  const std::vector<std::string> columns = csv_columns(rows.front());
+  std::string text = csv_header(columns);
+  for (const auto& r : rows) text += csv_line(r, columns) + "\n";
+  return text;
+}
 
-ResultsFiles::ResultsFiles(std::string dir, bool resume) : dir_(std::move(dir)) {
-  require(!dir_.empty(), "results: empty output folder name");
-  std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
-  require(!ec && std::filesystem::is_directory(dir_), "cannot create output folder '", dir_, "': ", ec.message());
-  const std::string jsonl = jsonl_path();
-  const std::string csv = csv_path();
-  if (!resume) {
-    for (const auto& p : {jsonl, csv})
-      require(file_size_or_zero(p) == 0, "'", p, "' already holds results: use --resume or another --out");
-    return;
-  }
-  const std::string text = read_file(jsonl);
+std::vector<nlohmann::ordered_json> read_json_lines(const std::string& path, std::size_t& dropped) {
+  dropped = 0;
+  std::vector<nlohmann::ordered_json> records;
+  const std::string text = file_size_or_zero(path) > 0 ? io::read_file(path) : std::string();
   std::size_t pos = 0;
   std::size_t line_no = 0;
   while (pos < text.size()) {
@@ -167,42 +101,51 @@ ResultsFiles::ResultsFiles(std::string dir, bool resume) : dir_(std::move(dir)) 
     const bool valid = complete && !row.is_discarded() && row.is_object();
     if (!valid) {
       // Only the last line can be cut short by a crash; anything else is damage we must not hide.
-      require(last, "'", jsonl, "' line ", line_no, " is not a complete JSON object (the file is damaged)");
-      dropped_ = 1;
+      require(last, "'", path, "' line ", line_no, " is not a complete JSON object (the file is damaged)");
+      dropped = 1;
       break;
     }
-    records_.push_back(std::move(row));
+    records.push_back(std::move(row));
   }
+  return records;
+}
+
+std::string ResultsFiles::jsonl_path() const { return (std::filesystem::path(dir_) / "results.jsonl").string(); }
+std::string ResultsFiles::csv_path() const { return (std::filesystem::path(dir_) / "results.csv").string(); }
+
+ResultsFiles::~ResultsFiles() = default;
+
+ResultsFiles::ResultsFiles(std::string dir, bool resume, const std::string& owner) : dir_(std::move(dir)) {
+  folder_ = std::make_unique<io::OutputFolder>(dir_, owner);
+  if (const std::string note = folder_->takeover_note(); !note.empty()) notes_.push_back(note);
+  const std::string jsonl = jsonl_path();
+  const std::string csv = csv_path();
+  if (!resume) {
+    for (const auto& p : {jsonl, csv})
+      require(file_size_or_zero(p) == 0, "'", p, "' already holds results: use --resume or another --out");
+    return;
+  }
+  records_ = read_json_lines(jsonl, dropped_);
+  if (dropped_ > 0)
+    notes_.push_back(detail::concat("dropped an incomplete last line of ", jsonl, " (a run ended while writing it)"));
   // Rewrite both files from the complete rows, so that the CSV matches the JSON Lines exactly.
   std::string jtext;
-  std::string ctext;
-  if (!records_.empty()) {
-    columns_ = csv_columns(records_.front());
-    std::string header;
-    for (std::size_t c = 0; c < columns_.size(); ++c) header += (c ? "," : "") + columns_[c];
-    ctext = header + "\n";
-    for (const auto& r : records_) {
-      jtext += r.dump() + "\n";
-      ctext += csv_line(r, columns_) + "\n";
-    }
-  }
-  write_file_atomically(jsonl, jtext);
-  write_file_atomically(csv, ctext);
+  for (const auto& r : records_) jtext += r.dump() + "\n";
+  if (!records_.empty()) columns_ = csv_columns(records_.front());
+  io::write_file_atomically(jsonl, jtext);
+  io::write_file_atomically(csv, csv_text(records_));
 }
 
 void ResultsFiles::append(std::span<const nlohmann::ordered_json> rows) {
   if (rows.empty()) return;
   std::string jtext;
   for (const auto& r : rows) jtext += r.dump() + "\n";
-  append_durably(jsonl_path(), jtext);
+  io::append_durably(jsonl_path(), jtext);
   std::string ctext;
   if (columns_.empty()) columns_ = csv_columns(rows.front());
-  if (file_size_or_zero(csv_path()) == 0) {
-    for (std::size_t c = 0; c < columns_.size(); ++c) ctext += (c ? "," : "") + columns_[c];
-    ctext += "\n";
-  }
+  if (file_size_or_zero(csv_path()) == 0) ctext = csv_header(columns_);
   for (const auto& r : rows) ctext += csv_line(r, columns_) + "\n";
-  append_durably(csv_path(), ctext);
+  io::append_durably(csv_path(), ctext);
 }
 
 }  // namespace idprune::compress

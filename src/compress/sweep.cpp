@@ -140,6 +140,8 @@ nlohmann::ordered_json sweep_record(const SweepRow& row, Strategy strategy, Rank
   r["wave_size"] = prov.wave_size;
   r["model"] = prov.model;
   r["data"] = prov.data;
+  r["model_sha256"] = prov.model_sha256;
+  r["data_sha256"] = prov.data_sha256;
   r["git_revision"] = prov.git_revision;
   r["version"] = prov.version;
   r["blas_core"] = prov.blas_core;
@@ -170,8 +172,15 @@ std::vector<char> finished_points(std::span<const nlohmann::ordered_json> record
       require(r.contains(field) && r[field] == value, where(field), nlohmann::json(value).dump(),
               " (use another --out for a different configuration)");
     };
-    same("model", prov.model);
-    same("data", prov.data);
+    // The inputs by content (the same files may be reached by another path).
+    if (r.contains("model_sha256"))
+      same("model_sha256", prov.model_sha256);
+    else
+      same("model", prov.model);
+    if (r.contains("data_sha256"))
+      same("data_sha256", prov.data_sha256);
+    else
+      same("data", prov.data);
     same("compression_size", prov.compression_size);
     same("seed", prov.seed);
     same("test_samples", prov.test_samples);

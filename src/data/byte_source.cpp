@@ -1,8 +1,5 @@
 #include "data/byte_source.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -12,6 +9,7 @@
 #include <memory>
 #include <numeric>
 
+#include "idprune/io/file.hpp"
 #include "idprune/la/error.hpp"
 
 namespace idprune::data::io {
@@ -178,41 +176,7 @@ void write_file_atomically(const std::string& path, std::span<const std::uint8_t
     packed.resize(total);
     out = packed;
   }
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string tmpl = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
-  const int fd = mkstemp(tmpl.data());
-  require(fd >= 0, path, ": cannot create a temporary file in ", dir.string(), ": ", errno_text());
-  std::size_t done = 0;
-  bool ok = true;
-  std::string failure;
-  while (done < out.size()) {
-    const ssize_t w = ::write(fd, out.data() + done, out.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      ok = false;
-      failure = errno_text();
-      break;
-    }
-    done += static_cast<std::size_t>(w);
-  }
-  if (ok && ::fsync(fd) != 0) {
-    ok = false;
-    failure = errno_text();
-  }
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    failure = errno_text();
-  }
-  if (ok && std::rename(tmpl.c_str(), path.c_str()) != 0) {
-    ok = false;
-    failure = errno_text();
-  }
-  if (!ok) {
-    std::remove(tmpl.c_str());
-    throw Error(detail::concat(path, ": write failed: ", failure));
-  }
+  ::idprune::io::write_file_atomically(path, out);
 }
 
 void check_rows(std::span<const std::int64_t> rows, std::int64_t n, const std::string& context) {

@@ -1,6 +1,6 @@
 #pragma once
 // Private to the data layer: sequential reading of a plain or gzip file with exact-length reads and
-// errors that name the file and the byte offset, plus the atomic-write helper the writers share.
+// errors that name the file and the byte offset, plus the (optionally gzip) writer the data files share.
 #include <zlib.h>
 
 #include <cstdint>
@@ -64,8 +64,8 @@ class ByteSource {
 /// a * b, throwing "<context>: size overflow" when it does not fit in int64.
 std::int64_t checked_mul(std::int64_t a, std::int64_t b, const std::string& context);
 
-/// Writes `bytes` to `path` atomically: a temporary file next to it, flushed, then renamed.
-/// With `gzip` the bytes are compressed (zlib, level 6) and the gzip header carries no time stamp,
+/// Writes `bytes` to `path` with idprune::io::write_file_atomically (durable, nothing left behind
+/// on failure). With `gzip` the bytes are compressed (zlib, level 6) and the gzip header carries no time stamp,
 /// so equal content gives equal files.
 void write_file_atomically(const std::string& path, std::span<const std::uint8_t> bytes, bool gzip);
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "idprune/data/npy.hpp"
+#include "idprune/io/file.hpp"
 #include "idprune/la/error.hpp"
 
 namespace idprune::nn {
@@ -292,7 +293,7 @@ void write_model_npy(const std::string& dir, const Mlp& model) {
   nlohmann::json meta = nlohmann::json::object();
   for (const auto& [k, v] : model.metadata()) meta[k] = v;
   meta[activations_key] = activation_list(model);
-  write_file_atomically((fs::path(dir) / "metadata.json").string(), meta.dump(2) + "\n");
+  io::write_file_atomically((fs::path(dir) / "metadata.json").string(), meta.dump(2) + "\n");
 }
 
 Mlp load_model(const std::string& path) {

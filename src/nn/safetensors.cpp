@@ -1,7 +1,5 @@
 #include "idprune/nn/safetensors.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -11,6 +9,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "idprune/io/file.hpp"
 #include "idprune/la/error.hpp"
 
 namespace idprune::nn {
@@ -262,36 +261,8 @@ std::string serialize_safetensors(const TensorFile& file) {
   return out;
 }
 
-void write_file_atomically(const std::string& path, std::string_view bytes) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  // Same folder as the target so the rename cannot cross file systems; the pid keeps concurrent
-  // writers of different processes apart.
-  fs::path temp = target;
-  temp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    require(out.good(), path, ": cannot create temporary file ", temp.string());
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out.good()) {
-      out.close();
-      std::error_code ignored;
-      fs::remove(temp, ignored);
-      throw Error(detail::concat(path, ": writing ", bytes.size(), " bytes to ", temp.string(), " failed"));
-    }
-  }
-  std::error_code ec;
-  fs::rename(temp, target, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(temp, ignored);
-    throw Error(detail::concat(path, ": cannot rename ", temp.string(), " into place: ", ec.message()));
-  }
-}
-
 void write_safetensors(const std::string& path, const TensorFile& file) {
-  write_file_atomically(path, serialize_safetensors(file));
+  io::write_file_atomically(path, serialize_safetensors(file));
 }
 
 }  // namespace idprune::nn

@@ -15,6 +15,7 @@
 #include <limits>
 #include <sstream>
 
+#include "idprune/io/file.hpp"
 #include "idprune/la/error.hpp"
 
 extern char** environ;
@@ -138,11 +139,7 @@ void log_axis(std::ostream& os, const Plot& plot, const char* axis, bool x_axis,
 }
 
 void write_file(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  require(out.good(), "report: cannot write '", path.string(), "'");
-  out << text;
-  out.flush();
-  require(out.good(), "report: write to '", path.string(), "' failed");
+  io::write_file_atomically(path.string(), text);
 }
 
 }  // namespace
@@ -330,8 +327,12 @@ std::vector<std::string> Gnuplot::render_all(const std::vector<Plot>& plots, con
   for (const std::string& image : images) {
     std::error_code ec;
     const auto size = std::filesystem::file_size(dir / image, ec);
-    require(!ec && size > 0, "report: gnuplot wrote no '", (dir / image).string(), "'", r.output.empty() ? "" : ":\n",
-            r.output);
+    if (!ec && size > 0) continue;
+    // Most often the file system, not gnuplot: say so when it is the cause.
+    const std::string cause = io::write_failure_cause(dir.string());
+    throw Error(detail::concat("report: cannot write '", (dir / image).string(), "'",
+                               cause.empty() ? std::string(" (gnuplot wrote no image)") : ": " + cause,
+                               r.output.empty() ? "" : "; gnuplot said:\n", r.output));
   }
   return images;
 }

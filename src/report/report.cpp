@@ -15,6 +15,7 @@
 #include <map>
 #include <sstream>
 
+#include "idprune/io/file.hpp"
 #include "idprune/la/error.hpp"
 #include "idprune/report/document.hpp"
 #include "idprune/report/studies.hpp"
@@ -35,13 +36,7 @@ std::string num(double v, int digits = 4) {
   return os.str();
 }
 
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  require(out.good(), "report: cannot write '", path.string(), "'");
-  out << text;
-  out.flush();
-  require(out.good(), "report: write to '", path.string(), "' failed");
-}
+void write_text(const fs::path& path, const std::string& text) { io::write_file_atomically(path.string(), text); }
 
 // Whether a plot has at least one point gnuplot can draw (else gnuplot stops with an error).
 bool drawable(const Plot& p) {

@@ -115,17 +115,40 @@ TEST(ResultsFiles, ResumeDropsATruncatedLastLineAndRewritesBothFiles) {
     std::ofstream c(dir.file("results.csv"), std::ios::app);
     c << "greedy,eps,0.3,all,6,3;2,\"m, with comma\"\n";  // reached the CSV only
   }
-  compress::ResultsFiles f(dir.str(), true);
-  EXPECT_EQ(f.dropped_lines(), 1u);
-  ASSERT_EQ(f.records().size(), 2u);
-  EXPECT_EQ(f.records()[1]["value"].get<double>(), 0.2);
-  EXPECT_EQ(slurp(dir.file("results.csv")), complete_csv);
-  f.append(std::vector<ordered_json>{row(0.3, 6)});
+  {
+    compress::ResultsFiles f(dir.str(), true);
+    EXPECT_EQ(f.dropped_lines(), 1u);
+    ASSERT_EQ(f.notes().size(), 1u);
+    EXPECT_NE(f.notes()[0].find("dropped an incomplete last line"), std::string::npos) << f.notes()[0];
+    ASSERT_EQ(f.records().size(), 2u);
+    EXPECT_EQ(f.records()[1]["value"].get<double>(), 0.2);
+    EXPECT_EQ(slurp(dir.file("results.csv")), complete_csv);
+    f.append(std::vector<ordered_json>{row(0.3, 6)});
+  }
   compress::ResultsFiles g(dir.str(), true);
   EXPECT_EQ(g.dropped_lines(), 0u);
   EXPECT_EQ(g.records().size(), 3u);
   const std::string csv = slurp(dir.file("results.csv"));
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);
+}
+
+// One run per folder: a second opening (a resume started beside a running sweep) fails at once
+// naming the holder, and leaves the holder's files alone.
+TEST(ResultsFiles, ASecondOpeningWhileTheFirstIsOpenFailsNamingTheHolder) {
+  TempFolder dir;
+  compress::ResultsFiles f(dir.str(), false, "idprune sweep");
+  f.append(std::vector<ordered_json>{row(0.1, 10)});
+  for (const bool resume : {true, false}) {
+    try {
+      compress::ResultsFiles second(dir.str(), resume, "idprune sweep");
+      FAIL() << "a second ResultsFiles opened the folder (resume " << resume << ")";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("in use by idprune sweep"), std::string::npos) << e.what();
+    }
+  }
+  f.append(std::vector<ordered_json>{row(0.2, 8)});
+  const std::string jsonl = slurp(dir.file("results.jsonl"));
+  EXPECT_EQ(std::count(jsonl.begin(), jsonl.end(), '\n'), 2);
 }
 
 TEST(ResultsFiles, DamageBeforeTheLastLineIsAnError) {

@@ -76,7 +76,7 @@ stop_case() {
   [ "$rc" -ne 0 ] || { cat "$work/$name.log"; fail "$name: mpiexec exited 0 after SIGTERM"; }
   # No rank outlives mpiexec (it would race the resumed run for the folder).
   local left
-  left="$(still_running "$out")"
+  left="$(still_running "--out $out")"
   [ -z "$left" ] || fail "$name: processes $left still run after mpiexec exited"
   # Each rank stopped cleanly: the hint once (rank 0), no error. Through mpiexec the ranks may instead
   # be SIGKILLed by it before their wave ends (a loaded machine): that run is a crash, still resumable.

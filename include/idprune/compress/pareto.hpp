@@ -49,6 +49,11 @@ struct ParetoOptions {
   int refine = 5;             ///< eps-driven: bisection rounds towards every budget (see pareto.cpp)
 };
 
+/// Throws idprune::Error naming the first option run_pareto would refuse (an unknown strategy, a
+/// budget outside (0, 1], a grid value its rule does not take, a descent step outside (0, 1), ...),
+/// so that a study can be refused before any data is read rather than when it reaches a strategy.
+void check_pareto_options(const ParetoOptions& options);
+
 /// Default grids, log-spaced with 6 values per decade: eps over 1e-3..10, tau over 1e-4..1, svd
 /// fractions over 0.01..1 (refined towards every budget afterwards).
 [[nodiscard]] std::vector<double> default_eps_grid();
@@ -77,7 +82,8 @@ struct ParetoRow {
 struct ParetoCurve {
   std::string strategy;
   std::vector<ParetoModel> models;
-  double seconds = 0.0;  ///< the whole strategy
+  double seconds = 0.0;           ///< the whole strategy
+  std::vector<SearchPoint> path;  ///< joint strategies: the descent path (empty for the others)
 };
 
 struct ParetoResult {

@@ -67,6 +67,8 @@ SweepSummary run_sweep(Compressor& compressor, const Evaluator& evaluator, const
 struct SweepProvenance {
   std::string model;
   std::string data;
+  std::string model_sha256;  ///< content of the model file (or folder): what resuming compares
+  std::string data_sha256;   ///< content of the data files of both splits
   std::int64_t compression_size = 0;
   std::int64_t test_samples = 0;
   std::uint64_t seed = 0;
@@ -96,9 +98,11 @@ struct SweepProvenance {
 
 /// Which grid points `records` (the rows of an existing results file) already hold for this
 /// strategy, rule and layers. Rows of other strategies, rules or layer sets are left alone (several
-/// sweeps may share a folder), but every row must come from the same model, data, compression set
-/// (size and seed) and evaluation set, and rows of this strategy/rule/layers from the same engine;
-/// otherwise idprune::Error says which field differs.
+/// sweeps may share a folder), but every row must come from the same model and data (by content:
+/// model_sha256 and data_sha256, so the same files under other paths are accepted; rows written
+/// without hashes compare the paths), compression set (size and seed) and evaluation set, and rows
+/// of this strategy/rule/layers from the same engine; otherwise idprune::Error says which field
+/// differs.
 [[nodiscard]] std::vector<char> finished_points(std::span<const nlohmann::ordered_json> records,
                                                 std::span<const double> grid, Strategy strategy, RankRule rule,
                                                 std::span<const index_t> layers, const SweepProvenance& provenance);

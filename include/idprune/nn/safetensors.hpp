@@ -57,11 +57,8 @@ inline constexpr std::uint64_t safetensors_max_header = 100'000'000;
 /// not finite, or does not fit a float for F32, is an error).
 [[nodiscard]] std::string serialize_safetensors(const TensorFile& file);
 
-/// Writes serialize_safetensors(file) to `path` atomically (temporary file in the same folder,
-/// then rename), so a reader never sees a half-written model.
+/// Writes serialize_safetensors(file) to `path` with io::write_file_atomically, so a reader never
+/// sees a half-written model.
 void write_safetensors(const std::string& path, const TensorFile& file);
-
-/// Writes `bytes` to `path` atomically (temporary file in the same folder, then rename).
-void write_file_atomically(const std::string& path, std::string_view bytes);
 
 }  // namespace idprune::nn
