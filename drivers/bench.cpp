@@ -1,4 +1,5 @@
-// `idprune bench`: dispatches to one benchmark per file (bench_cpqr.cpp, bench_id.cpp).
+// `idprune bench`: dispatches to one benchmark per file (bench_cpqr.cpp, bench_id.cpp,
+// bench_inference.cpp).
 #include <iostream>
 #include <string>
 #include <vector>
@@ -11,13 +12,15 @@ namespace idprune::cli {
 // Defined in drivers/bench_NAME.cpp.
 int run_bench_cpqr(const std::vector<std::string>& args);
 int run_bench_id(const std::vector<std::string>& args);
+int run_bench_inference(const std::vector<std::string>& args);
 
 int run_bench(const std::vector<std::string>& args) {
   const char* const usage =
       "Usage: idprune bench BENCHMARK [options]   (idprune bench BENCHMARK --help for its options)\n\n"
       "Benchmarks:\n"
       "  cpqr   early-stopped column-pivoted QR: unblocked, blocked and LAPACK dgeqp3, scaling in m, n, m = n\n"
-      "  id     pivot engines of the distributed ID (tsqr, gram, sketch, scalapack) over ranks and sizes\n";
+      "  id     pivot engines of the distributed ID (tsqr, gram, sketch, scalapack) over ranks and sizes\n"
+      "  inference  float32 forward-pass throughput and latency of models, compared with the first\n";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::cout << usage;
     return args.empty() ? 2 : 0;
@@ -25,7 +28,8 @@ int run_bench(const std::vector<std::string>& args) {
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "cpqr") return run_bench_cpqr(rest);
   if (args[0] == "id") return run_bench_id(rest);
-  throw Error(detail::concat("bench: unknown benchmark '", args[0], "' (expected cpqr or id)"));
+  if (args[0] == "inference") return run_bench_inference(rest);
+  throw Error(detail::concat("bench: unknown benchmark '", args[0], "' (expected cpqr, id or inference)"));
 }
 
 }  // namespace idprune::cli

@@ -561,11 +561,11 @@ void throw_if_stop_requested(const dist::Comm& comm, const StopSignals& signals)
 // ---- Inputs on every rank -----------------------------------------------------------------------
 
 nn::Mlp load_model_on_every_rank(const dist::Comm& comm, const std::string& command, const std::string& path,
-                                 std::string& sha256) {
+                                 std::string& sha256, const nn::ModelReadOptions& read) {
   nn::Mlp model;
   dist::check_collective(comm, dist::capture_error([&] {
                            dist::inject_fault(comm.rank(), "load-model");
-                           model = nn::load_model(path);
+                           model = nn::load_model(path, read);
                            sha256 = io::sha256_path(path);
                          }));
   std::string widths;

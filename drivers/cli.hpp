@@ -12,6 +12,7 @@
 #include "idprune/data/dataset.hpp"
 #include "idprune/dist/comm.hpp"
 #include "idprune/nn/mlp.hpp"
+#include "idprune/nn/model_io.hpp"
 
 namespace idprune::cli {
 
@@ -121,7 +122,8 @@ void throw_if_stop_requested(const dist::Comm& comm, const StopSignals& signals)
 /// must have read the same content (SHA-256 of the file or folder, returned), else every rank
 /// fails with "COMMAND: the model 'PATH' (widths ...) differs from rank 0's".
 [[nodiscard]] nn::Mlp load_model_on_every_rank(const dist::Comm& comm, const std::string& command,
-                                               const std::string& path, std::string& sha256);
+                                               const std::string& path, std::string& sha256,
+                                               const nn::ModelReadOptions& read = {});
 /// SHA-256 over the data files of `splits` in `dir` (their contents, in order, so the same files
 /// elsewhere hash the same).
 [[nodiscard]] std::string data_sha256(const std::string& dir, std::span<const data::Split> splits);

@@ -14,16 +14,19 @@
 #include "idprune/la/error.hpp"
 #include "idprune/nn/evaluate.hpp"
 #include "idprune/nn/model_io.hpp"
+#include "model_options.hpp"
 
 namespace idprune::cli {
 
 namespace {
 
-const char* const kUsage = R"(--model MODEL --data DIR [--split test|train]
+const char* const kUsage = R"(--model MODEL --data DIR [--split test|train] [--predictions FILE]
 
 Classifies every sample of the split and prints the accuracy acc(M) = correct / total, the
-accuracy of each class, and the model's size. MODEL is a .safetensors file (PyTorch nn.Sequential
-state dict) or a folder of W1.npy ... Wk.npy, Ws.npy. Under mpirun each rank reads and classifies
+accuracy of each class, and the model's size. MODEL is a .safetensors file (a PyTorch state dict
+of nn.Linear modules: nn.Sequential or named keys, --layer-order where the keys do not tell the
+order; docs/model-files.md) or a folder of W1.npy ... Wk.npy, Ws.npy. --predictions writes
+index,label,prediction for every sample. Under mpirun each rank reads and classifies
 only its contiguous block of rows; the integer counts are summed exactly, so the figures do not
 depend on the number of ranks. Every rank must read the same model and data (compared by content).
 
@@ -43,7 +46,9 @@ int run_eval(const std::vector<std::string>& args) {
   options.add_options()("model", path()->required(), "model: .safetensors file or .npy folder")(
       "data", path()->required(), "data folder (IDX or CIFAR-10 binary files)")(
       "split", po::value<std::string>()->default_value("test"), "which split to classify: test or train")(
-      "batch", po::value<long>()->default_value(2048), "rows per forward pass (memory vs. GEMM size)");
+      "batch", po::value<long>()->default_value(2048), "rows per forward pass (memory vs. GEMM size)")(
+      "predictions", po::value<std::string>(), "also write every sample's label and prediction (CSV) to this file");
+  add_layer_order_option(options);
   po::variables_map vm;
   if (!parse("eval", kUsage, options, args, vm)) return 0;
   const auto comm = dist::Comm::world();
@@ -57,7 +62,7 @@ int run_eval(const std::vector<std::string>& args) {
 
   // Every rank reads the (small) model and checks the data; a failure on any rank is reported once.
   std::string model_sha256;
-  const nn::Mlp model = load_model_on_every_rank(comm, "eval", model_path, model_sha256);
+  const nn::Mlp model = load_model_on_every_rank(comm, "eval", model_path, model_sha256, model_read_options(vm));
   std::string data_sha256;
   dist::check_collective(comm, dist::capture_error([&] {
                            dist::inject_fault(comm.rank(), "load-data");
@@ -68,6 +73,12 @@ int run_eval(const std::vector<std::string>& args) {
   const auto start = std::chrono::steady_clock::now();
   const nn::ClassCounts counts = nn::evaluate_split(model, dir, split, comm, batch);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (vm.count("predictions")) {
+    const nn::SplitPredictions p = nn::predict_split(model, dir, split, comm, batch);
+    dist::check_collective(comm, dist::capture_error([&] {
+                             if (comm.rank() == 0) nn::write_predictions_csv(vm["predictions"].as<std::string>(), p);
+                           }));
+  }
   if (comm.rank() != 0) return 0;
 
   std::string widths;

@@ -22,6 +22,7 @@
 #include "idprune/la/error.hpp"
 #include "idprune/la/kernel.hpp"
 #include "idprune/nn/model_io.hpp"
+#include "model_options.hpp"
 
 namespace idprune::cli {
 
@@ -61,7 +62,7 @@ Problem load_problem(const po::variables_map& vm) {
     const long size = vm["compression-size"].as<long>();
     // The compression set `idprune sweep` draws (its --seed defaults to 1).
     const unsigned long seed = vm.count("seed") ? vm["seed"].as<unsigned long>() : 1;
-    const nn::Mlp model = nn::load_model(path);
+    const nn::Mlp model = load_model(vm, path);
     require(layer >= 1 && layer <= model.num_hidden(), "lowrank: --layer=", layer, " outside [1, ", model.num_hidden(),
             "] (the hidden layers of ", path, ")");
     const auto info = data::dataset_info(dir, data::Split::train);
@@ -125,6 +126,7 @@ int run_lowrank(const std::vector<std::string>& args) {
       "method", po::value<std::string>()->default_value("blocked"), "CPQR method: unblocked, blocked or lapack")(
       "tol", real(la::default_rounding_tol), "rounding level: ratios count where sigma_{k+1} > tol * sigma_1 (> 0)")(
       "out", path(), "write the CSV table to this file (default: standard output)");
+  add_layer_order_option(options);
   po::variables_map vm;
   if (!parse("lowrank", kUsage, options, args, vm)) return 0;
 

@@ -19,6 +19,7 @@
 #include "idprune/la/rank_estimation.hpp"
 #include "idprune/la/svd.hpp"
 #include "idprune/nn/model_io.hpp"
+#include "model_options.hpp"
 
 namespace idprune::cli {
 
@@ -122,7 +123,7 @@ int run_model(const po::variables_map& vm, const dist::Comm& comm, std::ostream&
 
   // The inputs on every rank, checked collectively and compared across ranks by content.
   std::string model_sha256;
-  const nn::Mlp model = load_model_on_every_rank(comm, "rank", path, model_sha256);
+  const nn::Mlp model = load_model_on_every_rank(comm, "rank", path, model_sha256, model_read_options(vm));
   dist::check_collective(comm, dist::capture_error([&] {
                            require(layer <= model.num_hidden(), "--layer=", layer, " must be in [1, ",
                                    model.num_hidden(), "] (hidden layers of ", path, ", 1-based)");
@@ -207,6 +208,7 @@ int run_rank(const std::vector<std::string>& args) {
       "layer", po::value<long>(), "hidden layer of --model, 1-based")(
       "data", path(), "data folder (IDX or CIFAR-10): base points and activation matrix")(
       "samples", po::value<long>()->default_value(1000), "training samples for the activation matrix (--data)");
+  add_layer_order_option(options);
   po::variables_map vm;
   if (!parse("rank", kUsage, options, args, vm)) return 0;
   const auto comm = dist::Comm::world();

@@ -8,6 +8,7 @@
 #include "cli.hpp"
 #include "idprune/dist/comm.hpp"
 #include "idprune/la/error.hpp"
+#include "idprune/report/columns.hpp"
 
 namespace idprune::cli {
 
@@ -42,10 +43,15 @@ int run_report(const std::vector<std::string>& args) {
       "width", po::value<int>()->default_value(900), "figure width in pixels")(
       "height", po::value<int>()->default_value(600), "figure height in pixels")(
       "max-rows", po::value<long>()->default_value(30), "longer tables are shortened to this many rows (0: never)")(
-      "title", po::value<std::string>()->default_value("idprune report"), "title of the report");
+      "title", po::value<std::string>()->default_value("idprune report"), "title of the report")(
+      "help-columns", po::bool_switch(), "print what every column of results.csv / pareto.csv means, and exit");
   po::variables_map vm;
   // Words that are not options are result folders.
   if (!parse("report", kUsage, options, args, vm, "result-dir")) return 0;
+  if (vm["help-columns"].as<bool>()) {
+    std::cout << report::columns_reference();
+    return 0;
+  }
   require(vm.count("result-dir"), "report: no result folders given (usage: idprune report RESULT_DIR... [--out DIR])");
   const long max_rows = vm["max-rows"].as<long>();
   require(max_rows >= 0, "report: --max-rows=", max_rows, " (needs >= 0)");

@@ -17,6 +17,8 @@ packages=(
   libssl-dev
   # the test scripts check JSON with python3 (also a dependency of clang-tidy)
   python3
+  # the torch round-trip tests (label `torch`): PyTorch 1.13 and NumPy for /usr/bin/python3
+  python3-torch python3-numpy
   # plotting and data fetching
   gnuplot-nox curl ca-certificates
   # live single-node SLURM for the job-script test

@@ -2,6 +2,9 @@
 
 #include <cblas.h>
 
+#include <algorithm>
+#include <limits>
+
 namespace idprune::la {
 namespace {
 CBLAS_TRANSPOSE cblas_op(Op op) { return op == Op::none ? CblasNoTrans : CblasTrans; }
@@ -25,6 +28,28 @@ void gemm(double alpha, ConstMatrixView a, Op op_a, ConstMatrixView b, Op op_b, 
   cblas_dgemm(CblasColMajor, cblas_op(op_a), cblas_op(op_b), static_cast<int>(m), static_cast<int>(n),
               static_cast<int>(k), alpha, a.data(), static_cast<int>(a.ld()), b.data(), static_cast<int>(b.ld()), beta,
               c.data(), static_cast<int>(c.ld()));
+}
+
+void sgemm(index_t m, index_t n, index_t k, float alpha, const float* a, index_t lda, Op op_a, const float* b,
+           index_t ldb, Op op_b, float beta, float* c, index_t ldc) {
+  const index_t a_rows = op_a == Op::none ? m : k;
+  const index_t b_rows = op_b == Op::none ? k : n;
+  constexpr index_t int_max = std::numeric_limits<int>::max();
+  require(m >= 0 && n >= 0 && k >= 0 && m <= int_max && n <= int_max && k <= int_max, "sgemm: m=", m, ", n=", n,
+          ", k=", k, " must be in [0, ", int_max, "]");
+  require(lda >= std::max<index_t>(1, a_rows) && ldb >= std::max<index_t>(1, b_rows) &&
+              ldc >= std::max<index_t>(1, m) && lda <= int_max && ldb <= int_max && ldc <= int_max,
+          "sgemm: leading dimensions lda=", lda, ", ldb=", ldb, ", ldc=", ldc, " for op(A) ", m, " x ", k, ", op(B) ",
+          k, " x ", n, ", C ", m, " x ", n);
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (index_t j = 0; j < n; ++j)
+      for (index_t i = 0; i < m; ++i) c[i + j * ldc] = beta == 0.0f ? 0.0f : beta * c[i + j * ldc];
+    return;
+  }
+  cblas_sgemm(CblasColMajor, cblas_op(op_a), cblas_op(op_b), static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c,
+              static_cast<int>(ldc));
 }
 
 Matrix matmul(ConstMatrixView a, ConstMatrixView b, Op op_a, Op op_b) {

@@ -1,5 +1,7 @@
 #include "idprune/report/document.hpp"
 
+#include <cmath>
+#include <iomanip>
 #include <sstream>
 
 #include "idprune/report/csv.hpp"
@@ -55,7 +57,33 @@ std::string truncation_note(std::size_t n, std::size_t max_rows) {
          std::to_string(n) + " rows.";
 }
 
+std::string significant_number(const std::string& text, int digits) {
+  double v = 0.0;
+  if (text.find('.') == std::string::npos || !parse_number(text, v) || !std::isfinite(v)) return text;
+  std::ostringstream os;
+  if (std::abs(v) >= std::pow(10.0, digits)) {
+    os << std::fixed << std::setprecision(0) << v;  // never hide digits of the integer part
+  } else {
+    os << std::setprecision(digits) << v;
+  }
+  return os.str();
+}
+
 }  // namespace
+
+std::string significant_cell(const std::string& cell, int digits) {
+  if (cell.find(';') == std::string::npos) return significant_number(cell, digits);
+  std::string out;
+  std::size_t start = 0;
+  while (true) {
+    const auto end = cell.find(';', start);
+    out += significant_number(cell.substr(start, end == std::string::npos ? std::string::npos : end - start), digits);
+    if (end == std::string::npos) break;
+    out += ';';
+    start = end + 1;
+  }
+  return out;
+}
 
 std::string html_escape(const std::string& text) {
   std::string out;
@@ -131,6 +159,8 @@ void Document::table(const Table& table, std::size_t max_rows, const std::string
   Block b;
   b.kind = Block::Kind::table;
   b.table = table;
+  for (auto& row : b.table.rows)
+    for (auto& cell : row) cell = significant_cell(cell);
   b.max_rows = max_rows;
   b.full_href = full_href;
   blocks_.push_back(std::move(b));

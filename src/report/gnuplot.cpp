@@ -243,9 +243,21 @@ std::string gnuplot_script(const Plot& plot, const std::string& terminal, int wi
      << "set linetype 7 lc rgb '#000000'\nset linetype 8 lc rgb '#999999'\nset linetype cycle 8\n";
   if (!plot.logx && !plot.xtics.empty()) {
     const auto [lo, hi] = std::minmax_element(plot.xtics.begin(), plot.xtics.end());
+    require(plot.xtic_labels.empty() || plot.xtic_labels.size() == plot.xtics.size(), "gnuplot_script: plot '",
+            plot.name, "' has ", plot.xtic_labels.size(), " tic labels for ", plot.xtics.size(), " tics");
     os << "set xrange [" << *lo - 0.5 << ":" << *hi + 0.5 << "]\nset xtics (";
-    for (std::size_t i = 0; i < plot.xtics.size(); ++i) os << (i ? ", " : "") << plot.xtics[i];
-    os << ")\nunset mxtics\n";
+    for (std::size_t i = 0; i < plot.xtics.size(); ++i) {
+      os << (i ? ", " : "");
+      if (!plot.xtic_labels.empty()) os << quoted(plot.xtic_labels[i]) << " ";
+      os << plot.xtics[i];
+    }
+    os << ")" << (plot.xtic_labels.empty() ? "" : " noenhanced") << "\nunset mxtics\n";
+  }
+  const bool bars =
+      std::any_of(plot.series.begin(), plot.series.end(), [](const Series& s) { return s.style == "boxes"; });
+  if (bars) {
+    os << "set style fill solid 0.75 border -1\nset boxwidth 0.6\n";
+    if (!plot.logy) os << "set yrange [0:*]\n";  // bars start at zero
   }
   if (plot.logx) log_axis(os, plot, "x", true, 0.0);
   if (plot.logy) log_axis(os, plot, "y", false, plot.ymin);
@@ -257,7 +269,7 @@ std::string gnuplot_script(const Plot& plot, const std::string& terminal, int wi
     if (i > 0) os << ", \\\n     ";
     os << quoted(plot.name + ".dat") << " index " << i << " using 1:2 with " << s.style << " lw 2";
     // Smaller markers on long curves, so that the line stays visible between them.
-    if (s.style != "lines")
+    if (s.style != "lines" && s.style != "boxes")
       os << " pt " << point_types[i % point_types.size()] << " ps " << (s.x.size() > 40 ? "0.6" : "1.0");
     if (!s.color.empty()) os << " lc rgb " << quoted(s.color);
     // Colours repeat after 8 curves: later curves are dashed.

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -128,6 +129,7 @@ class Builder {
   void sweep_section(const std::vector<SweepStudy>& sweeps);
   void pareto_section(const std::vector<ParetoStudy>& studies);
   void id_bench_section(const IdBenchStudy& study);
+  void single_rank_bars(const IdBenchStudy& study, const std::string& matrix, double ranks);
 
   const ReportOptions& options_;
   fs::path work_;
@@ -300,17 +302,38 @@ std::vector<double> w1_fraction(const SweepStudy& s, const SweepCurve& c) {
   return out;
 }
 
-// The original model's accuracy (the first original_accuracy found), in percent; NaN if none.
-double original_accuracy(const std::vector<SweepStudy>& sweeps) {
-  for (const auto& s : sweeps)
-    if (s.csv.has("original_accuracy") && s.csv.rows() > 0)
-      return as_percent({s.csv.numbers("original_accuracy")[0]})[0];
-  return nan;
+// The model a sweep folder compressed, as its rows name it: the `model` column, else its size
+// (original_params), else "" (not recorded).
+std::string sweep_model(const SweepStudy& s) {
+  if (s.csv.rows() == 0) return {};
+  if (s.csv.has("model") && !s.csv.text(0, s.csv.column("model")).empty()) return s.csv.text(0, s.csv.column("model"));
+  if (s.csv.has("original_params"))
+    return "a model of " + s.csv.text(0, s.csv.column("original_params")) + " parameters";
+  return {};
 }
 
-// Adds a dashed horizontal line at the original accuracy across the x range of the plot.
-void add_original_line(Plot& p, double accuracy) {
-  if (!std::isfinite(accuracy)) return;
+// One original model of the sweeps: its name and test accuracy in percent.
+struct OriginalModel {
+  std::string model;
+  double accuracy = nan;
+};
+
+// Every distinct original model of the sweeps (name and accuracy), in the order first seen.
+std::vector<OriginalModel> original_models(const std::vector<SweepStudy>& sweeps) {
+  std::vector<OriginalModel> models;
+  for (const auto& s : sweeps) {
+    if (!s.csv.has("original_accuracy") || s.csv.rows() == 0) continue;
+    const OriginalModel m{sweep_model(s), as_percent({s.csv.numbers("original_accuracy")[0]})[0]};
+    if (std::none_of(models.begin(), models.end(),
+                     [&](const OriginalModel& o) { return o.model == m.model && o.accuracy == m.accuracy; }))
+      models.push_back(m);
+  }
+  return models;
+}
+
+// Adds a dashed horizontal line at each original model's accuracy across the x range of the plot
+// (one line, "original model", when the sweeps compressed one model; one per model, named, else).
+void add_original_lines(Plot& p, const std::vector<OriginalModel>& models) {
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   for (const auto& ser : p.series)
     for (double x : ser.x)
@@ -319,9 +342,18 @@ void add_original_line(Plot& p, double accuracy) {
         hi = std::max(hi, x);
       }
   if (!(lo <= hi)) return;
-  p.series.push_back(
-      {"original model (" + num(accuracy) + " %)", {lo, hi}, {accuracy, accuracy}, "lines", "2", "#555555"});
+  static constexpr std::array<const char*, 4> greys{"#555555", "#888888", "#333333", "#aaaaaa"};
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    const OriginalModel& m = models[i];
+    if (!std::isfinite(m.accuracy)) continue;
+    const std::string title = models.size() == 1 ? "original model (" + num(m.accuracy) + " %)"
+                                                 : "original model " + m.model + " (" + num(m.accuracy) + " %)";
+    p.series.push_back(
+        {title, {lo, hi}, {m.accuracy, m.accuracy}, "lines", std::to_string(2 + i % 4), greys[i % greys.size()]});
+  }
 }
+
+void add_original_line(Plot& p, double accuracy) { add_original_lines(p, {{"", accuracy}}); }
 
 void Builder::sweep_section(const std::vector<SweepStudy>& sweeps) {
   if (sweeps.empty()) {
@@ -329,14 +361,25 @@ void Builder::sweep_section(const std::vector<SweepStudy>& sweeps) {
     return;
   }
   doc_.heading(2, "Compression sweeps");
-  const double original = original_accuracy(sweeps);
+  // Sweeps of different models share the figures: each model gets its own original line, and the
+  // curves name their model.
+  const std::vector<OriginalModel> originals = original_models(sweeps);
+  const bool several_models = originals.size() > 1;
+  if (several_models) {
+    std::string names;
+    for (const auto& m : originals) names += (names.empty() ? "" : ", ") + m.model + " (" + num(m.accuracy) + " %)";
+    doc_.paragraph("These sweeps start from " + std::to_string(originals.size()) +
+                   " different original models (model file and test accuracy): " + names +
+                   ". Each figure draws one dashed line per original model, and each curve names its model.");
+  }
   // Labels that occur in more than one folder get the folder's name.
   std::map<std::string, int> seen;
   for (const auto& s : sweeps)
     for (const auto& c : s.curves) ++seen[curve_label(c)];
   const auto label = [&](const SweepStudy& s, const SweepCurve& c) {
-    const std::string l = curve_label(c);
-    return seen[l] > 1 ? l + " [" + folder_label(s.dir) + "]" : l;
+    std::string l = curve_label(c);
+    if (several_models) l += " (" + sweep_model(s) + ")";
+    return seen[curve_label(c)] > 1 ? l + " [" + folder_label(s.dir) + "]" : l;
   };
 
   // Layer 1 alone: accuracy against the fraction of W1's columns kept.
@@ -368,7 +411,7 @@ void Builder::sweep_section(const std::vector<SweepStudy>& sweeps) {
     } else {
       p.xlabel =
           absolute ? "neurons of hidden layer 1 kept (count)" : "fraction of W1's columns kept (neurons of layer 1)";
-      add_original_line(p, original);
+      add_original_lines(p, originals);
       doc_.heading(3, p.title);
       summary_.sections.push_back(p.title);
       figure(p, std::string("Only the first hidden layer is compressed; one point per grid value.") +
@@ -396,7 +439,7 @@ void Builder::sweep_section(const std::vector<SweepStudy>& sweeps) {
       sort_by_x(ser);
       p.series.push_back(std::move(ser));
     }
-    add_original_line(p, original);
+    add_original_lines(p, originals);
     doc_.heading(3, p.title);
     summary_.sections.push_back(p.title);
     figure(p, "Every hidden layer compressed; one point per grid value (SVD keeps every neuron and is left out).");
@@ -422,7 +465,7 @@ void Builder::sweep_section(const std::vector<SweepStudy>& sweeps) {
       p.series.push_back(std::move(ser));
     }
     p.logx = spans_decades(xs, 1.0);
-    add_original_line(p, original);
+    add_original_lines(p, originals);
     doc_.heading(3, p.title);
     summary_.sections.push_back(p.title);
     figure(p, std::string("One curve per sweep (strategy, rank rule") +
@@ -498,7 +541,14 @@ void Builder::id_bench_section(const IdBenchStudy& s) {
   std::vector<std::string> matrices;
   for (const auto& t : s.timings)
     if (std::find(matrices.begin(), matrices.end(), t.matrix) == matrices.end()) matrices.push_back(t.matrix);
+  std::vector<double> rank_counts;
+  for (const auto& t : s.timings)
+    if (std::find(rank_counts.begin(), rank_counts.end(), t.ranks) == rank_counts.end()) rank_counts.push_back(t.ranks);
   for (const auto& m : matrices) {
+    if (rank_counts.size() == 1) {
+      single_rank_bars(s, m, rank_counts.front());
+      continue;
+    }
     Plot p;
     p.name = next_figure_name("engines" + std::string(m.empty() ? "" : "-") + m);
     p.title = "ID time vs MPI ranks" + (m.empty() ? std::string() : ", " + m + " matrix");
@@ -532,6 +582,40 @@ void Builder::id_bench_section(const IdBenchStudy& s) {
   }
   doc_.table(s.table, options_.max_table_rows);
   provenance(s.provenance, s.files);
+}
+
+void Builder::single_rank_bars(const IdBenchStudy& s, const std::string& matrix, double ranks) {
+  // A line over one rank count is a single point: bars compare the engines at that count.
+  Plot p;
+  p.name = next_figure_name("engines" + std::string(matrix.empty() ? "" : "-") + matrix);
+  const std::string count = num(ranks);
+  p.title = "ID time by pivot engine at " + count + " MPI rank" + (ranks == 1 ? "" : "s") +
+            (matrix.empty() ? std::string() : ", " + matrix + " matrix");
+  p.xlabel = "pivot engine";
+  p.ylabel = "time (seconds)";
+  p.key = "off";
+  std::vector<std::vector<double>> ys;
+  for (const auto& t : s.timings) {
+    if (t.matrix != matrix) continue;
+    const double x = static_cast<double>(p.xtics.size() + 1);
+    p.xtics.push_back(x);
+    p.xtic_labels.push_back(t.engine);
+    p.series.push_back({t.engine, {x}, {t.seconds}, "boxes", ""});
+    ys.push_back({t.seconds});
+  }
+  p.logy = spans_decades(ys, 2.0);
+  figure(p,
+         "Median time of the slowest rank per pivot engine (the dgeqp3 reference runs on one process). Only one "
+         "rank count (" +
+             count +
+             ") is in these results, so the engines are compared as bars, not as curves over ranks: every "
+             "bench-id file was run with " +
+             count +
+             " rank(s). The main job (jobs/main-job.sh) benchmarks 1 rank only when it runs as root without "
+             "Open MPI's OMPI_ALLOW_RUN_AS_ROOT and OMPI_ALLOW_RUN_AS_ROOT_CONFIRM variables (Open MPI refuses to "
+             "start as root without them); jobs/local/bench-engines.sh with RANKS_LIST=\"1 2 4\" adds other "
+             "counts" +
+             (p.logy ? "; logarithmic time axis." : "."));
 }
 
 ReportSummary Builder::build(const Results& res) {

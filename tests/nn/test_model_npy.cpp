@@ -10,6 +10,7 @@
 #include "idprune/data/npy.hpp"
 #include "idprune/nn/model_io.hpp"
 #include "support/matrices.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 
@@ -21,12 +22,7 @@ using idprune::nn::Activation;
 using idprune::nn::DenseLayer;
 using idprune::nn::Mlp;
 
-fs::path temp_dir(const std::string& tag) {
-  const fs::path dir = fs::temp_directory_path() / ("idprune_test_npy_" + tag + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path temp_dir(const std::string& tag) { return idprune::test::nn_temp_dir("npy", tag); }
 
 void expect_error_mentioning(const std::function<void()>& f, const std::vector<std::string>& needles) {
   try {
@@ -169,19 +165,19 @@ TEST(ModelNpy, NonFiniteParameterNamesLayerTensorAndIndex) {
       << idprune::nn::non_finite_parameter(bad);
 }
 
-TEST(ModelNpy, WriterRefusesFactoredLayersAndForeignModelFiles) {
-  std::vector<DenseLayer> hidden;
-  hidden.emplace_back(std::vector<Matrix>{Matrix(4, 2, 1.0), Matrix(2, 3, 1.0)}, std::vector<double>{},
-                      Activation::relu);
-  const Mlp factored(std::move(hidden), DenseLayer(Matrix(3, 2, 1.0), {}, Activation::identity));
+TEST(ModelNpy, WriterRefusesForeignModelFilesAndLeavesTheFolderAsItWas) {
   const fs::path dir = temp_dir("writer");
-  expect_error_mentioning([&] { idprune::nn::write_model_npy((dir / "a").string(), factored); }, {"2 factors"});
   fs::create_directories(dir / "b");
   write_reference_folder(dir / "b");  // two hidden layers
   std::vector<DenseLayer> one;
   one.emplace_back(Matrix(9, 7, 1.0));
   const Mlp smaller(std::move(one), DenseLayer(Matrix(7, 3, 1.0), {}, Activation::identity));
+  const auto before = fs::last_write_time(dir / "b" / "W1.npy");
   expect_error_mentioning([&] { idprune::nn::write_model_npy((dir / "b").string(), smaller); }, {"W2.npy"});
+  EXPECT_EQ(fs::last_write_time(dir / "b" / "W1.npy"), before);
+  EXPECT_FALSE(fs::exists(dir / "b" / "metadata.json"));
+  // Nothing but the folder itself is left next to it (no temporary folder).
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
   fs::remove_all(dir);
 }
 

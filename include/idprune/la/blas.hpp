@@ -11,6 +11,11 @@ enum class Op { none, transpose };
 
 /// C <- alpha op(A) op(B) + beta C  (dgemm). Shapes are checked.
 void gemm(double alpha, ConstMatrixView a, Op op_a, ConstMatrixView b, Op op_b, double beta, MatrixView c);
+/// C <- alpha op(A) op(B) + beta C in single precision (sgemm), for float32 inference (idprune's
+/// numerics are double: la::Matrix). Column-major raw arrays: op(A) is m x k, op(B) k x n, C m x n,
+/// each stored with its leading dimension (>= max(1, rows of the stored array)), checked.
+void sgemm(index_t m, index_t n, index_t k, float alpha, const float* a, index_t lda, Op op_a, const float* b,
+           index_t ldb, Op op_b, float beta, float* c, index_t ldc);
 /// Returns op(A) op(B) as a new matrix.
 [[nodiscard]] Matrix matmul(ConstMatrixView a, ConstMatrixView b, Op op_a = Op::none, Op op_b = Op::none);
 /// y <- alpha op(A) x + beta y  (dgemv).

@@ -6,6 +6,7 @@
 // integer counts are summed with one allreduce. Integer sums are exact, and each sample's
 // prediction depends only on its own row, so the counts are identical for any number of ranks.
 #include <string>
+#include <vector>
 
 #include "idprune/data/dataset.hpp"
 #include "idprune/dist/comm.hpp"
@@ -26,5 +27,19 @@ namespace idprune::nn {
 /// dist::CollectiveError.
 [[nodiscard]] ClassCounts evaluate_split(const Mlp& model, const std::string& dir, data::Split split,
                                          const dist::Comm& comm, index_t batch_rows = 2048);
+
+/// Every sample's label and predicted class, in the split's order.
+struct SplitPredictions {
+  std::vector<int> labels;
+  std::vector<int> predictions;
+};
+
+/// The predictions of `model` on `split` of `dir`, on every rank: each rank reads and classifies its
+/// block of rows, and the blocks are gathered (one MPI_Allgather of the largest block's size, padded).
+[[nodiscard]] SplitPredictions predict_split(const Mlp& model, const std::string& dir, data::Split split,
+                                             const dist::Comm& comm, index_t batch_rows = 2048);
+
+/// Writes `p` as CSV "index,label,prediction" (one row per sample, 0-based index), atomically.
+void write_predictions_csv(const std::string& path, const SplitPredictions& p);
 
 }  // namespace idprune::nn

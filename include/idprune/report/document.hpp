@@ -29,6 +29,7 @@ class Document {
   void figure(const std::string& image, const std::string& alt, const std::string& caption);
   /// A table; when it has more than `max_rows` rows, the first and last max_rows / 2 are shown with
   /// a line saying how many were left out and linking `full_href` (the complete data), if given.
+  /// Cells are shown through significant_cell() (4 significant digits).
   void table(const Table& table, std::size_t max_rows, const std::string& full_href = "");
   /// Preformatted text (a config file), with a caption line.
   void code(const std::string& text, const std::string& caption);
@@ -48,6 +49,12 @@ class Document {
   };
   std::vector<Block> blocks_;
 };
+
+/// A table cell as the report shows it: a number written with a decimal point (0.861234567,
+/// 1.2345678e-05) to `digits` significant digits (at least every digit of its integer part, so
+/// 123456.7 shows as 123457); each item of a ';'-separated list likewise; integers, other text and
+/// numbers without a point (3e-07) unchanged. The CSV and JSON files keep full precision.
+std::string significant_cell(const std::string& cell, int digits = 4);
 
 /// HTML-escapes & < > " '.
 std::string html_escape(const std::string& text);

@@ -15,7 +15,7 @@ struct Series {
   std::string title;  ///< legend entry (shown as is, no enhanced-text markup)
   std::vector<double> x;
   std::vector<double> y;
-  std::string style = "linespoints";  ///< gnuplot `with` style: linespoints, lines, points
+  std::string style = "linespoints";  ///< gnuplot `with` style: linespoints, lines, points, boxes (bars)
   std::string dash;                   ///< gnuplot dashtype, e.g. "2" for dashed; empty = solid
   std::string color = "";             ///< e.g. "#555555"; empty: the next colour of the cycle
 };
@@ -33,6 +33,8 @@ struct Plot {
   /// Tick marks of a linear x axis at exactly these values (e.g. rank counts), the range padded by
   /// half a unit; empty: gnuplot's own.
   std::vector<double> xtics;
+  /// Labels of the xtics (same length; empty: the values themselves), e.g. the names of bars.
+  std::vector<std::string> xtic_labels;
   std::vector<Series> series;
 };
 
