@@ -84,15 +84,18 @@ StructuredObsResult structured_obs(la::ConstMatrixView gram, la::ConstMatrixView
 
   la::Matrix h_col(n_live, 1);
   la::Matrix w_row(1, w.cols());
+  std::vector<double> row_norm2(uz(n_live));
   while (remaining > k) {
     // The cheapest live neuron: cost_j = ||W(j, :)||^2 / [H^{-1}]_jj (ties: lower index).
+    // Row norms column by column (contiguous in the column-major W).
+    std::fill(row_norm2.begin(), row_norm2.end(), 0.0);
+    for (index_t c = 0; c < w.cols(); ++c)
+      for (index_t a = 0; a < n_live; ++a) row_norm2[uz(a)] += w(a, c) * w(a, c);
     index_t best = -1;
     double best_cost = 0.0;
     for (index_t a = 0; a < n_live; ++a) {
       if (!live_active[uz(a)]) continue;
-      double r = 0.0;
-      for (index_t c = 0; c < w.cols(); ++c) r += w(a, c) * w(a, c);
-      const double cost = r / hinv(a, a);
+      const double cost = row_norm2[uz(a)] / hinv(a, a);
       if (best < 0 || cost < best_cost) {
         best = a;
         best_cost = cost;
