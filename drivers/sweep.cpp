@@ -107,6 +107,9 @@ int run_sweep(const std::vector<std::string>& args) {
   const auto rule = compress::parse_rank_rule(vm["rule"].as<std::string>());
   const std::vector<double> grid = parse_doubles(vm["grid"].as<std::string>(), "--grid");
   for (double v : grid) compress::strategy_policy(info)->check(compress::LayerRule{rule, v});
+  require(std::find(info.sweep_rules.begin(), info.sweep_rules.end(), rule) != info.sweep_rules.end(),
+          "sweep: strategy ", info.name, " does not take the rule ", compress::to_string(rule),
+          " (see idprune sweep --help)");
   const long compression_size = vm["compression-size"].as<long>();
   require(compression_size >= 1, "sweep: --compression-size=", compression_size, " (needs >= 1)");
   const long test_size = vm["test-size"].as<long>();

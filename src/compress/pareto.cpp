@@ -8,6 +8,9 @@
 #include <limits>
 #include <sstream>
 
+#include "idprune/compress/chee_heuristic.hpp"
+#include "idprune/compress/dense_shape.hpp"
+
 namespace idprune::compress {
 
 namespace {
@@ -47,6 +50,35 @@ ParetoModel describe(const nn::Mlp& original, const CompressedModel& m, std::str
   return out;
 }
 
+/// Chee et al.'s allocation for every budget, from the CPQR diagonals of the ORIGINAL network's
+/// activations (each layer's own factorization: a plan compressing that layer alone).
+std::vector<std::vector<index_t>> chee_widths(CompressionEngine& engine,
+                                              const std::shared_ptr<const LayerPolicy>& policy,
+                                              std::span<const std::int64_t> targets) {
+  const nn::Mlp& model = engine.original();
+  const index_t L = model.num_hidden();
+  std::vector<PointPlan> plans;
+  for (index_t l = 0; l < L; ++l) {
+    PointPlan p;
+    p.policy = policy;
+    p.layers.resize(static_cast<std::size_t>(L));
+    p.layers[static_cast<std::size_t>(l)] = LayerRule{RankRule::k, 1.0};
+    plans.push_back(std::move(p));
+  }
+  const auto fs = engine.factorizations(plans);
+  std::vector<std::vector<double>> diagonals;
+  for (index_t l = 0; l < L; ++l)
+    diagonals.push_back(fs[static_cast<std::size_t>(l)][static_cast<std::size_t>(l)].diag);
+  const DenseShape shape = dense_shape(model);
+  std::vector<std::vector<index_t>> out;
+  for (const std::int64_t t : targets) {
+    CheeAllocationOptions o;
+    o.budget = static_cast<double>(t);
+    out.push_back(chee_allocation(diagonals, shape, o).widths);
+  }
+  return out;
+}
+
 class Study {
  public:
   Study(const nn::Mlp& model, const dist::DistMatrix& xc, const Scorer& validation, const Scorer& test,
@@ -82,6 +114,7 @@ class Study {
           break;
         case Allocation::budget:
         case Allocation::tuned:
+        case Allocation::chee:
           rows = budget_rows(engine, info, policy, curve);
           break;
         case Allocation::descent:
@@ -154,10 +187,13 @@ class Study {
     const auto tb = Clock::now();
     std::vector<std::int64_t> targets;
     for (double b : options_.budgets) targets.push_back(budget_params(b, model_.parameter_count()));
-    const std::vector<std::vector<index_t>> widths =
-        info.allocation == Allocation::tuned
-            ? tuned_budget_widths(engine, policy, validation_, targets, options_.budget, options_.tune)
-            : budget_widths(engine, policy, targets, options_.budget);
+    std::vector<std::vector<index_t>> widths;
+    if (info.allocation == Allocation::tuned)
+      widths = tuned_budget_widths(engine, policy, validation_, targets, options_.budget, options_.tune);
+    else if (info.allocation == Allocation::chee)
+      widths = chee_widths(engine, policy, targets);
+    else
+      widths = budget_widths(engine, policy, targets, options_.budget);
     std::vector<PointPlan> plans;
     std::vector<std::string> labels;
     for (std::size_t i = 0; i < widths.size(); ++i) {

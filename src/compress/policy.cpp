@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "idprune/compress/neuron_merging.hpp"
 #include "idprune/la/error.hpp"
 
 namespace idprune::compress {
@@ -98,6 +99,34 @@ class MagnitudePolicy : public LayerPolicy {
   }
 };
 
+/// Kim et al., "Neuron Merging" (NeurIPS 2020), data-free: the neurons with the largest l1 norm
+/// of their incoming weights [w; b] stay, and each pruned neuron's outgoing weights are added, scaled
+/// by ||v_j|| / ||v_i|| (ReLU's positive homogeneity), to the kept neuron with the most similar
+/// incoming vector (cosine >= the authors' 0.45); T(:, C) = I.
+class MergingPolicy : public LayerPolicy {
+ public:
+  [[nodiscard]] std::string key() const override { return "merging"; }
+  void check(const LayerRule& rule) const override {
+    require(rule.rule == RankRule::k || rule.rule == RankRule::fraction, "rank rule ", to_string(rule.rule),
+            " does not apply to the merging strategy (use k or fraction)");
+    check_rule_value(rule);
+  }
+  [[nodiscard]] bool needs_factorization(const LayerRule& /*rule*/) const override { return false; }
+  [[nodiscard]] index_t count(const LayerRule& rule, const LayerContext& c) const override {
+    require(rule.rule != RankRule::eps, "the merging policy takes k or fraction rules (its strategy turns eps into k)");
+    return kept_count(rule, c.current->d_out());
+  }
+  [[nodiscard]] LayerChange change(index_t k, const LayerContext& c) const override {
+    require(c.current->factor_count() == 1, "neuron merging: layer ", c.layer + 1, " is factored");
+    const la::Matrix& w = c.current->factor(0);
+    NeuronMergingResult m = neuron_merging(w, c.current->bias(), norm_selection(w, c.current->bias(), k));
+    LayerChange out;
+    out.selection.kept = std::move(m.kept);
+    out.selection.interpolation = std::move(m.interpolation);
+    return out;
+  }
+};
+
 class SvdPolicy : public LayerPolicy {
  public:
   [[nodiscard]] std::string key() const override { return "svd"; }
@@ -133,7 +162,9 @@ std::shared_ptr<const LayerPolicy> make_policy(std::string_view name, const Poli
   if (name == "random") return std::make_shared<RandomPolicy>(options.seed);
   if (name == "magnitude") return std::make_shared<MagnitudePolicy>();
   if (name == "svd") return std::make_shared<SvdPolicy>();
-  throw Error(detail::concat("unknown selection policy '", name, "' (known: id, corrected, random, magnitude, svd)"));
+  if (name == "merging") return std::make_shared<MergingPolicy>();
+  throw Error(
+      detail::concat("unknown selection policy '", name, "' (known: id, corrected, random, magnitude, svd, merging)"));
 }
 
 }  // namespace idprune::compress

@@ -263,9 +263,18 @@ void check_same(const Comm& comm, std::uint64_t fingerprint, const std::string& 
   check_collective(comm, message_if_different.empty() ? std::string("differs from rank 0") : message_if_different);
 }
 
+namespace {
+/// One write of the whole line: std::cerr is unbuffered, and a line written piece by piece
+/// interleaves with Open MPI's MPI_Abort banner on the same terminal.
+void emit(const std::string& line) {
+  std::cerr.write(line.data(), static_cast<std::streamsize>(line.size()));
+  std::cerr.flush();
+}
+}  // namespace
+
 int report_fatal_error(const std::string& prefix, const std::exception& e) {
   if (!Environment::active()) {
-    std::cerr << prefix << ": error: " << e.what() << "\n";
+    emit(prefix + ": error: " + e.what() + "\n");
     return 1;
   }
   int rank = 0;
@@ -273,14 +282,14 @@ int report_fatal_error(const std::string& prefix, const std::exception& e) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (dynamic_cast<const CollectiveError*>(&e) != nullptr) {
-    if (rank == 0) std::cerr << prefix << ": error: " << e.what() << "\n";
+    if (rank == 0) emit(prefix + ": error: " + e.what() + "\n");
     return 1;
   }
   if (size == 1) {
-    std::cerr << prefix << ": error: " << e.what() << "\n";
+    emit(prefix + ": error: " + e.what() + "\n");
     return 1;
   }
-  std::cerr << prefix << ": error (rank " << rank << " of " << size << "): " << e.what() << std::endl;
+  emit(prefix + ": error (rank " + std::to_string(rank) + " of " + std::to_string(size) + "): " + e.what() + "\n");
   MPI_Abort(MPI_COMM_WORLD, 1);
   return 1;
 }

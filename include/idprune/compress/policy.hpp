@@ -11,6 +11,8 @@
 //   random     seeded random C, T = argmin ||Z - Z(:, C) T||_F (T(:, C) = I exactly)
 //   magnitude  the k neurons with the largest outgoing weight norms ||W_{l+1}(i, :)||_2, no correction
 //   svd        W_l replaced by U_r (S_r V_r^T); no neuron removed
+//   merging    neuron merging (Kim et al., NeurIPS 2020): l1-norm selection, each pruned neuron's
+//              outgoing weights merged into its most similar kept neuron; data-free
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -82,7 +84,7 @@ struct PolicyOptions {
   bool intercept = false;  ///< corrected: fit an intercept (the next layer gains a bias)
 };
 
-/// The built-in policies: "id", "corrected", "random", "magnitude", "svd".
+/// The built-in policies: "id", "corrected", "random", "magnitude", "svd", "merging".
 [[nodiscard]] std::shared_ptr<const LayerPolicy> make_policy(std::string_view name, const PolicyOptions& options = {});
 
 }  // namespace idprune::compress

@@ -30,6 +30,7 @@ enum class Allocation {
   budget,    ///< allocate_budget from the CPQR diagonals
   tuned,     ///< the budget allocation with per-layer weights tuned on the validation split
   descent,   ///< validation_descent
+  chee,      ///< Chee et al.'s per-layer heuristic from the original network's CPQR diagonals
 };
 
 struct StrategyInfo {
