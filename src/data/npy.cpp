@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "data/byte_source.hpp"
+#include "data/npy_layout.hpp"
 #include "idprune/la/error.hpp"
 
 namespace idprune::data {
@@ -172,8 +173,8 @@ T load_value(const std::uint8_t* p, bool swap) {
 
 }  // namespace
 
-la::Matrix read_npy(const std::string& path, bool require_finite) {
-  ByteSource src(path);
+NpyLayout read_npy_layout(io::ByteSource& src) {
+  const std::string& path = src.path();
   require(!src.gzip(), path, ": is gzip-compressed; .npy files are read uncompressed");
   std::array<std::uint8_t, 8> pre{};
   src.read(pre, "the .npy magic string and version");
@@ -201,31 +202,50 @@ la::Matrix read_npy(const std::string& path, bool require_finite) {
   const NpyHeader h = HeaderParser(text, path).parse();
   require(h.shape.size() == 1 || h.shape.size() == 2, path, ": .npy array has shape ", shape_text(h.shape),
           "; only 1-D and 2-D arrays are supported");
-  const std::int64_t rows = h.shape[0];
-  const std::int64_t cols = h.shape.size() == 2 ? h.shape[1] : 1;
-  const std::int64_t count = io::checked_mul(rows, cols, path);
+  NpyLayout layout;
+  layout.ndims = static_cast<int>(h.shape.size());
+  layout.rows = h.shape[0];
+  layout.cols = h.shape.size() == 2 ? h.shape[1] : 1;
+  layout.item_bytes = h.item_bytes;
+  layout.fortran_order = h.fortran_order;
+  layout.swap = (h.byte_order == '<') != (std::endian::native == std::endian::little);
+  layout.data_offset = src.offset();
+  layout.shape = shape_text(h.shape);
+  const std::int64_t count = io::checked_mul(layout.rows, layout.cols, path);
   const std::int64_t data_bytes = io::checked_mul(count, h.item_bytes, path);
   const std::int64_t available = src.file_size() - src.offset();
-  require(data_bytes <= available, path, ": truncated .npy data: shape ", shape_text(h.shape), " of ",
+  require(data_bytes <= available, path, ": truncated .npy data: shape ", layout.shape, " of ",
           h.item_bytes == 8 ? "float64" : "float32", " needs ", data_bytes, " bytes after the ", src.offset(),
           "-byte header, the file has ", available);
   require(data_bytes == available, path, ": ", available - data_bytes, " unexpected bytes after the ", data_bytes,
           " bytes of .npy data");
+  return layout;
+}
+
+double NpyLayout::value(const std::uint8_t* p) const {
+  return item_bytes == 8 ? load_value<double>(p, swap) : double{load_value<float>(p, swap)};
+}
+
+la::Matrix read_npy(const std::string& path, bool require_finite) {
+  ByteSource src(path);
+  const NpyLayout layout = read_npy_layout(src);
+  const std::int64_t rows = layout.rows, cols = layout.cols;
+  const std::int64_t count = rows * cols;
+  const std::int64_t data_bytes = count * layout.item_bytes;
   std::vector<std::uint8_t> raw(static_cast<std::size_t>(data_bytes));
   src.read(raw, "the .npy data");
 
-  const bool native_little = std::endian::native == std::endian::little;
-  const bool swap = (h.byte_order == '<') != native_little;
   la::Matrix a(rows, cols);
   for (std::int64_t k = 0; k < count; ++k) {
-    const std::uint8_t* p = raw.data() + k * h.item_bytes;
-    const double v = h.item_bytes == 8 ? load_value<double>(p, swap) : double{load_value<float>(p, swap)};
+    const double v = layout.value(raw.data() + k * layout.item_bytes);
     // Element k in storage order: C order is row-major, Fortran order column-major.
-    const std::int64_t i = h.fortran_order ? k % std::max<std::int64_t>(rows, 1) : k / std::max<std::int64_t>(cols, 1);
-    const std::int64_t j = h.fortran_order ? k / std::max<std::int64_t>(rows, 1) : k % std::max<std::int64_t>(cols, 1);
+    const std::int64_t i =
+        layout.fortran_order ? k % std::max<std::int64_t>(rows, 1) : k / std::max<std::int64_t>(cols, 1);
+    const std::int64_t j =
+        layout.fortran_order ? k / std::max<std::int64_t>(rows, 1) : k % std::max<std::int64_t>(cols, 1);
     if (require_finite && !std::isfinite(v))
-      throw Error(detail::concat(path, ": non-finite value ", v, " at index (", i, ", ", j, ") of the ",
-                                 shape_text(h.shape), " array"));
+      throw Error(detail::concat(path, ": non-finite value ", v, " at index (", i, ", ", j, ") of the ", layout.shape,
+                                 " array"));
     a(i, j) = v;
   }
   return a;

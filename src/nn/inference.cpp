@@ -9,6 +9,7 @@
 
 #include "idprune/la/blas.hpp"
 #include "idprune/la/error.hpp"
+#include "nn/row_blocks.hpp"
 
 namespace idprune::nn {
 
@@ -250,6 +251,35 @@ InferenceBenchResult benchmark_inference(const std::vector<Mlp>& models, const s
     }
   }
   return result;
+}
+
+}  // namespace idprune::nn
+
+namespace idprune::nn {
+
+std::string_view to_string(Precision precision) { return precision == Precision::f32 ? "f32" : "f64"; }
+
+Precision parse_precision(std::string_view name) {
+  if (name == "f64" || name == "float64") return Precision::f64;
+  if (name == "f32" || name == "float32") return Precision::f32;
+  throw Error(idprune::detail::concat("unknown precision '", name, "' (expected f64 or f32)"));
+}
+
+std::vector<int> predict(const Mlp& model, la::ConstMatrixView x, Precision precision, const ForwardOptions& options) {
+  require(x.cols() == model.input_dim(), "predict: the rows have ", x.cols(), " features, the model takes ",
+          model.input_dim());
+  require(options.block_rows >= 1, "predict: block_rows=", options.block_rows, " must be at least 1");
+  std::vector<int> predictions(static_cast<std::size_t>(x.rows()));
+  std::optional<Float32Mlp> single;
+  if (precision == Precision::f32) single.emplace(model);
+  parallel::for_each_row_block(x.rows(), options.block_rows, [&](index_t first, index_t count) {
+    const la::ConstMatrixView rows = x.rows_range(first, count);
+    // Each block is one product per layer (count <= block_rows), computed on this task's thread.
+    const std::vector<int> p = single ? single->predict(to_float32(rows), InferenceOptions{.threads = 1})
+                                      : argmax_rows(model.logits(rows, options));
+    std::copy(p.begin(), p.end(), predictions.begin() + first);
+  });
+  return predictions;
 }
 
 }  // namespace idprune::nn

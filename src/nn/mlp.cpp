@@ -5,6 +5,7 @@
 
 #include "idprune/la/blas.hpp"
 #include "idprune/la/finite.hpp"
+#include "nn/row_blocks.hpp"
 
 namespace idprune::nn {
 
@@ -58,17 +59,28 @@ double DenseLayer::flops_per_sample() const {
   return flops;
 }
 
-void DenseLayer::forward(la::ConstMatrixView x, la::Matrix& y) const {
+void DenseLayer::forward(la::ConstMatrixView x, la::Matrix& y, const ForwardOptions& options) const {
   require(x.cols() == d_in(), "DenseLayer::forward: input has ", x.cols(), " columns, layer expects d_in=", d_in());
+  require(options.block_rows >= 1, "DenseLayer::forward: block_rows=", options.block_rows, " must be at least 1");
   const index_t n = x.rows();
+  if (y.rows() != n || y.cols() != d_out()) y.reset_uninitialized(n, d_out());
+  if (n <= options.block_rows) {
+    forward_block(x, y.view());
+    return;
+  }
+  const la::MatrixView out = y.view();
+  parallel::for_each_row_block(n, options.block_rows, [&](index_t first, index_t count) {
+    forward_block(x.rows_range(first, count), out.rows_range(first, count));
+  });
+}
+
+void DenseLayer::forward_block(la::ConstMatrixView x, la::MatrixView y) const {
   if (factors_.size() == 1) {
-    if (y.rows() != n || y.cols() != d_out()) y.reset_uninitialized(n, d_out());
-    la::gemm(1.0, x, la::Op::none, factors_.front(), la::Op::none, 0.0, y.view());
+    la::gemm(1.0, x, la::Op::none, factors_.front(), la::Op::none, 0.0, y);
   } else {
     la::Matrix t = la::matmul(x, factors_.front());
     for (std::size_t j = 1; j + 1 < factors_.size(); ++j) t = la::matmul(t, factors_[j]);
-    if (y.rows() != n || y.cols() != d_out()) y.reset_uninitialized(n, d_out());
-    la::gemm(1.0, t, la::Op::none, factors_.back(), la::Op::none, 0.0, y.view());
+    la::gemm(1.0, t, la::Op::none, factors_.back(), la::Op::none, 0.0, y);
   }
   const bool relu = activation_ == Activation::relu;
   for (index_t j = 0; j < y.cols(); ++j) {
@@ -153,22 +165,30 @@ double Mlp::flops_per_sample() const {
   return total;
 }
 
-la::Matrix Mlp::hidden_activations(la::ConstMatrixView x, index_t layer) const {
+la::Matrix Mlp::forward_hidden(la::ConstMatrixView h, index_t layer, const ForwardOptions& options) const {
+  require(layer >= 0 && layer < num_hidden(), "Mlp::forward_hidden: layer ", layer, " out of range [0, ", num_hidden(),
+          ")");
+  la::Matrix out;
+  hidden_[static_cast<std::size_t>(layer)].forward(h, out, options);
+  return out;
+}
+
+la::Matrix Mlp::hidden_activations(la::ConstMatrixView x, index_t layer, const ForwardOptions& options) const {
   require(layer >= 0 && layer < num_hidden(), "Mlp::hidden_activations: layer ", layer, " out of range [0, ",
           num_hidden(), ")");
   require(x.cols() == input_dim(), "Mlp::hidden_activations: input has ", x.cols(), " columns, model expects ",
           input_dim());
   la::Matrix h;
-  hidden_.front().forward(x, h);
+  hidden_.front().forward(x, h, options);
   la::Matrix next;
   for (index_t l = 1; l <= layer; ++l) {
-    hidden_[static_cast<std::size_t>(l)].forward(h, next);
+    hidden_[static_cast<std::size_t>(l)].forward(h, next, options);
     std::swap(h, next);
   }
   return h;
 }
 
-la::Matrix Mlp::logits_from_hidden(la::ConstMatrixView h, index_t layer) const {
+la::Matrix Mlp::logits_from_hidden(la::ConstMatrixView h, index_t layer, const ForwardOptions& options) const {
   require(layer >= -1 && layer < num_hidden(), "Mlp::logits_from_hidden: layer ", layer, " out of range [-1, ",
           num_hidden(), ")");
   const index_t expected = layer < 0 ? input_dim() : hidden_[static_cast<std::size_t>(layer)].d_out();
@@ -178,18 +198,18 @@ la::Matrix Mlp::logits_from_hidden(la::ConstMatrixView h, index_t layer) const {
   la::Matrix b;
   la::ConstMatrixView current = h;
   for (index_t l = layer + 1; l < num_hidden(); ++l) {
-    hidden_[static_cast<std::size_t>(l)].forward(current, a);
+    hidden_[static_cast<std::size_t>(l)].forward(current, a, options);
     std::swap(a, b);
     current = b.view();
   }
   la::Matrix z;
-  classifier_.forward(current, z);
+  classifier_.forward(current, z, options);
   return z;
 }
 
-la::Matrix Mlp::logits(la::ConstMatrixView x) const {
+la::Matrix Mlp::logits(la::ConstMatrixView x, const ForwardOptions& options) const {
   require(x.cols() == input_dim(), "Mlp::logits: input has ", x.cols(), " columns, model expects ", input_dim());
-  return logits_from_hidden(x, -1);
+  return logits_from_hidden(x, -1, options);
 }
 
 std::vector<int> Mlp::predict(la::ConstMatrixView x, index_t batch_rows) const {

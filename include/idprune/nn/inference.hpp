@@ -14,6 +14,7 @@
 // with threads = 1 from inside TBB tasks.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "idprune/la/matrix.hpp"
@@ -83,6 +84,22 @@ class Float32Mlp {
   index_t num_classes_ = 0;
   index_t parameters_ = 0;
 };
+
+/// The arithmetic of an evaluation: float64 (Mlp, idprune's reference) or float32 (Float32Mlp, what
+/// a deployed model computes).
+enum class Precision { f64, f32 };
+
+/// "f64" | "f32".
+[[nodiscard]] std::string_view to_string(Precision precision);
+/// Parses "f64" / "float64" / "f32" / "float32"; throws idprune::Error otherwise.
+[[nodiscard]] Precision parse_precision(std::string_view name);
+
+/// argmax of the logits per sample (lowest index on ties) of `model` on x, in `precision` (f32: the
+/// model and each row block rounded to float32 as by Float32Mlp and to_float32). Rows are cut into
+/// blocks of options.block_rows, each a TBB task with single-threaded BLAS (ForwardOptions), so the
+/// predictions are the same for any thread count.
+[[nodiscard]] std::vector<int> predict(const Mlp& model, la::ConstMatrixView x, Precision precision,
+                                       const ForwardOptions& options = {});
 
 /// An elementwise bound on |logits computed by Float32Mlp(model) on to_float32(x) - model.logits(x)|
 /// (n x classes), from the float64 forward pass and the rounding-error bound above (first order in

@@ -30,6 +30,16 @@ enum class Activation { identity, relu };
 /// Parses "identity" | "relu" (also "linear" / "none" for identity); throws idprune::Error otherwise.
 [[nodiscard]] Activation parse_activation(std::string_view name);
 
+/// How a forward pass uses the threads of the process (DESIGN.md, "Parallel model").
+struct ForwardOptions {
+  /// A batch of more than block_rows rows is cut at the multiples of block_rows; each row block is
+  /// one single-threaded product, run as a TBB task in the current task arena (as many threads as it
+  /// allows). The blocks do not depend on the number of threads, so neither do the results: they are
+  /// bitwise identical for any thread count. A batch of at most block_rows rows is one product with
+  /// BLAS as configured (a caller inside a TBB task has set BLAS to one thread).
+  index_t block_rows = 1024;
+};
+
 /// y = act(x F_1 ... F_q + b): weight factors F_j (d_{j-1} x d_j), an optional bias (d_out) added
 /// after the last factor, and an activation. Shapes are checked on construction.
 class DenseLayer {
@@ -58,10 +68,12 @@ class DenseLayer {
   [[nodiscard]] double flops_per_sample() const;
 
   /// y = act(x W + 1 b^T) for a batch x (n x d_in); y is resized to n x d_out.
-  void forward(la::ConstMatrixView x, la::Matrix& y) const;
+  void forward(la::ConstMatrixView x, la::Matrix& y, const ForwardOptions& options = {}) const;
 
  private:
   void validate() const;
+  /// forward() of one row block into y (same rows as x), single call of each product.
+  void forward_block(la::ConstMatrixView x, la::MatrixView y) const;
 
   std::vector<la::Matrix> factors_{la::Matrix()};
   std::vector<double> bias_;
@@ -103,12 +115,20 @@ class Mlp {
   [[nodiscard]] double flops_per_sample() const;
 
   /// Logits (n x classes) of a batch x (n x d_0).
-  [[nodiscard]] la::Matrix logits(la::ConstMatrixView x) const;
-  /// Output of hidden layer `layer` (0-based, after its activation) for a batch x: n x d_{layer+1}.
-  [[nodiscard]] la::Matrix hidden_activations(la::ConstMatrixView x, index_t layer) const;
+  [[nodiscard]] la::Matrix logits(la::ConstMatrixView x, const ForwardOptions& options = {}) const;
+  /// Hidden layer `layer` (0-based) applied to its input h: act(h W_layer + b), where h is the output
+  /// of hidden layer layer - 1 (the model's input for layer 0). One step of the forward pass.
+  [[nodiscard]] la::Matrix forward_hidden(la::ConstMatrixView h, index_t layer,
+                                          const ForwardOptions& options = {}) const;
+  /// Output of hidden layer `layer` (0-based, after its activation) for a batch x: n x d_{layer+1},
+  /// computed from the input. To get several layers, all_hidden_activations() (activations.hpp)
+  /// computes each layer once.
+  [[nodiscard]] la::Matrix hidden_activations(la::ConstMatrixView x, index_t layer,
+                                              const ForwardOptions& options = {}) const;
   /// Logits from the output h of hidden layer `layer` (layer = -1: h is the input), i.e. the
   /// rest of the forward pass.
-  [[nodiscard]] la::Matrix logits_from_hidden(la::ConstMatrixView h, index_t layer) const;
+  [[nodiscard]] la::Matrix logits_from_hidden(la::ConstMatrixView h, index_t layer,
+                                              const ForwardOptions& options = {}) const;
   /// argmax of the logits per sample (lowest index on ties), computed in batches of `batch_rows`.
   [[nodiscard]] std::vector<int> predict(la::ConstMatrixView x, index_t batch_rows = 2048) const;
 
