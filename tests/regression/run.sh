@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regression test of the compression results on the embedded model and data: every sweep strategy
-# and rank rule, every pivot engine, one and two MPI ranks, and `pareto` with all its strategies
-# must give exactly the results recorded in tests/regression/golden/ (neurons kept, ranks,
+# with every rank rule it takes, every pivot engine (greedy's eps rule), one and two MPI ranks, and
+# `pareto` with all its strategies must give exactly the results recorded in tests/regression/golden/ (neurons kept, ranks,
 # parameter counts and correct / agree counts exactly; cross-entropies and ratios to 1e-12
 # relative; see check.py). The golden tables were written by an earlier idprune (the revision
 # is in golden/SOURCE.txt), so a rewrite of the compression code that changes any result fails here.
@@ -39,8 +39,10 @@ sweep greedy-eps-tsqr-np2 2 --strategy greedy --rule eps --grid "$eps"
 sweep greedy-k-tsqr 1 --strategy greedy --rule k --grid 4,16,32,300
 sweep greedy-fraction-gram-np2 2 --strategy greedy --rule fraction --grid 0.05,0.25,1 --engine gram
 sweep magnitude-eps-tsqr 1 --strategy magnitude --rule eps --grid 0.01,0.3
+sweep magnitude-k 1 --strategy magnitude --rule k --grid 4,40
 sweep magnitude-fraction 1 --strategy magnitude --rule fraction --grid 0.1,0.5
 sweep random-k-np2 2 --strategy random --rule k --grid 8,40
+sweep random-fraction 1 --strategy random --rule fraction --grid 0.25
 sweep random-eps-sketch 1 --strategy random --rule eps --grid 0.03 --engine sketch
 sweep svd-rank 1 --strategy svd --rule rank --grid 2,16,40
 sweep svd-fraction 1 --strategy svd --rule fraction --grid 0.1,0.5
