@@ -181,6 +181,7 @@ std::vector<CompressedModel> Compressor::fresh_models(std::size_t count) const {
       o.width = layer.d_out();
       o.kept = layer.d_out();
       o.rank = std::min(layer.d_in(), layer.d_out());
+      o.kept_neurons = all_columns(layer.d_out());
     }
     m.first_layer_columns = all_columns(original_.hidden(0).d_out());
   }
@@ -296,6 +297,7 @@ std::vector<CompressedModel> Compressor::compress_magnitude(std::span<const Poin
       o.compressed = true;
       o.kept = k;
       o.rank = std::min(out[p].model.hidden(layer).d_in(), k);
+      o.kept_neurons = s.kept;
       if (l == 0) out[p].first_layer_columns = s.kept;
     }
   });
@@ -510,6 +512,7 @@ std::vector<CompressedModel> Compressor::compress_by_data(std::span<const PointP
       const auto [i, p] = applications[t - keys.size()];
       apply_selection(out[p].model, l, keys[i].selection);
       out[p].layers[uz(l)].rank = std::min(out[p].model.hidden(l).d_in(), out[p].layers[uz(l)].kept);
+      out[p].layers[uz(l)].kept_neurons = keys[i].selection.kept;
       if (l == 0) out[p].first_layer_columns = keys[i].selection.kept;
       if (l == 1) out[p].second_layer_columns = keys[i].selection.kept;
     });

@@ -535,6 +535,8 @@ std::vector<JointCompressor::Node*> JointCompressor::run(std::span<const PointPl
           node->first_columns = par.first_columns;
           o.kept = width;
           o.rank = std::min(current.d_in(), width);
+          o.kept_neurons.resize(uz(width));
+          std::iota(o.kept_neurons.begin(), o.kept_neurons.end(), index_t{0});
         } else {
           const Selection& s = c.selection;
           node->original = false;
@@ -558,6 +560,7 @@ std::vector<JointCompressor::Node*> JointCompressor::run(std::span<const PointPl
           o.compressed = true;
           o.kept = static_cast<index_t>(s.kept.size());
           o.rank = std::min(current.d_in(), o.kept);
+          o.kept_neurons = s.kept;
           const double next = c.k < f.rank ? f.diag[uz(c.k)] : f.next_diag;
           o.next_ratio = f.rank > 0 && f.diag.front() > 0.0 ? next / f.diag.front() : 0.0;
         }
@@ -607,6 +610,8 @@ CompressedModel JointCompressor::assemble(const Node* leaf) const {
     o.width = original_.hidden(l).d_out();
     o.kept = o.width;
     o.rank = std::min(hidden[uz(l)].d_in(), o.width);
+    o.kept_neurons.resize(uz(o.width));
+    std::iota(o.kept_neurons.begin(), o.kept_neurons.end(), index_t{0});
     outcomes.push_back(o);
   }
   out.model = nn::Mlp(std::move(hidden), std::move(classifier), original_.metadata());

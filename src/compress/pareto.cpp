@@ -222,6 +222,7 @@ class Study {
       ParetoModel m = describe(model_, models[i], labels[i]);
       m.validation = val[i];
       m.test = tst[i];
+      if (options_.keep_models) m.compressed = std::make_shared<const CompressedModel>(models[i]);
       out.push_back(std::move(m));
     }
     return out;
@@ -249,6 +250,7 @@ class Study {
           seen.emplace_back(part[i], models[i].params);
           out.push_back(std::move(models[i]));
         }
+        if (options_.keep_models) release_unselected(out);
       }
     };
     run_values(grid);
@@ -271,6 +273,19 @@ class Study {
       run_values(fresh);
     }
     return out;
+  }
+
+  /// Drops the compressed model of every sweep point that is not select_within's choice for any
+  /// budget now. Such a point never becomes the choice later: a later point replaces the choice
+  /// only by beating it, so the rows keep their models and memory stays at one model per budget.
+  void release_unselected(std::vector<ParetoModel>& models) const {
+    std::vector<char> selected(models.size(), 0);
+    for (double b : options_.budgets) {
+      const std::ptrdiff_t i = select_within(models, budget_params(b, model_.parameter_count()));
+      if (i >= 0) selected[static_cast<std::size_t>(i)] = 1;
+    }
+    for (std::size_t i = 0; i < models.size(); ++i)
+      if (selected[i] == 0) models[i].compressed.reset();
   }
 
   const nn::Mlp& model_;

@@ -77,6 +77,11 @@ struct LayerOutcome {
   double rel_tol = 0;  ///< eps rule: eps / ||W_{l+1}||_2 (0 for other rules)
   /// CPQR strategies: |r_{k+1,k+1}| / |r_11| at the chosen k (0 when k is the full rank).
   double next_ratio = 0;
+  /// The neurons the compressed layer keeps, ascending, as indices of the ORIGINAL layer's neurons
+  /// (columns of the original W_l): the selection's C. A fold only changes the rows of the next
+  /// layer, never a layer's columns, so C is in the original numbering at every depth. All of
+  /// 0..width-1 when the layer is not compressed, and for svd (which keeps every neuron).
+  std::vector<index_t> kept_neurons;
 };
 
 struct CompressedModel {

@@ -17,6 +17,7 @@
 // Test data enter only through the Evaluator, after every selection is made.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -47,6 +48,10 @@ struct ParetoOptions {
   DescentOptions descent;
   std::size_t wave_size = 8;  ///< sweep models compressed and evaluated together
   int refine = 5;             ///< eps-driven: bisection rounds towards every budget (see pareto.cpp)
+  /// Keep the compressed model of every row (ParetoModel::compressed): the model a strategy selected
+  /// for each budget, e.g. to write it out. Sweeps then hold at most one model per budget beyond the
+  /// wave in flight (a model no longer the best within any budget is released at once).
+  bool keep_models = false;
 };
 
 /// Throws idprune::Error naming the first option run_pareto would refuse (an unknown strategy, a
@@ -69,6 +74,9 @@ struct ParetoModel {
   std::vector<index_t> ranks_per_layer;
   ValidationScores validation;
   EvaluationCounts test;  ///< test accuracy and agreement with the original's test predictions
+  /// The model itself, with ParetoOptions::keep_models, in every row (null otherwise, and in the
+  /// curve's models that no row selected).
+  std::shared_ptr<const CompressedModel> compressed;
 };
 
 struct ParetoRow {
