@@ -227,12 +227,13 @@ std::string format_sensitivity_table(const SensitivityTable& table) {
     return p.str();
   };
   os << std::left << std::setw(7) << "layer" << std::right << std::setw(17) << "neurons" << std::setw(7) << "rank"
-     << std::setw(26) << "parameters" << std::setw(9) << "kept" << std::setw(16) << "relative error\n";
+     << std::setw(26) << "parameters" << std::setw(9) << "share" << std::setw(17) << "relative error"
+     << "\n";
   for (const auto& s : table.layers) {
     os << std::left << std::setw(7) << s.layer << std::right << std::setw(17)
        << (std::to_string(s.width_before) + " -> " + std::to_string(s.width_after)) << std::setw(7) << s.rank_after
        << std::setw(26) << (std::to_string(s.params_before) + " -> " + std::to_string(s.params_after)) << std::setw(9)
-       << percent(s.params_after, s.params_before) << std::setw(15) << std::setprecision(4) << s.relative_error << "\n";
+       << percent(s.params_after, s.params_before) << std::setw(17) << std::setprecision(4) << s.relative_error << "\n";
   }
   os << std::left << std::setw(31) << "total (with the classifier)" << std::right << std::setw(26)
      << (std::to_string(table.params_before) + " -> " + std::to_string(table.params_after)) << std::setw(9)
