@@ -107,7 +107,7 @@ int run_compress(const std::vector<std::string>& args) {
       "tau-grid", po::value<std::string>()->default_value(""), "budget mode: spectrum tolerances")(
       "svd-grid", po::value<std::string>()->default_value(""),
       "budget mode: svd rank fractions and greedy-fraction's kept fractions")(
-      "step", real(0.05), "budget mode, joint: fraction of the parameters one move removes")(
+      "step", real(0.05), "budget mode, descent: fraction of the parameters one move removes")(
       "budget-iterations", po::value<int>()->default_value(3), "budget mode, budget: allocation rounds")(
       "tune-rounds", po::value<int>()->default_value(3), "budget mode, tuned: coordinate-descent rounds")(
       "refine", po::value<int>()->default_value(5), "budget mode, sweeps: bisection rounds towards the budget")(
@@ -158,12 +158,11 @@ int run_compress(const std::vector<std::string>& args) {
   request.pareto.budget.iterations = vm["budget-iterations"].as<int>();
   request.pareto.tune.rounds = vm["tune-rounds"].as<int>();
   request.pareto.refine = vm["refine"].as<int>();
-  request.compression.engine.engine = dist::parse_pivot_engine(vm["engine"].as<std::string>());
-  request.compression.cpqr_method = la::parse_cpqr_method(vm["cpqr-method"].as<std::string>());
-  request.joint.cpqr_method = request.compression.cpqr_method;
-  request.joint.intercept = vm["intercept"].as<bool>();
+  request.engine.pivot.engine = dist::parse_pivot_engine(vm["engine"].as<std::string>());
+  request.engine.cpqr_method = la::parse_cpqr_method(vm["cpqr-method"].as<std::string>());
+  request.policy.intercept = vm["intercept"].as<bool>();
   const auto seed = vm["seed"].as<unsigned long>();
-  request.compression.seed = seed;
+  request.policy.seed = seed;
   const std::string out = vm["out"].as<std::string>();
   const bool safetensors = out.ends_with(".safetensors");
   const nn::Dtype dtype = nn::parse_dtype(vm["dtype"].as<std::string>());
@@ -235,13 +234,20 @@ int run_compress(const std::vector<std::string>& args) {
   check_same_data(comm, "compress", data_dir, data_sha256);
 
   const dist::DistMatrix xcd = dist::DistMatrix::block_distributed(comm, std::move(xc), compression_size);
-  const compress::ValidationScorer validation(model, std::move(xv), std::move(yv), comm, batch_rows);
-  const compress::Evaluator test(model, std::move(xt), std::move(yt), comm, batch_rows);
+  // As `idprune pareto` scores: selection reads the validation loss through the layers' own products.
+  compress::ScorerOptions vopts;
+  vopts.batch_rows = batch_rows;
+  vopts.cross_entropy = true;
+  vopts.second_layer_shortcut = false;
+  compress::ScorerOptions topts;
+  topts.batch_rows = batch_rows;
+  const compress::Scorer validation(model, std::move(xv), std::move(yv), comm, vopts);
+  const compress::Scorer test(model, std::move(xt), std::move(yt), comm, topts);
   if (root)
     std::cerr << "compress: " << widths_text(model) << " (" << model.parameter_count()
-              << " parameters), validation accuracy " << validation.original_scores().accuracy << " on "
+              << " parameters), validation accuracy " << validation.original_scores().accuracy() << " on "
               << validation.samples() << " held-out training images, test accuracy "
-              << test.original_counts().accuracy() << " on " << n_test << " test images; compression set "
+              << test.original_scores().accuracy() << " on " << n_test << " test images; compression set "
               << compression_size << "; " << comm.size() << " rank(s) x " << threads << " thread(s)\n";
   compress::ParetoHooks hooks;
   hooks.log = [&](const std::string& line) {
@@ -272,15 +278,15 @@ int run_compress(const std::vector<std::string>& args) {
     for (const auto& row : network.candidates)
       std::cout << "  " << std::left << std::setw(20) << row.strategy << std::setw(24) << row.model.setting
                 << std::right << std::setw(8) << percent(row.model.params_fraction) << "  validation "
-                << percent(row.model.validation.accuracy) << "  test " << percent(row.model.test.accuracy())
+                << percent(row.model.validation.accuracy()) << "  test " << percent(row.model.test.accuracy())
                 << (row.strategy == network.strategy ? "  <- chosen" : "") << "\n";
   }
   std::cout << "strategy: " << network.strategy << " (" << network.setting << ")\n"
             << "architecture: " << widths_text(model) << " -> " << widths_text(m) << "\n"
             << "parameters: " << model.parameter_count() << " -> " << m.parameter_count() << " ("
             << percent(static_cast<double>(m.parameter_count()) / static_cast<double>(model.parameter_count())) << ")\n"
-            << "validation accuracy: " << percent(network.validation.accuracy) << " (original "
-            << percent(network.original_validation.accuracy) << ", " << network.validation.samples << " images)\n"
+            << "validation accuracy: " << percent(network.validation.accuracy()) << " (original "
+            << percent(network.original_validation.accuracy()) << ", " << network.validation.samples << " images)\n"
             << "test accuracy: " << percent(network.test.accuracy()) << " (original "
             << percent(network.original_test.accuracy()) << ", " << network.test.samples
             << " images; predictions equal to the original's on " << percent(network.test.agreement()) << ")\n\n"

@@ -19,6 +19,7 @@
 #include "cli.hpp"
 #include "idprune/compress/export.hpp"
 #include "idprune/compress/pareto_files.hpp"
+#include "idprune/compress/strategy.hpp"
 #include "idprune/data/dataset.hpp"
 #include "idprune/data/sampling.hpp"
 #include "idprune/dist/comm.hpp"
@@ -33,7 +34,7 @@ namespace idprune::cli {
 
 namespace {
 
-const char* const kUsage = R"(--model M --data D --out DIR [--strategies greedy,magnitude,svd,...]
+const char* const kUsageHead = R"(--model M --data D --out DIR [--strategies greedy,magnitude,svd,...]
        [--budgets 0.05,0.075,0.1,0.15,0.2,0.3] [--compression-size 2000] [--validation-size 5000]
        [--seed S] [--threads T] [--intercept] [--step 0.05] [--objective cross-entropy|error-rate]
        [--save-models MODELS_DIR]
@@ -42,22 +43,11 @@ For every strategy and parameter budget (a fraction of the model's parameters), 
 compressed model within the budget: selected on a VALIDATION split of the training images
 (--validation-size images, drawn with --seed), then evaluated once on the test set. The compression
 set (--compression-size images) is drawn from the remaining training images.
-Strategies:
-  greedy, magnitude, random   the sweep strategies over --eps-grid (best point within each budget)
-  greedy-fraction             greedy ID with every layer keeping the same fraction of its neurons,
-                              over --svd-grid fractions (a stronger baseline than the eps rule)
-  svd                         each layer replaced by U_r (S_r V_r^T), over --svd-grid fractions
-  corrected                   greedy's eps rule, interpolation T re-solved by least squares against
-                              the ORIGINAL network's activations (errors do not accumulate)
-  spectrum[-corrected]        one relative tolerance per layer on its own CPQR diagonal (--tau-grid)
-  budget[-corrected]          per-budget allocation of neurons from every layer's CPQR diagonals
-                              (least estimated error per parameter), iterated
-  tuned[-corrected]           the budget allocation with per-layer error weights tuned on the
-                              validation split (coordinate descent, --tune-rounds rounds)
-  joint[-corrected]           search on the validation split: repeatedly shrink the layer whose
-                              reduction (by --step of the parameters) costs the least validation
-                              cross-entropy per parameter removed; one path serves every budget
-Writes DIR/pareto.csv, DIR/pareto-curves.csv, DIR/pareto-summary.csv (each strategy vs greedy
+Strategies (family: sweep = a grid refined towards each budget, budget = one allocation per budget,
+search = a search on the validation split; joint is an alias of descent):
+)";
+const char* const kUsageTail =
+    R"(Writes DIR/pareto.csv, DIR/pareto-curves.csv, DIR/pareto-summary.csv (each strategy vs greedy
 interpolated along its sweep), DIR/joint-path-*.csv, DIR/config.ini and the report DIR/report
 (--no-report to skip). Each strategy is recorded in DIR/pareto-strategies.jsonl as it finishes;
 --resume keeps the finished ones (same options and the same model and data contents) and computes
@@ -76,7 +66,7 @@ Example:
 /// Collective: each row's model, rounded to float32 and scored again (the file's accuracies), written
 /// by rank 0 as DIR/STRATEGY_BUDGET.safetensors with its sensitivity table beside it.
 void save_models(const std::string& dir, const nn::Mlp& model, const dist::DistMatrix& xc,
-                 const compress::ValidationScorer& validation, const compress::Evaluator& test,
+                 const compress::Scorer& validation, const compress::Scorer& test,
                  std::span<const compress::ParetoRow> rows, const compress::CompressionProvenance& prov, bool intercept,
                  bool root) {
   for (const compress::ParetoRow& row : rows) {
@@ -85,7 +75,7 @@ void save_models(const std::string& dir, const nn::Mlp& model, const dist::DistM
     compress::CompressRequest request;
     request.budget = row.budget;
     request.budget_strategies = {row.strategy};
-    request.joint.intercept = intercept;
+    request.policy.intercept = intercept;
     nn::ModelWriteOptions write;
     write.metadata = compress::compression_metadata(model, network, request, prov);
     std::ostringstream name;
@@ -108,8 +98,8 @@ int run_pareto(const std::vector<std::string>& args) {
                                                                                          "output folder")(
       "strategies",
       po::value<std::string>()->default_value(
-          "greedy,greedy-fraction,magnitude,svd,corrected,spectrum,spectrum-corrected,budget,budget-corrected,joint,"
-          "joint-corrected"),
+          "greedy,greedy-fraction,magnitude,svd,corrected,spectrum,spectrum-corrected,budget,budget-corrected,descent,"
+          "descent-corrected"),
       "comma-separated strategies")("budgets", po::value<std::string>()->default_value("0.05,0.075,0.1,0.15,0.2,0.3"),
                                     "parameter budgets, fractions of the original model")(
       "compression-size", po::value<long>()->default_value(2000), "images in the compression set")(
@@ -120,9 +110,9 @@ int run_pareto(const std::vector<std::string>& args) {
       "tau-grid", po::value<std::string>()->default_value(""), "spectrum tolerances (default: 1e-4..1, log)")(
       "svd-grid", po::value<std::string>()->default_value(""),
       "svd rank fractions and greedy-fraction's kept fractions (default: 0.01..1, log)")(
-      "step", real(0.05), "joint: fraction of the parameters one move removes (at most half of a layer's neurons)")(
+      "step", real(0.05), "descent: fraction of the parameters one move removes (at most half of a layer's neurons)")(
       "objective", po::value<std::string>()->default_value("cross-entropy"),
-      "joint: validation objective, cross-entropy | error-rate")(
+      "descent: validation objective, cross-entropy | error-rate")(
       "budget-iterations", po::value<int>()->default_value(3), "budget: allocation rounds")(
       "tune-rounds", po::value<int>()->default_value(3), "tuned: coordinate-descent rounds")(
       "engine", po::value<std::string>()->default_value("tsqr"),
@@ -138,7 +128,7 @@ int run_pareto(const std::vector<std::string>& args) {
       "save-models", path(), "also write the model each strategy selected at each budget into this folder")(
       "resume", po::bool_switch()->default_value(false), "keep the strategies finished in --out, compute the rest");
   po::variables_map vm;
-  if (!parse("pareto", kUsage, options, args, vm)) return 0;
+  if (!parse("pareto", kUsageHead + compress::strategy_help() + kUsageTail, options, args, vm)) return 0;
 
   const dist::Comm comm = dist::Comm::world();
   const bool root = comm.rank() == 0;
@@ -160,10 +150,9 @@ int run_pareto(const std::vector<std::string>& args) {
   popts.budget.iterations = vm["budget-iterations"].as<int>();
   popts.tune.rounds = vm["tune-rounds"].as<int>();
   popts.tune.objective = popts.descent.objective;
-  popts.compression.engine.engine = dist::parse_pivot_engine(vm["engine"].as<std::string>());
-  popts.compression.cpqr_method = la::parse_cpqr_method(vm["cpqr-method"].as<std::string>());
-  popts.joint.cpqr_method = popts.compression.cpqr_method;
-  popts.joint.intercept = vm["intercept"].as<bool>();
+  popts.engine.pivot.engine = dist::parse_pivot_engine(vm["engine"].as<std::string>());
+  popts.engine.cpqr_method = la::parse_cpqr_method(vm["cpqr-method"].as<std::string>());
+  popts.policy.intercept = vm["intercept"].as<bool>();
   const long wave = vm["wave"].as<long>();
   require(wave >= 1, "pareto: --wave=", wave, " (needs >= 1)");
   popts.wave_size = static_cast<std::size_t>(wave);
@@ -177,7 +166,7 @@ int run_pareto(const std::vector<std::string>& args) {
   require(test_size >= 0, "pareto: --test-size=", test_size, " (needs >= 0)");
   require(batch_rows >= 1, "pareto: --batch-rows=", batch_rows, " (needs >= 1)");
   const auto seed = vm["seed"].as<unsigned long>();
-  popts.compression.seed = seed;
+  popts.policy.seed = seed;
   const std::string model_path = vm["model"].as<std::string>();
   const std::string data_dir = vm["data"].as<std::string>();
   const std::string out_dir = vm["out"].as<std::string>();
@@ -261,29 +250,37 @@ int run_pareto(const std::vector<std::string>& args) {
   comm.bcast_string(todo_list, 0);
 
   const dist::DistMatrix xcd = dist::DistMatrix::block_distributed(comm, std::move(xc), compression_size);
-  const compress::ValidationScorer validation(model, std::move(xv), std::move(yv), comm, batch_rows);
-  const compress::Evaluator test(model, std::move(xt), std::move(yt), comm, batch_rows);
+  // Selection reads the validation loss; it scores through the layers' own products (the shared
+  // second-layer shortcut agrees only to rounding, which could tip a search's near ties).
+  compress::ScorerOptions vopts;
+  vopts.batch_rows = batch_rows;
+  vopts.cross_entropy = true;
+  vopts.second_layer_shortcut = false;
+  compress::ScorerOptions topts;
+  topts.batch_rows = batch_rows;
+  const compress::Scorer validation(model, std::move(xv), std::move(yv), comm, vopts);
+  const compress::Scorer test(model, std::move(xt), std::move(yt), comm, topts);
   const std::int64_t total_params = model.parameter_count();
   const std::vector<std::string> todo = todo_list.empty() ? std::vector<std::string>() : split_list(todo_list, "todo");
   if (root)
     std::cerr << "pareto: " << popts.strategies.size() << " strategies (" << popts.strategies.size() - todo.size()
               << " already in " << out_dir << ") x " << popts.budgets.size() << " budgets; " << total_params
-              << " parameters, validation accuracy " << validation.original_scores().accuracy << " on "
+              << " parameters, validation accuracy " << validation.original_scores().accuracy() << " on "
               << validation.samples() << " held-out training images, test accuracy "
-              << test.original_counts().accuracy() << " on " << n_test << " test images; compression set "
+              << test.original_scores().accuracy() << " on " << n_test << " test images; compression set "
               << compression_size << "; " << comm.size() << " rank(s) x " << threads << " thread(s)\n";
 
   // Provenance columns of every row.
   nlohmann::ordered_json prov;
   prov["original_params"] = total_params;
-  prov["original_validation_accuracy"] = validation.original_scores().accuracy;
-  prov["original_test_accuracy"] = test.original_counts().accuracy();
+  prov["original_validation_accuracy"] = validation.original_scores().accuracy();
+  prov["original_test_accuracy"] = test.original_scores().accuracy();
   prov["compression_size"] = compression_size;
   prov["validation_size"] = validation_size;
   prov["test_samples"] = n_test;
   prov["seed"] = seed;
-  prov["engine"] = std::string(dist::to_string(popts.compression.engine.engine));
-  prov["cpqr_method"] = std::string(la::to_string(popts.compression.cpqr_method));
+  prov["engine"] = std::string(dist::to_string(popts.engine.pivot.engine));
+  prov["cpqr_method"] = std::string(la::to_string(popts.engine.cpqr_method));
   prov["step"] = popts.descent.step;
   prov["objective"] = std::string(compress::to_string(popts.descent.objective));
   prov["ranks"] = comm.size();
@@ -322,7 +319,7 @@ int run_pareto(const std::vector<std::string>& args) {
     });
     dist::check_collective(comm, e);
     if (!models_dir.empty())
-      save_models(models_dir, model, xcd, validation, test, new_rows, prov_of_models, popts.joint.intercept, root);
+      save_models(models_dir, model, xcd, validation, test, new_rows, prov_of_models, popts.policy.intercept, root);
     throw_if_stop_requested(comm, signals);
   };
   if (!todo.empty()) {
@@ -342,7 +339,7 @@ int run_pareto(const std::vector<std::string>& args) {
     compress::ParetoResult originals;
     originals.original_params = total_params;
     originals.original_validation = validation.original_scores();
-    originals.original_test = test.original_counts();
+    originals.original_test = test.original_scores();
     const auto comparisons = compress::compare_with_greedy(files->result(originals));
     files->write_summary(comparisons);
     std::cout << compress::format_comparisons(comparisons) << (std::filesystem::path(out_dir) / "pareto.csv").string()

@@ -19,6 +19,7 @@
 #include "cli.hpp"
 #include "idprune/compress/progress.hpp"
 #include "idprune/compress/results.hpp"
+#include "idprune/compress/strategy.hpp"
 #include "idprune/data/dataset.hpp"
 #include "idprune/data/sampling.hpp"
 #include "idprune/dist/comm.hpp"
@@ -31,21 +32,18 @@ namespace idprune::cli {
 
 namespace {
 
-const char* const kUsage = R"(--model M --data D --strategy greedy|magnitude|random|svd --rule eps|k|fraction|rank
+const char* const kUsageHead = R"(--model M --data D --strategy NAME --rule eps|k|fraction|rank
        --grid v1,v2,... --out DIR [--layers 1,2,...] [--compression-size 2000] [--seed S]
        [--engine tsqr|gram|sketch|scalapack|lapack] [--threads T] [--resume]
 
 Compresses the model once per grid value and evaluates each compressed model on the test set.
-  greedy     layer by layer (--layers, 1-based, default all), each layer's neurons chosen by a
-             column-pivoted QR of its activations on the compression set (--compression-size images
-             drawn from the training split with --seed), the interpolation matrix folded into the
-             next layer. Rules: eps (|r_k+1,k+1|/|r_11| <= eps/||W_next||_2), k (neurons kept per
-             layer), fraction (of each layer's neurons).
-  magnitude  keep the neurons with the largest outgoing weight norms, no correction. Rules k,
-             fraction, and eps = the per-layer counts greedy keeps at that eps (equal sizes).
-  random     seeded random neurons with the least-squares correction. Rules as magnitude.
-  svd        each layer W replaced by U_r (S_r V_r^T). Rules rank (r) and fraction (of min(d_in, d_out)).
-Points run in waves of --wave points (default 2 x threads) compressed in lockstep; each wave's rows
+Layers --layers (1-based, default all) are compressed in turn; data-driven strategies use the
+activations of a compression set (--compression-size images drawn from the training split with
+--seed). Rules: eps (|r_k+1,k+1|/|r_11| <= eps/||W_next||_2), k (neurons kept per layer), fraction
+(of each layer's neurons; svd: of min(d_in, d_out)), rank (svd's r). Strategies:
+)";
+const char* const kUsageTail =
+    R"(Points run in waves of --wave points (default 2 x threads) compressed in lockstep; each wave's rows
 are appended and fsync'd when it ends. --resume keeps the rows in DIR and computes only the missing
 points (also: add another strategy's sweep to the same folder for one comparison table).
 Under mpirun every rank holds its rows of the compression and test sets. SIGTERM/SIGINT/SIGUSR1 stop the
@@ -58,14 +56,25 @@ Example:
   idprune sweep --model data/models/fashion-mnist-small.safetensors --data data/fashion-mnist-small \
                 --strategy greedy --rule eps --grid 0.01,0.1,1 --out results/greedy)";
 
+std::string usage() {
+  std::string rules;
+  for (const auto& s : compress::strategies()) {
+    if (s.sweep_rules.empty()) continue;
+    rules += "  " + std::string(s.name) + " rules:";
+    for (const auto r : s.sweep_rules) rules += " " + std::string(compress::to_string(r));
+    rules += "\n";
+  }
+  return kUsageHead + compress::strategy_help(true) + rules + kUsageTail;
+}
 }  // namespace
 
 int run_sweep(const std::vector<std::string>& args) {
   po::options_description options("sweep options");
   options.add_options()("model", path()->required(), "model file (.safetensors) or .npy folder")(
       "data", path()->required(), "data folder (Fashion-MNIST IDX or CIFAR-10 batches)")(
-      "strategy", po::value<std::string>()->default_value("greedy"), "greedy | magnitude | random | svd")(
-      "rule", po::value<std::string>()->default_value("eps"), "eps | k | fraction | rank")(
+      "strategy", po::value<std::string>()->default_value("greedy"),
+      ("one of " + compress::strategy_names(true)).c_str())("rule", po::value<std::string>()->default_value("eps"),
+                                                            "eps | k | fraction | rank")(
       "grid", po::value<std::string>()->required(), "comma-separated rule values, one model each")(
       "layers", po::value<std::string>()->default_value("all"), "hidden layers to compress, 1-based, or all")(
       "compression-size", po::value<long>()->default_value(2000), "images in the compression set")(
@@ -81,7 +90,7 @@ int run_sweep(const std::vector<std::string>& args) {
       "out", path()->required(), "output folder")("resume", po::bool_switch()->default_value(false),
                                                   "keep the rows in --out and compute only missing points");
   po::variables_map vm;
-  if (!parse("sweep", kUsage, options, args, vm)) return 0;
+  if (!parse("sweep", usage().c_str(), options, args, vm)) return 0;
 
   // Matrices of megabytes are allocated and freed for every point and layer: keep freed memory in
   // the heap rather than returning it to the kernel, which would cost a page fault per 4 KiB page on
@@ -91,10 +100,13 @@ int run_sweep(const std::vector<std::string>& args) {
 
   const dist::Comm comm = dist::Comm::world();
   const bool root = comm.rank() == 0;
-  const auto strategy = compress::parse_strategy(vm["strategy"].as<std::string>());
+  const compress::StrategyInfo& info = compress::strategy(vm["strategy"].as<std::string>());
+  require(!info.sweep_rules.empty(), "sweep: strategy '", info.name, "' is not a sweep strategy (sweep takes ",
+          compress::strategy_names(true), "; the others run in idprune pareto)");
+  const std::string strategy(info.name);
   const auto rule = compress::parse_rank_rule(vm["rule"].as<std::string>());
   const std::vector<double> grid = parse_doubles(vm["grid"].as<std::string>(), "--grid");
-  for (double v : grid) compress::check_rule(strategy, compress::LayerRule{rule, v});
+  for (double v : grid) compress::strategy_policy(info)->check(compress::LayerRule{rule, v});
   const long compression_size = vm["compression-size"].as<long>();
   require(compression_size >= 1, "sweep: --compression-size=", compression_size, " (needs >= 1)");
   const long test_size = vm["test-size"].as<long>();
@@ -115,11 +127,12 @@ int run_sweep(const std::vector<std::string>& args) {
   const long wave = vm["wave"].as<long>();
   require(wave >= 0, "sweep: --wave=", wave, " (needs >= 0)");
 
-  compress::CompressionOptions copts;
-  copts.strategy = strategy;
-  copts.engine.engine = dist::parse_pivot_engine(vm["engine"].as<std::string>());
+  compress::EngineOptions copts;
+  copts.pivot.engine = dist::parse_pivot_engine(vm["engine"].as<std::string>());
   copts.cpqr_method = la::parse_cpqr_method(vm["cpqr-method"].as<std::string>());
-  copts.seed = seed;
+  copts.complete_factorizations = info.complete_factorizations;
+  compress::PolicyOptions policy;
+  policy.seed = seed;
 
   // The results folder first (rank 0 only): locked for this run, so that a second run on it fails
   // at once, before any loading.
@@ -198,7 +211,7 @@ int run_sweep(const std::vector<std::string>& args) {
   prov.compression_size = compression_size;
   prov.test_samples = n_test;
   prov.seed = seed;
-  prov.engine = std::string(dist::to_string(copts.engine.engine));
+  prov.engine = std::string(dist::to_string(copts.pivot.engine));
   prov.cpqr_method = std::string(la::to_string(copts.cpqr_method));
   prov.ranks = comm.size();
   prov.threads = threads;
@@ -215,8 +228,8 @@ int run_sweep(const std::vector<std::string>& args) {
     const std::vector<std::pair<std::string, std::string>> hashes = {{"model_sha256", model_sha256},
                                                                      {"data_sha256", data_sha256}};
     write_resolved_config((std::filesystem::path(out_dir) / "config.ini").string(), "sweep", options, vm, hashes);
-    const std::string name = "config-" + std::string(compress::to_string(strategy)) + "-" +
-                             std::string(compress::to_string(rule)) + "-" + compress::layers_label(layers) + ".ini";
+    const std::string name = "config-" + strategy + "-" + std::string(compress::to_string(rule)) + "-" +
+                             compress::layers_label(layers) + ".ini";
     std::string safe = name;
     std::replace(safe.begin(), safe.end(), ';', '_');
     write_resolved_config((std::filesystem::path(out_dir) / safe).string(), "sweep", options, vm, hashes);
@@ -225,14 +238,16 @@ int run_sweep(const std::vector<std::string>& args) {
   comm.bcast(std::span<char>(finished), 0);
 
   dist::DistMatrix xcd = dist::DistMatrix::block_distributed(comm, std::move(xc), compression_size);
-  const compress::Evaluator evaluator(model, std::move(xt), std::move(yt), comm, batch_rows);
-  prov.original_accuracy = evaluator.original_counts().accuracy();
-  compress::Compressor compressor(model, std::move(xcd), copts);
+  compress::ScorerOptions scoring;
+  scoring.batch_rows = batch_rows;
+  const compress::Scorer test(model, std::move(xt), std::move(yt), comm, scoring);
+  prov.original_accuracy = test.original_scores().accuracy();
+  compress::CompressionEngine engine(model, std::move(xcd), copts);
 
   const std::size_t skipped = static_cast<std::size_t>(std::count(finished.begin(), finished.end(), 1));
   if (root)
-    std::cerr << "sweep: " << compress::to_string(strategy) << " / " << compress::to_string(rule) << ", " << grid.size()
-              << " points (" << skipped << " already in " << out_dir << "), layers " << compress::layers_label(layers)
+    std::cerr << "sweep: " << strategy << " / " << compress::to_string(rule) << ", " << grid.size() << " points ("
+              << skipped << " already in " << out_dir << "), layers " << compress::layers_label(layers)
               << ", original accuracy " << prov.original_accuracy << " on " << n_test << " test images, "
               << model.parameter_count() << " parameters; " << comm.size() << " rank(s) x " << threads
               << " thread(s), engine " << prov.engine << "\n";
@@ -266,16 +281,17 @@ int run_sweep(const std::vector<std::string>& args) {
 
   compress::SweepSummary summary;
   signals.emplace("sweep", "wave", root);
-  summary = compress::run_sweep(compressor, evaluator, sopts, finished, hooks);
+  summary = compress::run_sweep(engine, info, policy, test, sopts, finished, hooks);
   const int stop_code = signals->exit_code();
   signals.reset();
   if (root) {
     progress.finish();
-    const auto& st = compressor.stats();
+    const auto& st = engine.stats();
     std::cerr << "sweep: " << summary.computed << " points computed in " << summary.waves << " waves ("
               << summary.skipped << " skipped); compression: activations " << st.activation_seconds
               << " s, factorizations " << st.factorization_seconds << " s (" << st.factorizations << " engine calls), "
-              << "selection and folds " << st.apply_seconds << " s\n";
+              << "least squares " << st.least_squares_seconds << " s, selection and folds " << st.fold_seconds
+              << " s\n";
     if (summary.stopped)
       std::cerr << "sweep: stopped by a signal after a finished wave; every finished point is in " << out_dir
                 << "/results.csv. Resume with: idprune sweep --config " << out_dir << "/config.ini --resume\n";

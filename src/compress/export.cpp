@@ -22,8 +22,6 @@ using la::Matrix;
 
 std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
 
-constexpr std::array<std::string_view, 5> kPointNames = {"greedy", "random", "magnitude", "svd", "corrected"};
-
 /// Shortest decimal form that reads back to the same double.
 std::string number(double v) {
   std::array<char, 64> buf{};
@@ -47,8 +45,8 @@ ParetoOptions study_options(const CompressRequest& request) {
   o.strategies = request.budget_strategies.empty() ? default_budget_strategies() : request.budget_strategies;
   o.budgets = {request.budget.value_or(1.0)};
   o.keep_models = true;
-  o.compression = request.compression;
-  o.joint = request.joint;
+  o.engine = request.engine;
+  o.policy = request.policy;
   if (o.eps_grid.empty()) o.eps_grid = default_eps_grid();
   if (o.tau_grid.empty()) o.tau_grid = default_tau_grid();
   if (o.svd_grid.empty()) o.svd_grid = default_svd_grid();
@@ -70,7 +68,7 @@ void round_to_float32(nn::Mlp& model) {
 }
 
 /// The model as it will be written (rounded), scored on validation and test.
-void finish(CompressedNetwork& out, CompressedModel model, const ValidationScorer& validation, const Evaluator& test,
+void finish(CompressedNetwork& out, CompressedModel model, const Scorer& validation, const Scorer& test,
             std::optional<nn::Dtype> round_to) {
   model.model.metadata().clear();
   if (round_to == nn::Dtype::f32) {
@@ -79,15 +77,15 @@ void finish(CompressedNetwork& out, CompressedModel model, const ValidationScore
     require(bad.empty(), "the compressed model does not fit float32 (", bad,
             "); write it as an .npy folder (float64) instead");
   }
-  // The shortcuts of an evaluation assume the original's exact values; the rounded model is scored as it is.
+  // The shortcuts of a Scorer assume the original's exact values; the rounded model is scored as it is.
   model.first_layer_columns.clear();
   model.first_interpolation.reset();
   model.second_layer_columns.clear();
   const std::span<const CompressedModel> one(&model, 1);
   out.validation = validation.score(one).front();
-  out.test = test.evaluate(one).front();
+  out.test = test.score(one).front();
   out.original_validation = validation.original_scores();
-  out.original_test = test.original_counts();
+  out.original_test = test.original_scores();
   out.compressed = std::move(model);
 }
 
@@ -102,9 +100,36 @@ void activate(Matrix& p, nn::Activation activation) {
     for (index_t r = 0; r < p.rows(); ++r) p(r, c) = std::max(0.0, p(r, c));
 }
 
+/// The model a Pareto row or curve point holds (ParetoOptions::keep_models), with the outcome of
+/// every hidden layer as far as a ParetoModel records it (widths, ranks, kept neurons).
+CompressedModel compressed_of(const nn::Mlp& original, const ParetoModel& m, const std::string& strategy) {
+  const index_t L = original.num_hidden();
+  require(m.network != nullptr, "compress: the study kept no model for ", strategy, " (", m.setting,
+          "; run_pareto needs ParetoOptions::keep_models)");
+  require(m.network->num_hidden() == L && static_cast<index_t>(m.kept_neurons.size()) == L &&
+              static_cast<index_t>(m.ranks_per_layer.size()) == L,
+          "compress: the model of ", strategy, " (", m.setting, ") does not belong to this original");
+  CompressedModel out{*m.network, {}, {}, {}, {}};
+  for (index_t l = 0; l < L; ++l) {
+    LayerOutcome o;
+    o.width = original.hidden(l).d_out();
+    o.kept = out.model.hidden(l).d_out();
+    o.rank = m.ranks_per_layer[uz(l)];
+    o.compressed = o.kept < o.width || o.rank < std::min(original.hidden(l).d_in(), o.width);
+    o.kept_neurons = m.kept_neurons[uz(l)];
+    out.layers.push_back(std::move(o));
+  }
+  return out;
+}
+
 }  // namespace
 
-std::span<const std::string_view> point_strategy_names() { return kPointNames; }
+std::vector<std::string_view> point_strategy_names() {
+  std::vector<std::string_view> names;
+  for (const StrategyInfo& s : strategies())
+    if (!s.sweep_rules.empty()) names.push_back(s.name);
+  return names;
+}
 
 std::vector<std::string> default_budget_strategies() {
   return {"greedy-fraction", "budget", "budget-corrected", "tuned-corrected"};
@@ -117,13 +142,18 @@ void check_compress_request(const CompressRequest& request, const nn::Mlp* model
     check_pareto_options(study_options(request));
     return;
   }
+  const std::vector<std::string_view> names = point_strategy_names();
   std::string known;
-  for (const auto n : kPointNames) known += (known.empty() ? "" : ", ") + std::string(n);
-  require(std::find(kPointNames.begin(), kPointNames.end(), request.strategy) != kPointNames.end(),
-          "compress: unknown strategy '", request.strategy, "' for a rule (known: ", known,
-          "; the other strategies of `pareto` take a budget)");
-  // corrected selects as greedy does: the same rules.
-  check_rule(request.strategy == "corrected" ? Strategy::greedy : parse_strategy(request.strategy), request.rule);
+  for (const auto n : names) known += (known.empty() ? "" : ", ") + std::string(n);
+  require(std::find(names.begin(), names.end(), request.strategy) != names.end(), "compress: unknown strategy '",
+          request.strategy, "' for a rule (known: ", known, "; the other strategies of `pareto` take a budget)");
+  const StrategyInfo& info = strategy(request.strategy);
+  std::string rules;
+  for (const RankRule r : info.sweep_rules) rules += (rules.empty() ? "" : ", ") + std::string(to_string(r));
+  require(std::find(info.sweep_rules.begin(), info.sweep_rules.end(), request.rule.rule) != info.sweep_rules.end(),
+          "compress: strategy ", info.name, " does not take the rule ", to_string(request.rule.rule), " (it takes ",
+          rules, ")");
+  strategy_policy(info, request.policy)->check(request.rule);
   if (model != nullptr)
     for (index_t l : request.layers)
       require(l >= 0 && l < model->num_hidden(), "compress: hidden layer ", l + 1, " outside [1, ", model->num_hidden(),
@@ -245,8 +275,8 @@ std::string format_sensitivity_table(const SensitivityTable& table) {
 }
 
 CompressedNetwork compress_network(const nn::Mlp& model, const dist::DistMatrix& compression_set,
-                                   const ValidationScorer& validation, const Evaluator& test,
-                                   const CompressRequest& request, const ParetoHooks& hooks) {
+                                   const Scorer& validation, const Scorer& test, const CompressRequest& request,
+                                   const ParetoHooks& hooks) {
   check_compress_request(request, &model);
   CompressedNetwork out;
   CompressedModel chosen;
@@ -254,18 +284,8 @@ CompressedNetwork compress_network(const nn::Mlp& model, const dist::DistMatrix&
     out.mode = "point";
     out.strategy = request.strategy;
     out.setting = point_setting(request.rule);
-    const std::vector<PointPlan> plans = {uniform_plan(model.num_hidden(), request.layers, request.rule)};
-    if (request.strategy == "corrected") {
-      JointOptions o = request.joint;
-      o.interpolation = Interpolation::corrected;
-      JointCompressor jc(model, compression_set, o);
-      chosen = std::move(jc.compress(plans).front());
-    } else {
-      CompressionOptions o = request.compression;
-      o.strategy = parse_strategy(request.strategy);
-      Compressor c(model, compression_set, o);
-      chosen = std::move(c.compress(plans).front());
-    }
+    chosen = compress_model(model, compression_set, request.strategy, request.rule, request.layers, request.engine,
+                            request.policy);
   } else {
     out.mode = "budget";
     const ParetoOptions options = study_options(request);
@@ -287,12 +307,11 @@ CompressedNetwork compress_network(const nn::Mlp& model, const dist::DistMatrix&
                                  model.parameter_count(),
                                  " parameters; a larger budget, or other strategies or grids"));
     }
-    require(best->model.compressed != nullptr, "compress: the study kept no model for ", best->strategy);
     out.strategy = best->strategy;
     out.setting = best->model.setting;
-    chosen = *best->model.compressed;
+    chosen = compressed_of(model, best->model, best->strategy);
     // The candidates are reported, not kept: their models would only hold memory.
-    for (ParetoRow& row : out.candidates) row.model.compressed.reset();
+    for (ParetoRow& row : out.candidates) row.model.network.reset();
   }
   const index_t L = model.num_hidden();
   require(static_cast<index_t>(chosen.layers.size()) == L, "compress: ", chosen.layers.size(), " layer outcomes for ",
@@ -306,17 +325,15 @@ CompressedNetwork compress_network(const nn::Mlp& model, const dist::DistMatrix&
   return out;
 }
 
-CompressedNetwork network_of_row(const nn::Mlp& original, const ParetoRow& row, const ValidationScorer& validation,
-                                 const Evaluator& test, std::optional<nn::Dtype> round_to) {
-  require(row.model.compressed != nullptr, "network_of_row: the row of ", row.strategy, " at budget ", row.budget,
+CompressedNetwork network_of_row(const nn::Mlp& original, const ParetoRow& row, const Scorer& validation,
+                                 const Scorer& test, std::optional<nn::Dtype> round_to) {
+  require(row.model.network != nullptr, "network_of_row: the row of ", row.strategy, " at budget ", row.budget,
           " holds no model (run_pareto needs ParetoOptions::keep_models)");
-  require(static_cast<index_t>(row.model.compressed->layers.size()) == original.num_hidden(),
-          "network_of_row: the model of ", row.strategy, " does not belong to this original");
   CompressedNetwork out;
   out.mode = "budget";
   out.strategy = row.strategy;
   out.setting = row.model.setting;
-  finish(out, *row.model.compressed, validation, test, round_to);
+  finish(out, compressed_of(original, row.model, row.strategy), validation, test, round_to);
   return out;
 }
 
@@ -349,14 +366,14 @@ nn::Metadata compression_metadata(const nn::Mlp& original, const CompressedNetwo
       c["strategy"] = row.strategy;
       c["setting"] = row.model.setting;
       c["params"] = row.model.params;
-      c["validation_accuracy"] = row.model.validation.accuracy;
+      c["validation_accuracy"] = row.model.validation.accuracy();
       c["test_accuracy"] = row.model.test.accuracy();
       candidates.push_back(std::move(c));
     }
     if (!network.candidates.empty()) key("candidates", candidates.dump());
   }
-  const bool corrected = network.strategy == "corrected" || network.strategy.ends_with("-corrected");
-  if (corrected && request.joint.intercept) key("intercept", "true");
+  const bool corrected = strategy(network.strategy).policy == "corrected";
+  if (corrected && request.policy.intercept) key("intercept", "true");
   key("widths", joined(m.widths(), ","));
   key("params", std::to_string(m.parameter_count()));
   key("params_fraction", number(static_cast<double>(m.parameter_count()) /
@@ -366,11 +383,11 @@ nn::Metadata compression_metadata(const nn::Mlp& original, const CompressedNetwo
   key("compression_size", std::to_string(provenance.compression_size));
   key("validation_size", std::to_string(provenance.validation_size));
   key("seed", std::to_string(provenance.seed));
-  key("validation_accuracy", number(network.validation.accuracy));
+  key("validation_accuracy", number(network.validation.accuracy()));
   key("test_accuracy", number(network.test.accuracy()));
   key("test_agreement", number(network.test.agreement()));
   key("test_samples", std::to_string(network.test.samples));
-  key("original_validation_accuracy", number(network.original_validation.accuracy));
+  key("original_validation_accuracy", number(network.original_validation.accuracy()));
   key("original_test_accuracy", number(network.original_test.accuracy()));
   key("original_sha256", provenance.original_sha256);
   if (!provenance.data_sha256.empty()) key("data_sha256", provenance.data_sha256);

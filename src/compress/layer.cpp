@@ -6,7 +6,6 @@
 #include <numeric>
 
 #include "idprune/data/sampling.hpp"
-#include "idprune/dist/kernels.hpp"
 #include "idprune/la/blas.hpp"
 
 namespace idprune::compress {
@@ -83,17 +82,19 @@ Matrix fold(const Selection& s, la::ConstMatrixView w) {
 }
 }  // namespace
 
-void apply_selection(nn::Mlp& model, index_t layer, const Selection& selection) {
-  require(layer >= 0 && layer < model.num_hidden(), "apply_selection: layer ", layer, " outside [0, ",
-          model.num_hidden(), ")");
-  const nn::DenseLayer& cur = model.hidden(layer);
+FoldedLayers fold_selection(const nn::DenseLayer& cur, const nn::DenseLayer& next, const Selection& selection,
+                            std::span<const double> shift) {
   const index_t width = cur.d_out();
   const auto k = static_cast<index_t>(selection.kept.size());
   require(k >= 1 && selection.interpolation.rows() == k && selection.interpolation.cols() == width,
-          "apply_selection: T is ", selection.interpolation.rows(), " x ", selection.interpolation.cols(), " for ", k,
+          "fold_selection: T is ", selection.interpolation.rows(), " x ", selection.interpolation.cols(), " for ", k,
           " kept of ", width, " neurons");
+  require(next.d_in() == width, "fold_selection: the next layer takes ", next.d_in(), " inputs, the layer has ", width,
+          " neurons");
+  require(shift.empty() || static_cast<index_t>(shift.size()) == width, "fold_selection: shift of length ",
+          shift.size(), " for ", width, " neurons");
   for (index_t c : selection.kept)
-    require(c >= 0 && c < width, "apply_selection: kept neuron ", c, " outside [0, ", width, ")");
+    require(c >= 0 && c < width, "fold_selection: kept neuron ", c, " outside [0, ", width, ")");
 
   // Only the factors that change are computed; the others are copied once.
   std::vector<Matrix> factors;
@@ -102,24 +103,33 @@ void apply_selection(nn::Mlp& model, index_t layer, const Selection& selection) 
   std::vector<double> bias;
   if (cur.has_bias())
     for (index_t c : selection.kept) bias.push_back(cur.bias()[uz(c)]);
-  nn::DenseLayer compressed(std::move(factors), std::move(bias), cur.activation());
 
-  const nn::DenseLayer& next = model.layer(layer + 1);
   std::vector<Matrix> next_factors;
   // W_{l+1} <- T W_{l+1}: only the first factor of a factored next layer changes.
   next_factors.push_back(selection.identity_rows ? la::select_rows(next.factor(0), selection.kept)
                                                  : fold(selection, next.factor(0)));
   for (index_t j = 1; j < next.factor_count(); ++j) next_factors.push_back(next.factor(j));
-  nn::DenseLayer folded(std::move(next_factors), next.bias(), next.activation());
-
-  model.layer(layer) = std::move(compressed);
-  model.layer(layer + 1) = std::move(folded);
+  std::vector<double> next_bias = next.bias();
+  if (!shift.empty()) {
+    // act(H T W + 1 t W + b): the intercept becomes part of the next layer's bias.
+    next_bias.resize(uz(next.d_out()), 0.0);
+    const Matrix tw = la::matmul(Matrix(la::ConstMatrixView(shift.data(), 1, width)), next.weight());
+    for (index_t j = 0; j < next.d_out(); ++j) next_bias[uz(j)] += tw(0, j);
+  }
+  return {nn::DenseLayer(std::move(factors), std::move(bias), cur.activation()),
+          nn::DenseLayer(std::move(next_factors), std::move(next_bias), next.activation())};
 }
 
-std::vector<double> outgoing_norms(const nn::Mlp& model, index_t layer) {
-  require(layer >= 0 && layer < model.num_hidden(), "outgoing_norms: layer ", layer, " outside [0, ",
+void apply_selection(nn::Mlp& model, index_t layer, const Selection& selection) {
+  require(layer >= 0 && layer < model.num_hidden(), "apply_selection: layer ", layer, " outside [0, ",
           model.num_hidden(), ")");
-  const Matrix w = model.layer(layer + 1).weight();
+  FoldedLayers f = fold_selection(model.hidden(layer), model.layer(layer + 1), selection);
+  model.layer(layer) = std::move(f.layer);
+  model.layer(layer + 1) = std::move(f.next);
+}
+
+std::vector<double> outgoing_norms(const nn::DenseLayer& next) {
+  const Matrix w = next.weight();
   std::vector<double> norms(uz(w.rows()), 0.0);
   // Row i of a column-major matrix is strided: accumulate squares column by column with scaling-free
   // sums (weights are O(1); an overflow would need entries near 1e154).
@@ -129,8 +139,8 @@ std::vector<double> outgoing_norms(const nn::Mlp& model, index_t layer) {
   return norms;
 }
 
-Selection magnitude_selection(const nn::Mlp& model, index_t layer, index_t k) {
-  const std::vector<double> norms = outgoing_norms(model, layer);
+Selection magnitude_selection(const nn::DenseLayer& next, index_t k) {
+  const std::vector<double> norms = outgoing_norms(next);
   const auto width = static_cast<index_t>(norms.size());
   require(k >= 1 && k <= width, "magnitude_selection: k=", k, " outside [1, width=", width, "]");
   std::vector<index_t> order(uz(width));
@@ -153,76 +163,6 @@ std::vector<index_t> random_columns(index_t width, index_t k, std::uint64_t seed
   return cols;
 }
 
-Matrix least_squares_interpolation(const dist::DistMatrix& z, std::span<const index_t> columns) {
-  const dist::Comm& comm = z.comm();
-  const index_t n = z.cols();
-  const auto k = static_cast<index_t>(columns.size());
-  // The same arguments on every rank, hence the same verdict: no collective needed for it.
-  require(k >= 1 && k <= n, "least_squares_interpolation: ", k, " columns of a matrix with ", n);
-  std::vector<char> chosen(uz(n), 0);
-  for (index_t c : columns) {
-    require(c >= 0 && c < n && chosen[uz(c)] == 0, "least_squares_interpolation: column ", c,
-            " out of range or repeated (n=", n, ")");
-    chosen[uz(c)] = 1;
-  }
-  std::vector<index_t> order(columns.begin(), columns.end());
-  for (index_t j = 0; j < n; ++j)
-    if (chosen[uz(j)] == 0) order.push_back(j);
-
-  // Local R of [Z_p(:, C) Z_p(:, rest)], gathered on rank 0 (n (n + 1) / 2 values per rank).
-  std::vector<double> packed;
-  std::string error = dist::capture_error([&] {
-    const Matrix zp = la::select_columns(z.local(), order);
-    packed = dist::kernel::pack_upper(dist::kernel::local_r(zp));
-  });
-  dist::check_collective(comm, error);
-  const std::vector<double> all = comm.gatherv(std::span<const double>(packed), 0);
-
-  Matrix t(k, n);
-  error = dist::capture_error([&] {
-    if (comm.rank() != 0) return;
-    const std::size_t block = packed.size();
-    Matrix r(n, n);
-    dist::kernel::unpack_upper(std::span<const double>(all.data(), block), r.view());
-    Matrix r2(n, n);
-    for (int p = 1; p < comm.size(); ++p) {
-      dist::kernel::unpack_upper(std::span<const double>(all.data() + uz(p) * block, block), r2.view());
-      dist::kernel::combine_r(r.view(), r2.view());
-    }
-    // min ||Z(:, rest) - Z(:, C) X||_F = min ||R12 - R11 X||_F + const: X = R11^+ R12.
-    Matrix x(r.block(0, k, k, n - k));
-    double dmax = 0.0;
-    double dmin = std::numeric_limits<double>::infinity();
-    for (index_t i = 0; i < k; ++i) {
-      dmax = std::max(dmax, std::abs(r(i, i)));
-      dmin = std::min(dmin, std::abs(r(i, i)));
-    }
-    const double eps = std::numeric_limits<double>::epsilon();
-    if (dmax == 0.0) {
-      x.view().fill(0.0);  // every chosen column is zero: the best fit is T(:, rest) = 0
-    } else if (dmin > static_cast<double>(k) * eps * dmax) {
-      la::trsm_upper_left(r.block(0, 0, k, k), la::Op::none, x.view());
-    } else {
-      // Numerically singular R11 (a dead or duplicated neuron among C): minimum-norm solution
-      // X = V S^+ U^T R12, singular values below k eps s_1 treated as zero (as dgelsd's rcond).
-      const la::Svd s = la::svd(r.block(0, 0, k, k));
-      Matrix utr = la::matmul(s.u, x, la::Op::transpose);
-      const double cut = static_cast<double>(k) * eps * s.s.front();
-      for (index_t i = 0; i < k; ++i) {
-        const double si = s.s[uz(i)];
-        for (index_t j = 0; j < utr.cols(); ++j) utr(i, j) = si > cut ? utr(i, j) / si : 0.0;
-      }
-      x = la::matmul(s.vt, utr, la::Op::transpose);
-    }
-    for (index_t i = 0; i < k; ++i) t(i, order[uz(i)]) = 1.0;
-    for (index_t j = 0; j < n - k; ++j)
-      for (index_t i = 0; i < k; ++i) t(i, order[uz(k + j)]) = x(i, j);
-  });
-  dist::check_collective(comm, error);
-  comm.bcast(t.values(), 0);
-  return t;
-}
-
 nn::DenseLayer svd_layer(const nn::DenseLayer& layer, const la::Svd& w_svd, index_t r) {
   const index_t d_in = layer.d_in();
   const index_t d_out = layer.d_out();
@@ -238,42 +178,6 @@ nn::DenseLayer svd_layer(const nn::DenseLayer& layer, const la::Svd& w_svd, inde
   factors.push_back(std::move(u));
   factors.push_back(std::move(svt));
   return nn::DenseLayer(std::move(factors), layer.bias(), layer.activation());
-}
-
-LayerCompressionResult compress_layer(nn::Mlp& model, index_t layer, const dist::DistMatrix& inputs,
-                                      const LayerCompressionOptions& options) {
-  require(layer >= 0 && layer < model.num_hidden(), "compress_layer: layer ", layer, " outside [0, ",
-          model.num_hidden(), ")");
-  const nn::DenseLayer& cur = model.hidden(layer);
-  require(inputs.cols() == cur.d_in(), "compress_layer: inputs have ", inputs.cols(), " columns, layer ", layer,
-          " expects ", cur.d_in());
-  // Collective, before any work: NaN/Inf in the model or the inputs is one clear error everywhere.
-  dist::check_collective(inputs.comm(), nn::non_finite_parameter(model));
-  inputs.validate(idprune::detail::concat("compress_layer: the inputs of layer ", layer));
-  LayerCompressionResult out;
-  out.width = cur.d_out();
-  out.next_norm = la::norm2(model.layer(layer + 1).weight());
-  out.stopping = cpqr_stopping_rule(options.rule, inputs.global_rows(), out.width, out.next_norm);
-  out.stopping.method = options.cpqr_method;
-
-  Matrix z;
-  cur.forward(inputs.local(), z);
-  const dist::DistMatrix zd(inputs.comm(), std::move(z), inputs.row_offset(), inputs.global_rows());
-  // Run at least one step even when the rule asks for none: a layer keeps at least one neuron.
-  la::CpqrOptions run = out.stopping;
-  if (run.rel_tol >= 1.0) {
-    run.rel_tol = 0.0;
-    run.max_rank = std::min<index_t>(1, std::min(inputs.global_rows(), out.width));
-  }
-  out.factorization = dist::distributed_cpqr(zd, run, options.engine, &out.stats);
-  if (out.factorization.rank == 0) {
-    out.selection = dead_layer_selection(out.width);
-  } else {
-    const index_t k = std::max<index_t>(1, prefix_rank(out.factorization, out.stopping));
-    out.selection = id_selection(out.factorization, k);
-  }
-  apply_selection(model, layer, out.selection);
-  return out;
 }
 
 }  // namespace idprune::compress

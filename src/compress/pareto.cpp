@@ -15,11 +15,6 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 
-constexpr std::array<std::string_view, 14> kNames = {"greedy", "greedy-fraction",  "magnitude", "random",
-                                                     "svd",    "corrected",        "spectrum",  "spectrum-corrected",
-                                                     "budget", "budget-corrected", "tuned",     "tuned-corrected",
-                                                     "joint",  "joint-corrected"};
-
 std::vector<double> log_grid(double lo, double hi, int per_decade) {
   std::vector<double> g;
   const int steps = static_cast<int>(std::lround(std::log10(hi / lo) * per_decade));
@@ -33,10 +28,6 @@ std::string setting(const char* name, double v) {
   return os.str();
 }
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 std::int64_t budget_params(double fraction, std::int64_t total) {
   // floor, with a guard against fraction * total landing a rounding error below an integer.
   const double x = fraction * static_cast<double>(total);
@@ -45,19 +36,20 @@ std::int64_t budget_params(double fraction, std::int64_t total) {
 
 /// A compressed model's metrics against the original (validation and test filled by the caller).
 ParetoModel describe(const nn::Mlp& original, const CompressedModel& m, std::string label) {
-  const ModelMetrics metrics = model_metrics(original, m, EvaluationCounts{});
+  const ModelMetrics metrics = model_metrics(original, m);
   ParetoModel out;
   out.setting = std::move(label);
   out.params = metrics.params;
   out.params_fraction = metrics.params_fraction;
   out.kept_per_layer = metrics.kept_per_layer;
   out.ranks_per_layer = metrics.ranks_per_layer;
+  for (const auto& o : m.layers) out.kept_neurons.push_back(o.kept_neurons);
   return out;
 }
 
 class Study {
  public:
-  Study(const nn::Mlp& model, const dist::DistMatrix& xc, const ValidationScorer& validation, const Evaluator& test,
+  Study(const nn::Mlp& model, const dist::DistMatrix& xc, const Scorer& validation, const Scorer& test,
         const ParetoOptions& options, const ParetoHooks& hooks)
       : model_(model), xc_(xc), validation_(validation), test_(test), options_(options), hooks_(hooks) {}
 
@@ -65,111 +57,43 @@ class Study {
     ParetoResult result;
     result.original_params = model_.parameter_count();
     result.original_validation = validation_.original_scores();
-    result.original_test = test_.original_counts();
+    result.original_test = test_.original_scores();
     for (const std::string& name : options_.strategies) {
+      const StrategyInfo& info = strategy(name);
       log("pareto: " + name + " ...");
       const auto t0 = Clock::now();
       ParetoCurve curve;
       curve.strategy = name;
+      EngineOptions eo = options_.engine;
+      eo.complete_factorizations = info.complete_factorizations;
+      CompressionEngine engine(model_, xc_, eo);
+      const std::shared_ptr<const LayerPolicy> policy = strategy_policy(info, options_.policy);
       std::vector<ParetoRow> rows;
-      if (!is_joint_strategy(name)) {
-        // greedy-fraction: greedy ID with every layer keeping the same fraction of its neurons (a
-        // far stronger baseline than the eps rule, which cuts the narrow late layers hardest).
-        const bool svd = name == "svd" || name == "greedy-fraction";  // swept over fractions
-        const RankRule rule = svd ? RankRule::fraction : RankRule::eps;
-        CompressionOptions o = options_.compression;
-        o.strategy = parse_strategy(name == "greedy-fraction" ? "greedy" : name);
-        Compressor c(model_, xc_, o);
-        const auto plans_of = [&](std::span<const double> values) {
-          std::vector<PointPlan> plans;
-          for (double v : values) plans.push_back(uniform_plan(model_.num_hidden(), {}, LayerRule{rule, v}));
-          return plans;
-        };
-        {
-          const std::vector<PointPlan> all = plans_of(svd ? options_.svd_grid : options_.eps_grid);
-          c.prepare(all);  // the loosest factorization of the original network, shared by every point
-        }
-        curve.models = refined_sweep(svd ? options_.svd_grid : options_.eps_grid, svd ? "fraction" : "eps", svd,
-                                     [&](std::span<const double> values) { return c.compress(plans_of(values)); });
-      } else if (name == "corrected") {
-        JointCompressor jc = joint_compressor(Interpolation::corrected);
-        curve.models = refined_sweep(options_.eps_grid, "eps", false, [&](std::span<const double> values) {
-          std::vector<PointPlan> plans;
-          for (double eps : values)
-            plans.push_back(uniform_plan(model_.num_hidden(), {}, LayerRule{RankRule::eps, eps}));
-          return jc.compress(plans);
-        });
-        log_stats(name, jc);
-      } else if (name == "spectrum" || name == "spectrum-corrected") {
-        JointCompressor jc = joint_compressor(interpolation_of(name));
-        curve.models = refined_sweep(options_.tau_grid, "tau", false, [&](std::span<const double> values) {
-          std::vector<PointPlan> plans;
-          for (double tau : values) plans.push_back(spectrum_plan(jc, tau));
-          return jc.compress(plans);
-        });
-        log_stats(name, jc);
-      } else if (name == "budget" || name == "budget-corrected" || name == "tuned" || name == "tuned-corrected") {
-        JointCompressor jc = joint_compressor(interpolation_of(name));
-        // Every budget allocated together (batched, so TBB runs them in parallel); the time of a
-        // row is the whole allocation's divided by the number of budgets.
-        const auto tb = Clock::now();
-        std::vector<std::int64_t> targets;
-        for (double b : options_.budgets) targets.push_back(budget_params(b, model_.parameter_count()));
-        const std::vector<std::vector<index_t>> widths =
-            name.starts_with("tuned") ? tuned_budget_widths(jc, validation_, targets, options_.budget, options_.tune)
-                                      : budget_widths(jc, targets, options_.budget);
-        std::vector<PointPlan> plans;
-        std::vector<std::string> labels;
-        for (std::size_t i = 0; i < widths.size(); ++i) {
-          plans.push_back(kept_plan(widths[i]));
-          labels.push_back(setting("budget", options_.budgets[i]));
-        }
-        const auto compressed = jc.compress(plans);
-        const double per_budget = seconds_since(tb) / static_cast<double>(widths.size());
-        const std::vector<ParetoModel> models = final_models(compressed, labels);
-        for (std::size_t i = 0; i < models.size(); ++i) {
-          curve.models.push_back(models[i]);
-          rows.push_back(ParetoRow{name, options_.budgets[i], models[i], per_budget});
-        }
-        log_stats(name, jc);
-      } else if (name == "joint" || name == "joint-corrected") {
-        JointCompressor jc = joint_compressor(interpolation_of(name));
-        std::vector<SearchPoint> path = marginal_descent(jc, validation_, options_.descent, [&](const SearchPoint& p) {
-          if (p.step % 10 == 0) {
-            std::ostringstream os;
-            os << "pareto: " << name << " step " << p.step << ", " << p.params_fraction * 100.0
-               << "% of the parameters, validation accuracy " << p.validation.accuracy << " (" << p.seconds << " s)";
-            log(os.str());
-          }
-        });
-        // Selection on the validation path first, then one test evaluation per selected model.
-        std::vector<PointPlan> plans;
-        std::vector<std::string> labels;
-        std::vector<double> budgets;
-        std::vector<double> found;
-        for (double b : options_.budgets) {
-          const std::ptrdiff_t i = best_within(path, budget_params(b, model_.parameter_count()));
-          if (i < 0) continue;
-          plans.push_back(kept_plan(path[static_cast<std::size_t>(i)].kept));
-          labels.push_back(setting("budget", b));
-          budgets.push_back(b);
-          found.push_back(path[static_cast<std::size_t>(i)].seconds);
-        }
-        const std::vector<ParetoModel> models = final_models(jc.compress(plans), labels);
-        for (std::size_t i = 0; i < models.size(); ++i) {
-          curve.models.push_back(models[i]);
-          rows.push_back(ParetoRow{name, budgets[i], models[i], found[i]});
-        }
-        log_stats(name, jc);
-        curve.path = path;
-        result.paths.push_back(std::move(path));
-        result.path_strategies.push_back(name);
-      } else {
-        throw Error(detail::concat("run_pareto: unknown strategy '", name, "'"));
+      switch (info.allocation) {
+        case Allocation::rule:
+          curve.models = rule_sweep(engine, info, policy);
+          break;
+        case Allocation::spectrum:
+          curve.models = refined_sweep(options_.tau_grid, "tau", false, [&](std::span<const double> values) {
+            std::vector<PointPlan> plans;
+            for (double tau : values) plans.push_back(spectrum_plan(engine, policy, tau));
+            return engine.compress(plans);
+          });
+          break;
+        case Allocation::budget:
+        case Allocation::tuned:
+          rows = budget_rows(engine, info, policy, curve);
+          break;
+        case Allocation::descent:
+          rows = descent_rows(engine, info, policy, curve);
+          result.paths.push_back(curve.path);
+          result.path_strategies.push_back(name);
+          break;
       }
+      log_stats(name, engine);
       curve.seconds = seconds_since(t0);
-      if (rows.empty()) {
-        // eps-driven: the best sweep point within each budget, chosen by validation accuracy.
+      if (info.family == Family::sweep) {
+        // The best sweep point within each budget, chosen by validation accuracy.
         for (double b : options_.budgets) {
           const std::ptrdiff_t i = select_within(curve.models, budget_params(b, model_.parameter_count()));
           if (i < 0) {
@@ -178,6 +102,10 @@ class Study {
           }
           rows.push_back(ParetoRow{name, b, curve.models[static_cast<std::size_t>(i)], curve.seconds});
         }
+      }
+      if (!options_.keep_models) {
+        for (auto& m : curve.models) m.network.reset();
+        for (auto& r : rows) r.model.network.reset();
       }
       if (hooks_.on_strategy) hooks_.on_strategy(curve, rows);
       result.rows.insert(result.rows.end(), rows.begin(), rows.end());
@@ -191,38 +119,106 @@ class Study {
     if (hooks_.log) hooks_.log(line);
   }
 
-  void log_stats(const std::string& name, const JointCompressor& jc) const {
-    const JointStats& st = jc.stats();
+  void log_stats(const std::string& name, const CompressionEngine& engine) const {
+    const EngineStats& st = engine.stats();
     std::ostringstream os;
     os << "pareto: " << name << ": " << st.models << " models, " << st.factorizations << " factorizations, "
-       << st.corrections << " corrections, " << st.cache_hits << " cache hits; seconds: compress " << st.seconds
-       << " (activations " << st.activation_seconds << ", qr " << st.qr_seconds << ", cpqr " << st.cpqr_seconds
-       << ", corrections " << st.correction_seconds << ", folds " << st.fold_seconds << ")";
+       << st.least_squares << " least-squares fits, " << st.cache_hits << " cache hits; seconds: activations "
+       << st.activation_seconds << ", factorizations " << st.factorization_seconds << ", least squares "
+       << st.least_squares_seconds << ", folds " << st.fold_seconds;
     log(os.str());
   }
 
-  static Interpolation interpolation_of(std::string_view name) {
-    return name == "corrected" || ends_with(name, "-corrected") ? Interpolation::corrected : Interpolation::id;
+  /// A sweep-family strategy with one rank rule on every layer, over its grid.
+  std::vector<ParetoModel> rule_sweep(CompressionEngine& engine, const StrategyInfo& info,
+                                      const std::shared_ptr<const LayerPolicy>& policy) const {
+    const bool fractions = info.pareto_rule == RankRule::fraction;
+    const std::vector<double>& grid = fractions ? options_.svd_grid : options_.eps_grid;
+    const auto plans_of = [&](std::span<const double> values) {
+      std::vector<PointPlan> plans;
+      for (double v : values)
+        plans.push_back(uniform_plan(policy, model_.num_hidden(), {}, LayerRule{info.pareto_rule, v}));
+      return plans;
+    };
+    // The loosest factorization of the original network, shared by every point of the grid.
+    prepare_points(engine, info, plans_of(grid));
+    return refined_sweep(grid, fractions ? "fraction" : "eps", fractions, [&](std::span<const double> values) {
+      return compress_points(engine, info, plans_of(values));
+    });
   }
 
-  JointCompressor joint_compressor(Interpolation interpolation) const {
-    JointOptions o = options_.joint;
-    o.interpolation = interpolation;
-    o.intercept = interpolation == Interpolation::corrected && options_.joint.intercept;
-    return JointCompressor(model_, xc_, o);
+  /// Every budget allocated together (batched, so TBB runs them in parallel); the time of a row is
+  /// the whole allocation's divided by the number of budgets.
+  std::vector<ParetoRow> budget_rows(CompressionEngine& engine, const StrategyInfo& info,
+                                     const std::shared_ptr<const LayerPolicy>& policy, ParetoCurve& curve) const {
+    const auto tb = Clock::now();
+    std::vector<std::int64_t> targets;
+    for (double b : options_.budgets) targets.push_back(budget_params(b, model_.parameter_count()));
+    const std::vector<std::vector<index_t>> widths =
+        info.allocation == Allocation::tuned
+            ? tuned_budget_widths(engine, policy, validation_, targets, options_.budget, options_.tune)
+            : budget_widths(engine, policy, targets, options_.budget);
+    std::vector<PointPlan> plans;
+    std::vector<std::string> labels;
+    for (std::size_t i = 0; i < widths.size(); ++i) {
+      plans.push_back(kept_plan(policy, widths[i]));
+      labels.push_back(setting("budget", options_.budgets[i]));
+    }
+    const auto compressed = engine.compress(plans);
+    const double per_budget = seconds_since(tb) / static_cast<double>(widths.size());
+    std::vector<ParetoRow> rows;
+    for (auto& m : final_models(compressed, labels)) {
+      curve.models.push_back(m);
+      rows.push_back(ParetoRow{curve.strategy, options_.budgets[rows.size()], std::move(m), per_budget});
+    }
+    return rows;
+  }
+
+  /// The descent path on the validation split, then one test evaluation per selected model.
+  std::vector<ParetoRow> descent_rows(CompressionEngine& engine, const StrategyInfo& info,
+                                      const std::shared_ptr<const LayerPolicy>& policy, ParetoCurve& curve) const {
+    std::vector<SearchPoint> path =
+        validation_descent(engine, policy, validation_, options_.descent, [&](const SearchPoint& p) {
+          if (p.step % 10 == 0) {
+            std::ostringstream os;
+            os << "pareto: " << info.name << " step " << p.step << ", " << p.params_fraction * 100.0
+               << "% of the parameters, validation accuracy " << p.validation.accuracy() << " (" << p.seconds << " s)";
+            log(os.str());
+          }
+        });
+    std::vector<PointPlan> plans;
+    std::vector<std::string> labels;
+    std::vector<double> budgets;
+    std::vector<double> found;
+    for (double b : options_.budgets) {
+      const std::ptrdiff_t i = best_within(path, budget_params(b, model_.parameter_count()));
+      if (i < 0) continue;
+      plans.push_back(kept_plan(policy, path[static_cast<std::size_t>(i)].kept));
+      labels.push_back(setting("budget", b));
+      budgets.push_back(b);
+      found.push_back(path[static_cast<std::size_t>(i)].seconds);
+    }
+    std::vector<ParetoRow> rows;
+    const std::vector<ParetoModel> models = final_models(engine.compress(plans), labels);
+    for (std::size_t i = 0; i < models.size(); ++i) {
+      curve.models.push_back(models[i]);
+      rows.push_back(ParetoRow{curve.strategy, budgets[i], models[i], found[i]});
+    }
+    curve.path = std::move(path);
+    return rows;
   }
 
   /// Validation and test metrics of final models (the only place test data are read).
   std::vector<ParetoModel> final_models(const std::vector<CompressedModel>& models,
                                         const std::vector<std::string>& labels) const {
-    const std::vector<ValidationScores> val = validation_.score(models);
-    const std::vector<EvaluationCounts> tst = test_.evaluate(models);
+    const std::vector<Scores> val = validation_.score(models);
+    const std::vector<Scores> tst = test_.score(models);
     std::vector<ParetoModel> out;
     for (std::size_t i = 0; i < models.size(); ++i) {
       ParetoModel m = describe(model_, models[i], labels[i]);
       m.validation = val[i];
       m.test = tst[i];
-      if (options_.keep_models) m.compressed = std::make_shared<const CompressedModel>(models[i]);
+      m.network = std::make_shared<const nn::Mlp>(models[i].model);
       out.push_back(std::move(m));
     }
     return out;
@@ -250,7 +246,7 @@ class Study {
           seen.emplace_back(part[i], models[i].params);
           out.push_back(std::move(models[i]));
         }
-        if (options_.keep_models) release_unselected(out);
+        release_unselected(out);
       }
     };
     run_values(grid);
@@ -275,9 +271,9 @@ class Study {
     return out;
   }
 
-  /// Drops the compressed model of every sweep point that is not select_within's choice for any
-  /// budget now. Such a point never becomes the choice later: a later point replaces the choice
-  /// only by beating it, so the rows keep their models and memory stays at one model per budget.
+  /// Drops the network of every sweep point that is not select_within's choice for any budget now.
+  /// Such a point never becomes the choice later: a later point replaces the choice only by beating
+  /// it. So a sweep holds at most one network per budget beyond the wave in flight.
   void release_unselected(std::vector<ParetoModel>& models) const {
     std::vector<char> selected(models.size(), 0);
     for (double b : options_.budgets) {
@@ -285,29 +281,21 @@ class Study {
       if (i >= 0) selected[static_cast<std::size_t>(i)] = 1;
     }
     for (std::size_t i = 0; i < models.size(); ++i)
-      if (selected[i] == 0) models[i].compressed.reset();
+      if (selected[i] == 0) models[i].network.reset();
   }
 
   const nn::Mlp& model_;
   const dist::DistMatrix& xc_;
-  const ValidationScorer& validation_;
-  const Evaluator& test_;
+  const Scorer& validation_;
+  const Scorer& test_;
   const ParetoOptions& options_;
   const ParetoHooks& hooks_;
 };
 }  // namespace
 
-std::span<const std::string_view> pareto_strategy_names() { return kNames; }
-
-bool is_joint_strategy(std::string_view name) {
-  return name != "greedy" && name != "greedy-fraction" && name != "magnitude" && name != "random" && name != "svd";
-}
-
 void check_pareto_options(const ParetoOptions& options) {
   require(!options.strategies.empty(), "pareto: no strategy given");
   require(!options.budgets.empty(), "pareto: no budget given");
-  std::string known;
-  for (const auto n : kNames) known += (known.empty() ? "" : ", ") + std::string(n);
   bool eps = false;
   bool tau = false;
   bool fractions = false;
@@ -315,23 +303,22 @@ void check_pareto_options(const ParetoOptions& options) {
   bool tune = false;
   bool budget = false;
   for (const auto& s : options.strategies) {
-    require(std::find(kNames.begin(), kNames.end(), s) != kNames.end(), "pareto: unknown strategy '", s,
-            "' (known: ", known, ")");
-    eps = eps || s == "greedy" || s == "magnitude" || s == "random" || s == "corrected";
-    tau = tau || s.starts_with("spectrum");
-    fractions = fractions || s == "svd" || s == "greedy-fraction";
-    descent = descent || s.starts_with("joint");
-    tune = tune || s.starts_with("tuned");
-    budget = budget || s.starts_with("budget") || s.starts_with("tuned");
+    const StrategyInfo& info = strategy(s);  // throws for an unknown name, listing the known ones
+    eps = eps || (info.allocation == Allocation::rule && info.pareto_rule == RankRule::eps);
+    fractions = fractions || (info.allocation == Allocation::rule && info.pareto_rule == RankRule::fraction);
+    tau = tau || info.allocation == Allocation::spectrum;
+    descent = descent || info.allocation == Allocation::descent;
+    tune = tune || info.allocation == Allocation::tuned;
+    budget = budget || info.allocation == Allocation::budget || info.allocation == Allocation::tuned;
   }
   for (double b : options.budgets)
     require(b > 0.0 && b <= 1.0, "pareto: budget ", b, " outside (0, 1] (a fraction of the parameters)");
-  const auto check_grid = [](const std::vector<double>& grid, const char* name, Strategy strategy, RankRule rule) {
+  const auto check_grid = [](const std::vector<double>& grid, const char* name, RankRule rule) {
     require(!grid.empty(), "pareto: --", name, " is empty");
-    for (double v : grid) check_rule(strategy, LayerRule{rule, v});
+    for (double v : grid) check_rule_value(LayerRule{rule, v});
   };
-  if (eps) check_grid(options.eps_grid, "eps-grid", Strategy::greedy, RankRule::eps);
-  if (fractions) check_grid(options.svd_grid, "svd-grid", Strategy::svd, RankRule::fraction);
+  if (eps) check_grid(options.eps_grid, "eps-grid", RankRule::eps);
+  if (fractions) check_grid(options.svd_grid, "svd-grid", RankRule::fraction);
   if (tau) {
     require(!options.tau_grid.empty(), "pareto: --tau-grid is empty");
     for (double t : options.tau_grid)
@@ -358,9 +345,8 @@ std::vector<double> default_eps_grid() { return log_grid(1e-3, 10.0, 6); }
 std::vector<double> default_tau_grid() { return log_grid(1e-4, 1.0, 6); }
 std::vector<double> default_svd_grid() { return log_grid(1e-2, 1.0, 6); }
 
-ParetoResult run_pareto(const nn::Mlp& model, const dist::DistMatrix& compression_set,
-                        const ValidationScorer& validation, const Evaluator& test, const ParetoOptions& options,
-                        const ParetoHooks& hooks) {
+ParetoResult run_pareto(const nn::Mlp& model, const dist::DistMatrix& compression_set, const Scorer& validation,
+                        const Scorer& test, const ParetoOptions& options, const ParetoHooks& hooks) {
   check_pareto_options(options);
   require(validation.samples() > 0, "run_pareto: the validation set is empty");
   Study study(model, compression_set, validation, test, options, hooks);

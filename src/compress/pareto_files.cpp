@@ -29,21 +29,25 @@ std::string join(const std::vector<index_t>& v) {
   return s;
 }
 
-json scores_json(const ValidationScores& v) {
-  return json{{"accuracy", v.accuracy},
-              {"cross_entropy", v.cross_entropy},
-              {"agreement", v.agreement},
+json scores_json(const Scores& v) {
+  return json{{"accuracy", v.accuracy()},
+              {"cross_entropy", v.cross_entropy()},
+              {"agreement", v.agreement()},
               {"correct", v.correct},
-              {"samples", v.samples}};
+              {"agree", v.agree},
+              {"samples", v.samples},
+              {"loss", v.loss}};
 }
 
-ValidationScores scores_from(const json& j) {
-  ValidationScores v;
-  v.accuracy = number(j.at("accuracy"));
-  v.cross_entropy = number(j.at("cross_entropy"));
-  v.agreement = number(j.at("agreement"));
+Scores scores_from(const json& j) {
+  Scores v;
   v.correct = j.at("correct").get<std::int64_t>();
   v.samples = j.at("samples").get<std::int64_t>();
+  const auto n = static_cast<double>(v.samples);
+  // Records written before the sums were kept carry the means only.
+  v.agree = j.contains("agree") ? j.at("agree").get<std::int64_t>()
+                                : static_cast<std::int64_t>(std::llround(number(j.at("agreement")) * n));
+  v.loss = j.contains("loss") ? number(j.at("loss")) : number(j.at("cross_entropy")) * n;
   return v;
 }
 
@@ -97,13 +101,13 @@ json model_columns(const ParetoModel& m) {
   json r;
   r["params"] = m.params;
   r["params_fraction"] = m.params_fraction;
-  r["validation_accuracy"] = m.validation.accuracy;
+  r["validation_accuracy"] = m.validation.accuracy();
   r["test_accuracy"] = m.test.accuracy();
   r["agreement"] = m.test.agreement();
   r["kept_per_layer"] = join(m.kept_per_layer);
   r["ranks_per_layer"] = join(m.ranks_per_layer);
-  r["validation_cross_entropy"] = m.validation.cross_entropy;
-  r["validation_agreement"] = m.validation.agreement;
+  r["validation_cross_entropy"] = m.validation.cross_entropy();
+  r["validation_agreement"] = m.validation.agreement();
   r["setting"] = m.setting;
   return r;
 }
@@ -115,8 +119,8 @@ std::string path_csv(const std::vector<SearchPoint>& path) {
     j["step"] = p.step;
     j["params"] = p.params;
     j["params_fraction"] = p.params_fraction;
-    j["validation_accuracy"] = p.validation.accuracy;
-    j["validation_cross_entropy"] = p.validation.cross_entropy;
+    j["validation_accuracy"] = p.validation.accuracy();
+    j["validation_cross_entropy"] = p.validation.cross_entropy();
     j["kept_per_layer"] = join(p.kept);
     j["seconds"] = p.seconds;
     rows.push_back(std::move(j));

@@ -2,24 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "idprune/la/error.hpp"
 
 namespace idprune::compress {
-
-std::string_view to_string(Strategy strategy) {
-  switch (strategy) {
-    case Strategy::greedy:
-      return "greedy";
-    case Strategy::magnitude:
-      return "magnitude";
-    case Strategy::random:
-      return "random";
-    case Strategy::svd:
-      return "svd";
-  }
-  return "?";
-}
 
 std::string_view to_string(RankRule rule) {
   switch (rule) {
@@ -35,14 +22,6 @@ std::string_view to_string(RankRule rule) {
   return "?";
 }
 
-Strategy parse_strategy(std::string_view name) {
-  if (name == "greedy") return Strategy::greedy;
-  if (name == "magnitude") return Strategy::magnitude;
-  if (name == "random") return Strategy::random;
-  if (name == "svd") return Strategy::svd;
-  throw Error(detail::concat("unknown strategy '", name, "' (expected greedy, magnitude, random or svd)"));
-}
-
 RankRule parse_rank_rule(std::string_view name) {
   if (name == "eps") return RankRule::eps;
   if (name == "k") return RankRule::k;
@@ -55,16 +34,13 @@ namespace {
 bool is_positive_integer(double v) { return std::isfinite(v) && v >= 1.0 && v == std::floor(v) && v < 1e15; }
 }  // namespace
 
-void check_rule(Strategy strategy, const LayerRule& rule) {
-  const bool svd = strategy == Strategy::svd;
+void check_rule_value(const LayerRule& rule) {
   switch (rule.rule) {
     case RankRule::eps:
-      require(!svd, "rank rule eps does not apply to the svd strategy (use rank or fraction)");
       require(std::isfinite(rule.value) && rule.value >= 0.0, "rank rule eps: value ", rule.value,
               " must be finite and >= 0");
       break;
     case RankRule::k:
-      require(!svd, "rank rule k does not apply to the svd strategy (use rank or fraction)");
       require(is_positive_integer(rule.value), "rank rule k: value ", rule.value, " must be an integer >= 1");
       break;
     case RankRule::fraction:
@@ -72,7 +48,6 @@ void check_rule(Strategy strategy, const LayerRule& rule) {
               rule.value, " must be in (0, 1]");
       break;
     case RankRule::rank:
-      require(svd, "rank rule rank applies only to the svd strategy (use k for ", to_string(strategy), ")");
       require(is_positive_integer(rule.value), "rank rule rank: value ", rule.value, " must be an integer >= 1");
       break;
   }
@@ -159,6 +134,23 @@ index_t prefix_rank(const la::CpqrResult& f, const la::CpqrOptions& rule) {
     if (rule.rel_tol > 0.0 && next <= rule.rel_tol * r11) return k;
   }
   return r;
+}
+
+la::CpqrOptions at_least_one_step(la::CpqrOptions o, index_t cap) {
+  if (o.rel_tol >= 1.0) {
+    o.rel_tol = 0.0;
+    o.max_rank = o.max_rank < 0 ? 1 : std::max<index_t>(1, o.max_rank);
+  }
+  if (o.max_rank > cap) o.max_rank = cap;
+  return o;
+}
+
+la::CpqrOptions complete_rule(index_t rows, index_t cols, la::CpqrMethod method) {
+  la::CpqrOptions o;
+  o.max_rank = -1;
+  o.rel_tol = static_cast<double>(std::max(rows, cols)) * std::numeric_limits<double>::epsilon();
+  o.method = method;
+  return o;
 }
 
 }  // namespace idprune::compress

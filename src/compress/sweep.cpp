@@ -5,7 +5,7 @@
 #include <chrono>
 #include <ctime>
 
-#include "idprune/dist/comm.hpp"
+#include "idprune/dist/collectives.hpp"
 
 namespace idprune::compress {
 
@@ -23,23 +23,26 @@ std::string utc_now() {
 }
 }  // namespace
 
-SweepSummary run_sweep(Compressor& compressor, const Evaluator& evaluator, const SweepOptions& options,
-                       std::span<const char> finished, const SweepHooks& hooks) {
+SweepSummary run_sweep(CompressionEngine& engine, const StrategyInfo& strategy, const PolicyOptions& policy,
+                       const Scorer& test, const SweepOptions& options, std::span<const char> finished,
+                       const SweepHooks& hooks) {
   const std::size_t n = options.grid.size();
   require(options.wave_size >= 1, "run_sweep: wave_size must be >= 1");
   require(finished.empty() || finished.size() == n, "run_sweep: ", finished.size(), " finished flags for ", n,
           " grid points");
-  const nn::Mlp& original = compressor.original();
+  require(strategy.family == Family::sweep, "run_sweep: ", strategy.name, " is not a sweep strategy");
+  const nn::Mlp& original = engine.original();
+  const auto selection = strategy_policy(strategy, policy);
   std::vector<PointPlan> plans;
   plans.reserve(n);
   for (double v : options.grid)
-    plans.push_back(uniform_plan(original.num_hidden(), options.layers, LayerRule{options.rule, v}));
+    plans.push_back(uniform_plan(selection, original.num_hidden(), options.layers, LayerRule{options.rule, v}));
   const auto is_done = [&](std::size_t p) { return !finished.empty() && finished[p] != 0; };
 
   SweepSummary summary;
   summary.skipped = static_cast<std::size_t>(std::count_if(finished.begin(), finished.end(), [](char c) { return c; }));
   if (summary.skipped == n) return summary;
-  compressor.prepare(plans);
+  prepare_points(engine, strategy, plans);
 
   for (std::size_t begin = 0, wave = 0; begin < n; begin += options.wave_size, ++wave) {
     const std::size_t end = std::min(n, begin + options.wave_size);
@@ -47,22 +50,21 @@ SweepSummary run_sweep(Compressor& compressor, const Evaluator& evaluator, const
     for (std::size_t p = begin; p < end; ++p) pending = pending || !is_done(p);
     if (!pending) continue;
     // A phase boundary: one rank's failure in the hook ends every rank here, never mid-collective.
-    dist::check_collective(evaluator.comm(), dist::capture_error([&] {
+    dist::check_collective(test.comm(), dist::capture_error([&] {
                              if (hooks.before_wave) hooks.before_wave(wave);
                            }));
     // Stop between waves, on every rank together.
     int stop = hooks.stop_requested && hooks.stop_requested() ? 1 : 0;
-    stop = evaluator.comm().max(stop);
-    if (stop != 0) {
+    if (dist::any_rank(test.comm(), stop != 0)) {
       summary.stopped = true;
       break;
     }
     const auto t0 = Clock::now();
     const std::vector<CompressedModel> models =
-        compressor.compress(std::span<const PointPlan>(plans).subspan(begin, end - begin));
+        compress_points(engine, strategy, std::span<const PointPlan>(plans).subspan(begin, end - begin));
     const double compress_seconds = seconds_since(t0);
     const auto t1 = Clock::now();
-    const std::vector<EvaluationCounts> counts = evaluator.evaluate(models);
+    const std::vector<Scores> counts = test.score(models);
     const double evaluate_seconds = seconds_since(t1);
     std::vector<SweepRow> rows;
     for (std::size_t i = 0; i < models.size(); ++i) {
@@ -93,7 +95,7 @@ std::string layers_label(std::span<const index_t> layers) {
   return s;
 }
 
-nlohmann::ordered_json sweep_record(const SweepRow& row, Strategy strategy, RankRule rule,
+nlohmann::ordered_json sweep_record(const SweepRow& row, std::string_view strategy, RankRule rule,
                                     std::span<const index_t> layers, const SweepProvenance& prov) {
   const ModelMetrics& m = row.metrics;
   std::vector<double> rel_tol;
@@ -103,7 +105,7 @@ nlohmann::ordered_json sweep_record(const SweepRow& row, Strategy strategy, Rank
     next_ratio.push_back(o.next_ratio);
   }
   nlohmann::ordered_json r;
-  r["strategy"] = std::string(to_string(strategy));
+  r["strategy"] = std::string(strategy);
   r["rule"] = std::string(to_string(rule));
   r["value"] = row.value;
   r["layers"] = layers_label(layers);
@@ -156,10 +158,10 @@ std::span<const char* const> run_dependent_columns() {
 }
 
 std::vector<char> finished_points(std::span<const nlohmann::ordered_json> records, std::span<const double> grid,
-                                  Strategy strategy, RankRule rule, std::span<const index_t> layers,
+                                  std::string_view strategy, RankRule rule, std::span<const index_t> layers,
                                   const SweepProvenance& prov) {
   std::vector<char> done(grid.size(), 0);
-  const std::string s = std::string(to_string(strategy));
+  const std::string s = std::string(strategy);
   const std::string ru = std::string(to_string(rule));
   const std::string lay = layers_label(layers);
   for (std::size_t i = 0; i < records.size(); ++i) {

@@ -53,6 +53,20 @@ Problem problem(std::uint64_t seed) {
   return p;
 }
 
+/// The scorers as `idprune pareto` and `idprune compress` make them.
+compress::Scorer validation_scorer(const Problem& p, const dist::Comm& comm) {
+  compress::ScorerOptions o;
+  o.batch_rows = 64;
+  o.cross_entropy = true;
+  o.second_layer_shortcut = false;
+  return compress::Scorer(p.model, Matrix(distribute(p.xv, comm).local()), block_of(p.yv, comm), comm, o);
+}
+compress::Scorer test_scorer(const Problem& p, const dist::Comm& comm) {
+  compress::ScorerOptions o;
+  o.batch_rows = 64;
+  return compress::Scorer(p.model, Matrix(distribute(p.xt, comm).local()), block_of(p.yt, comm), comm, o);
+}
+
 /// Checks what kept_neurons promises: ascending distinct indices of the original layer, one per
 /// neuron of the compressed layer, and (for the strategies whose layers keep their biases) the
 /// compressed layer's bias is the original bias at exactly those indices, at every depth.
@@ -89,24 +103,20 @@ TEST(KeptNeurons, EveryStrategyRecordsIndicesOfTheOriginalLayer) {
   const auto comm = dist::Comm::world();
   const Problem p = problem(201);
   const auto xc = distribute(p.xc, comm);
-  for (const auto strategy : {compress::Strategy::greedy, compress::Strategy::random, compress::Strategy::magnitude}) {
-    compress::CompressionOptions o;
-    o.strategy = strategy;
+  for (const char* strategy : {"greedy", "random", "magnitude"}) {
     for (const LayerRule rule : {LayerRule{RankRule::fraction, 0.4}, LayerRule{RankRule::k, 7}}) {
-      const CompressedModel m = compress::compress_model(p.model, xc, rule, {}, o);
-      expect_kept_neurons_index_the_original(p.model, m, true, std::string(compress::to_string(strategy)));
+      const CompressedModel m = compress::compress_model(p.model, xc, strategy, rule);
+      expect_kept_neurons_index_the_original(p.model, m, true, strategy);
       // Only the middle layer: the others keep every index.
       const std::vector<index_t> middle = {1};
-      const CompressedModel one = compress::compress_model(p.model, xc, rule, middle, o);
+      const CompressedModel one = compress::compress_model(p.model, xc, strategy, rule, middle);
       expect_kept_neurons_index_the_original(p.model, one, true, "middle layer only");
       EXPECT_EQ(one.layers[0].kept_neurons.size(), 24U);
       EXPECT_EQ(one.layers[2].kept_neurons.size(), 16U);
     }
   }
   // magnitude folds nothing: every weight is the original's at (kept inputs, kept outputs).
-  compress::CompressionOptions mag;
-  mag.strategy = compress::Strategy::magnitude;
-  const CompressedModel m = compress::compress_model(p.model, xc, LayerRule{RankRule::fraction, 0.5}, {}, mag);
+  const CompressedModel m = compress::compress_model(p.model, xc, "magnitude", LayerRule{RankRule::fraction, 0.5});
   for (index_t l = 1; l <= p.model.num_hidden(); ++l) {
     const Matrix w = p.model.layer(l).weight();
     const Matrix wc = m.model.layer(l).weight();
@@ -117,28 +127,25 @@ TEST(KeptNeurons, EveryStrategyRecordsIndicesOfTheOriginalLayer) {
     }
   }
   // svd keeps every neuron.
-  compress::CompressionOptions svd;
-  svd.strategy = compress::Strategy::svd;
-  const CompressedModel s = compress::compress_model(p.model, xc, LayerRule{RankRule::rank, 3}, {}, svd);
+  const CompressedModel s = compress::compress_model(p.model, xc, "svd", LayerRule{RankRule::rank, 3});
   for (index_t l = 0; l < p.model.num_hidden(); ++l)
     EXPECT_EQ(static_cast<index_t>(s.layers[uz(l)].kept_neurons.size()), p.model.hidden(l).d_out());
   expect_kept_neurons_index_the_original(p.model, s, true, "svd");
 }
 
-TEST(KeptNeurons, JointCompressorRecordsIndicesOfTheOriginalLayer) {
+TEST(KeptNeurons, EnginePlansRecordIndicesOfTheOriginalLayer) {
   const auto comm = dist::Comm::world();
   const Problem p = problem(211);
-  for (const auto interpolation : {compress::Interpolation::id, compress::Interpolation::corrected}) {
-    compress::JointOptions o;
-    o.interpolation = interpolation;
-    compress::JointCompressor jc(p.model, distribute(p.xc, comm), o);
+  for (const char* name : {"id", "corrected"}) {
+    const auto policy = compress::make_policy(name);
+    compress::CompressionEngine engine(p.model, distribute(p.xc, comm));
     const std::vector<PointPlan> plans = {
-        compress::kept_plan(std::vector<index_t>{9, 5, 11}),
-        compress::uniform_plan(3, std::vector<index_t>{2}, LayerRule{RankRule::eps, 0.05}),
-        compress::uniform_plan(3, {}, LayerRule{RankRule::fraction, 0.3}),
+        compress::kept_plan(policy, std::vector<index_t>{9, 5, 11}),
+        compress::uniform_plan(policy, 3, std::vector<index_t>{2}, LayerRule{RankRule::eps, 0.05}),
+        compress::uniform_plan(policy, 3, {}, LayerRule{RankRule::fraction, 0.3}),
     };
-    for (const CompressedModel& m : jc.compress(plans))
-      expect_kept_neurons_index_the_original(p.model, m, true, std::string(compress::to_string(interpolation)));
+    for (const CompressedModel& m : engine.compress(plans))
+      expect_kept_neurons_index_the_original(p.model, m, true, name);
   }
 }
 
@@ -174,12 +181,9 @@ TEST(SensitivityTable, MatchesTheDefinitionOnTheWholeCompressionSet) {
   const auto comm = dist::Comm::world();
   const Problem p = problem(221);
   const auto xc = distribute(p.xc, comm);
-  for (const auto strategy : {compress::Strategy::greedy, compress::Strategy::magnitude, compress::Strategy::svd}) {
-    compress::CompressionOptions o;
-    o.strategy = strategy;
-    const LayerRule rule =
-        strategy == compress::Strategy::svd ? LayerRule{RankRule::rank, 4} : LayerRule{RankRule::fraction, 0.5};
-    const CompressedModel m = compress::compress_model(p.model, xc, rule, {}, o);
+  for (const std::string strategy : {"greedy", "magnitude", "svd"}) {
+    const LayerRule rule = strategy == "svd" ? LayerRule{RankRule::rank, 4} : LayerRule{RankRule::fraction, 0.5};
+    const CompressedModel m = compress::compress_model(p.model, xc, strategy, rule);
     const std::vector<double> expected = direct_errors(p.model, m, p.xc);
     for (const index_t batch : {7, 1024}) {
       const compress::SensitivityTable t = compress::sensitivity_table(p.model, m, xc, batch);
@@ -195,7 +199,7 @@ TEST(SensitivityTable, MatchesTheDefinitionOnTheWholeCompressionSet) {
         EXPECT_EQ(s.params_after, m.model.hidden(l).parameter_count());
         EXPECT_GT(s.relative_error, 0.0);
         EXPECT_NEAR(s.relative_error, expected[uz(l)], 1e3 * eps * std::max(1.0, expected[uz(l)]))
-            << compress::to_string(strategy) << " layer " << l + 1 << " batch " << batch;
+            << strategy << " layer " << l + 1 << " batch " << batch;
       }
     }
   }
@@ -206,14 +210,14 @@ TEST(SensitivityTable, LayersBeforeTheOnlyCompressedOneHaveNoError) {
   const Problem p = problem(231);
   const auto xc = distribute(p.xc, comm);
   const std::vector<index_t> last = {2};
-  const CompressedModel m = compress::compress_model(p.model, xc, LayerRule{RankRule::fraction, 0.5}, last);
+  const CompressedModel m = compress::compress_model(p.model, xc, "greedy", LayerRule{RankRule::fraction, 0.5}, last);
   const compress::SensitivityTable t = compress::sensitivity_table(p.model, m, xc);
   // Rows 1 and 2 compare the same products (the third layer keeps W_3(:, C) exactly).
   EXPECT_LE(t.layers[0].relative_error, 10 * eps);
   EXPECT_LE(t.layers[1].relative_error, 10 * eps);
   EXPECT_GT(t.layers[2].relative_error, 1e-6);
   // The uncompressed model: every error is zero.
-  const CompressedModel same = compress::compress_model(p.model, xc, LayerRule{RankRule::fraction, 1.0}, {});
+  const CompressedModel same = compress::compress_model(p.model, xc, "greedy", LayerRule{RankRule::fraction, 1.0});
   for (const auto& s : compress::sensitivity_table(p.model, same, xc).layers) EXPECT_LE(s.relative_error, 1e-12);
 }
 
@@ -227,24 +231,23 @@ TEST(ParetoStudy, KeptModelsAreTheModelsOfTheRows) {
   o.svd_grid = {0.1, 0.3, 0.6};
   o.keep_models = true;
   o.wave_size = 2;  // several waves: models are released between them
-  const compress::ValidationScorer scorer(p.model, Matrix(distribute(p.xv, comm).local()), block_of(p.yv, comm), comm,
-                                          64);
-  const compress::Evaluator test(p.model, Matrix(distribute(p.xt, comm).local()), block_of(p.yt, comm), comm, 64);
+  const compress::Scorer scorer = validation_scorer(p, comm);
+  const compress::Scorer test = test_scorer(p, comm);
   const compress::ParetoResult r = compress::run_pareto(p.model, distribute(p.xc, comm), scorer, test, o);
   ASSERT_FALSE(r.rows.empty());
   for (const auto& row : r.rows) {
     SCOPED_TRACE(row.strategy + " " + std::to_string(row.budget));
-    ASSERT_NE(row.model.compressed, nullptr);
-    const CompressedModel& m = *row.model.compressed;
+    ASSERT_NE(row.model.network, nullptr);
+    const CompressedModel m{*row.model.network, {}, {}, nullptr, {}};
     EXPECT_EQ(m.model.parameter_count(), row.model.params);
-    const auto counts = test.evaluate(std::span<const CompressedModel>(&m, 1)).front();
+    const auto counts = test.score(std::span<const CompressedModel>(&m, 1)).front();
     EXPECT_EQ(counts.correct, row.model.test.correct);
     EXPECT_EQ(scorer.score(std::span<const CompressedModel>(&m, 1)).front().correct, row.model.validation.correct);
   }
   // Without keep_models no model is held.
   o.keep_models = false;
   for (const auto& row : compress::run_pareto(p.model, distribute(p.xc, comm), scorer, test, o).rows)
-    EXPECT_EQ(row.model.compressed, nullptr);
+    EXPECT_EQ(row.model.network, nullptr);
 }
 
 bool float32_exact(const nn::Mlp& m) {
@@ -261,9 +264,8 @@ bool float32_exact(const nn::Mlp& m) {
 TEST(CompressNetwork, BudgetModeChoosesTheBestCandidateOnValidationAndMeetsTheBudget) {
   const auto comm = dist::Comm::world();
   const Problem p = problem(251);
-  const compress::ValidationScorer scorer(p.model, Matrix(distribute(p.xv, comm).local()), block_of(p.yv, comm), comm,
-                                          64);
-  const compress::Evaluator test(p.model, Matrix(distribute(p.xt, comm).local()), block_of(p.yt, comm), comm, 64);
+  const compress::Scorer scorer = validation_scorer(p, comm);
+  const compress::Scorer test = test_scorer(p, comm);
   const auto xc = distribute(p.xc, comm);
   compress::CompressRequest r;
   r.budget = 0.3;
@@ -284,7 +286,7 @@ TEST(CompressNetwork, BudgetModeChoosesTheBestCandidateOnValidationAndMeetsTheBu
   // The returned model is the float32 one, and its scores are its own.
   EXPECT_TRUE(float32_exact(n.compressed.model));
   const CompressedModel direct{n.compressed.model, n.compressed.layers, {}, nullptr, {}};
-  EXPECT_EQ(test.evaluate(std::span<const CompressedModel>(&direct, 1)).front().correct, n.test.correct);
+  EXPECT_EQ(test.score(std::span<const CompressedModel>(&direct, 1)).front().correct, n.test.correct);
   EXPECT_EQ(scorer.score(std::span<const CompressedModel>(&direct, 1)).front().correct, n.validation.correct);
   expect_kept_neurons_index_the_original(p.model, n.compressed, true, "budget mode", true);
   // A budget nothing fits is one clear error.
@@ -295,16 +297,15 @@ TEST(CompressNetwork, BudgetModeChoosesTheBestCandidateOnValidationAndMeetsTheBu
 TEST(CompressNetwork, PointModeIsTheStrategysModelAndTheMetadataRecordsIt) {
   const auto comm = dist::Comm::world();
   const Problem p = problem(261);
-  const compress::ValidationScorer scorer(p.model, Matrix(distribute(p.xv, comm).local()), block_of(p.yv, comm), comm,
-                                          64);
-  const compress::Evaluator test(p.model, Matrix(distribute(p.xt, comm).local()), block_of(p.yt, comm), comm, 64);
+  const compress::Scorer scorer = validation_scorer(p, comm);
+  const compress::Scorer test = test_scorer(p, comm);
   const auto xc = distribute(p.xc, comm);
   compress::CompressRequest r;
   r.strategy = "greedy";
   r.rule = LayerRule{RankRule::k, 6};
   r.round_to = std::nullopt;
   const compress::CompressedNetwork n = compress::compress_network(p.model, xc, scorer, test, r);
-  const CompressedModel m = compress::compress_model(p.model, xc, r.rule);
+  const CompressedModel m = compress::compress_model(p.model, xc, "greedy", r.rule);
   EXPECT_TRUE(identical_models(n.compressed.model, m.model));
   EXPECT_EQ(n.setting, "k=6");
   compress::CompressionProvenance prov;
@@ -324,7 +325,7 @@ TEST(CompressNetwork, PointModeIsTheStrategysModelAndTheMetadataRecordsIt) {
   EXPECT_EQ(meta.at("idprune.seed"), "9");
   EXPECT_EQ(meta.at("idprune.compression_size"), "150");
   EXPECT_EQ(std::stod(meta.at("idprune.test_accuracy")), n.test.accuracy());
-  EXPECT_EQ(std::stod(meta.at("idprune.validation_accuracy")), n.validation.accuracy);
+  EXPECT_EQ(std::stod(meta.at("idprune.validation_accuracy")), n.validation.accuracy());
   EXPECT_EQ(meta.count("idprune.budget"), 0U);
   // corrected: greedy's selection, T fitted to the original activations; the same kept neurons at
   // the first layer (its activations are the original's there).

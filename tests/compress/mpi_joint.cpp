@@ -1,4 +1,4 @@
-// Joint strategies under mpiexec -n 1..4: the JointCompressor against the greedy Compressor, the
+// The engine's searches under mpiexec -n 1..4: complete factorizations against the loosest rule, the
 // corrected interpolation as a least-squares minimiser, the budget strategy's parameter counts,
 // determinism across batching, caching and TBB threads, and the Pareto study's selection, which
 // must not change when the test labels are scrambled. Every rank builds the same full data from
@@ -12,8 +12,9 @@
 #include <random>
 
 #include "fixtures.hpp"
-#include "idprune/compress/joint_search.hpp"
+#include "idprune/compress/allocation.hpp"
 #include "idprune/compress/pareto.hpp"
+#include "idprune/compress/strategy.hpp"
 #include "idprune/dist/comm.hpp"
 #include "idprune/la/svd.hpp"
 #include "support/distributed.hpp"
@@ -22,8 +23,7 @@ namespace idprune::test {
 namespace {
 
 using compress::CompressedModel;
-using compress::JointCompressor;
-using compress::JointOptions;
+using compress::CompressionEngine;
 using compress::PointPlan;
 
 std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
@@ -32,6 +32,20 @@ template <class T>
 std::vector<T> block_of(const std::vector<T>& full, const dist::Comm& comm) {
   const auto r = dist::block_rows(static_cast<index_t>(full.size()), comm.size(), comm.rank());
   return {full.begin() + r.begin, full.begin() + r.begin + r.count};
+}
+
+/// The engine as the budget and search strategies use it (complete factorizations).
+CompressionEngine complete_engine(const nn::Mlp& model, const dist::DistMatrix& xc,
+                                  std::size_t cache_bytes = 768u << 20) {
+  compress::EngineOptions o;
+  o.complete_factorizations = true;
+  o.cache_bytes = cache_bytes;
+  return {model, xc, o};
+}
+
+std::shared_ptr<const compress::LayerPolicy> id_policy() { return compress::make_policy("id"); }
+std::shared_ptr<const compress::LayerPolicy> corrected_policy(bool intercept = false) {
+  return compress::make_policy("corrected", compress::PolicyOptions{1, intercept});
 }
 
 std::vector<index_t> widths(const CompressedModel& m) {
@@ -72,14 +86,21 @@ Problem problem(std::uint64_t seed, bool bias = false) {
   return p;
 }
 
-TEST(JointCompressor, IdInterpolationWithOneEpsIsTheGreedyStrategy) {
+// The loosest-rule factorizations of a sweep and the complete ones of a search select the same
+// neurons for the same eps (prefix property of CPQR).
+compress::Scorer validation_scorer(const Problem& p, const dist::Comm& comm, index_t batch_rows) {
+  return {p.model, Matrix(distribute(p.xv, comm).local()), block_of(p.yv, comm), comm,
+          compress::ScorerOptions{batch_rows, true, false}};
+}
+
+TEST(Engine, CompleteFactorizationsSelectWhatTheLoosestRuleSelects) {
   const auto comm = dist::Comm::world();
   const Problem p = problem(31, true);
-  compress::Compressor greedy(p.model, distribute(p.xc, comm), {});
-  JointCompressor joint(p.model, distribute(p.xc, comm), {});
+  CompressionEngine greedy(p.model, distribute(p.xc, comm), {});
+  CompressionEngine joint = complete_engine(p.model, distribute(p.xc, comm));
   std::vector<PointPlan> plans;
   for (const double e : {0.02, 0.1, 0.5, 2.0})
-    plans.push_back(compress::uniform_plan(3, {}, {compress::RankRule::eps, e}));
+    plans.push_back(compress::uniform_plan(id_policy(), 3, {}, {compress::RankRule::eps, e}));
   greedy.prepare(plans);
   const auto a = greedy.compress(plans);
   const auto b = joint.compress(plans);
@@ -101,7 +122,7 @@ TEST(JointCompressor, IdInterpolationWithOneEpsIsTheGreedyStrategy) {
   }
 }
 
-TEST(JointCompressor, CorrectedInterpolationIsTheLeastSquaresFitOfTheOriginalLogits) {
+TEST(CorrectedPolicy, IsTheLeastSquaresFitOfTheOriginalLogits) {
   // Two hidden layers, both compressed: the classifier becomes M = T W_s with T of the second layer,
   // and both interpolations see the same H = Z_hat(:, C) (the first layer's T is the ID's in both).
   // argmin_M ||Z_orig W_s - H M||_F = (argmin_T ||Z_orig - H T||_F) W_s, so on the compression set
@@ -111,15 +132,11 @@ TEST(JointCompressor, CorrectedInterpolationIsTheLeastSquaresFitOfTheOriginalLog
     SCOPED_TRACE("seed " + std::to_string(seed));
     const nn::Mlp model = random_mlp(30, {28, 22}, 6, false, seed);
     const Matrix xc = structured_inputs(160, 30, 10, seed + 1);
-    JointOptions id_opts;
-    JointOptions ls_opts;
-    ls_opts.interpolation = compress::Interpolation::corrected;
-    JointCompressor id(model, distribute(xc, comm), id_opts);
-    JointCompressor ls(model, distribute(xc, comm), ls_opts);
+    CompressionEngine id = complete_engine(model, distribute(xc, comm));
+    CompressionEngine ls = complete_engine(model, distribute(xc, comm));
     const std::vector<index_t> k = {9, 7};
-    const std::vector<PointPlan> plans = {compress::kept_plan(k)};
-    const auto mi = id.compress(plans).front();
-    const auto mc = ls.compress(plans).front();
+    const auto mi = id.compress(std::vector<PointPlan>{compress::kept_plan(id_policy(), k)}).front();
+    const auto mc = ls.compress(std::vector<PointPlan>{compress::kept_plan(corrected_policy(), k)}).front();
     ASSERT_EQ(mi.first_layer_columns, mc.first_layer_columns);
     ASSERT_EQ(widths(mi), k);
     ASSERT_EQ(widths(mc), k);
@@ -132,21 +149,20 @@ TEST(JointCompressor, CorrectedInterpolationIsTheLeastSquaresFitOfTheOriginalLog
   }
 }
 
-TEST(JointCompressor, AnInterceptOnlyLowersTheLeastSquaresError) {
+TEST(CorrectedPolicy, AnInterceptOnlyLowersTheLeastSquaresError) {
   // Only the last hidden layer compressed: the ID's T and the fit with an intercept see the same
   // Z(:, C); [T; t] minimises over a superset of the ID's (T, 0), and the classifier absorbs it, so
   // the logits on the compression set get closer to the original's. The classifier gains a bias.
   const auto comm = dist::Comm::world();
   const nn::Mlp model = random_mlp(30, {28, 22}, 6, false, 44);
   const Matrix xc = structured_inputs(160, 30, 10, 45);
-  JointOptions with;
-  with.interpolation = compress::Interpolation::corrected;
-  with.intercept = true;
-  JointCompressor id(model, distribute(xc, comm), {});
-  JointCompressor ic(model, distribute(xc, comm), with);
+  CompressionEngine id = complete_engine(model, distribute(xc, comm));
+  CompressionEngine ic = complete_engine(model, distribute(xc, comm));
   PointPlan plan;
+  plan.policy = id_policy();
   plan.layers = {std::nullopt, compress::LayerRule{compress::RankRule::k, 6}};
   const auto mi = id.compress(std::vector<PointPlan>{plan}).front();
+  plan.policy = corrected_policy(true);
   const auto mc = ic.compress(std::vector<PointPlan>{plan}).front();
   EXPECT_FALSE(mi.model.classifier().has_bias());
   EXPECT_TRUE(mc.model.classifier().has_bias());
@@ -158,59 +174,26 @@ TEST(JointCompressor, AnInterceptOnlyLowersTheLeastSquaresError) {
   EXPECT_LT(err_ic, 0.999 * err_id) << "id " << err_id << " intercept " << err_ic;
 }
 
-TEST(DistributedLeastSquares, MatchesThePseudoinverseSolution) {
-  const auto comm = dist::Comm::world();
-  const index_t m = 90;
-  const index_t k = 7;
-  const index_t n = 11;
-  Matrix a = gaussian(m, k, 51);
-  const Matrix y = gaussian(m, n, 52);
-  Matrix singular = a;
-  for (index_t i = 0; i < m; ++i) singular(i, 3) = singular(i, 1);  // a repeated column
-  for (const Matrix* am : {&a, &singular}) {
-    const auto ad = distribute(*am, comm);
-    const auto yd = distribute(y, comm);
-    const compress::LeastSquaresProblem pr{ad.local(), yd.local()};
-    const std::vector<compress::LeastSquaresProblem> problems = {pr, pr};
-    const auto t = compress::distributed_least_squares(comm, problems);
-    ASSERT_EQ(t.size(), 2U);
-    // Reference: T = V S^+ U^T Y (SVD of the full A, rcond k eps s_1).
-    const la::Svd s = la::svd(*am);
-    Matrix uty = la::matmul(s.u, y, la::Op::transpose);
-    for (index_t i = 0; i < uty.rows(); ++i)
-      for (index_t j = 0; j < n; ++j)
-        uty(i, j) = s.s[uz(i)] > static_cast<double>(k) * eps * s.s.front() ? uty(i, j) / s.s[uz(i)] : 0.0;
-    const Matrix ref = la::matmul(s.vt, uty, la::Op::transpose);
-    const double cond = s.s.front() / (am == &a ? s.s.back() : s.s[uz(k - 2)]);
-    for (const auto& ti : t) {
-      ASSERT_EQ(ti.rows(), k);
-      ASSERT_EQ(ti.cols(), n);
-      EXPECT_LE(frobenius_diff(ti, ref), 100.0 * eps * static_cast<double>(m) * cond * cond * la::norm_fro(ref));
-    }
-    EXPECT_EQ(frobenius_diff(t[0], t[1]), 0.0);  // the batch does not change a problem's result
-  }
-}
-
-TEST(JointCompressor, ModelsDependOnlyOnThePlanNotOnBatchingOrCaching) {
+TEST(Engine, ModelsDependOnlyOnThePlanNotOnBatchingOrCaching) {
   const auto comm = dist::Comm::world();
   const Problem p = problem(61);
-  std::vector<PointPlan> plans;
-  plans.push_back(compress::kept_plan(std::vector<index_t>{12, 9, 5}));
-  plans.push_back(compress::kept_plan(std::vector<index_t>{12, 9, 8}));
-  plans.push_back(compress::kept_plan(std::vector<index_t>{6, 9, 5}));
-  plans.push_back(compress::uniform_plan(3, {}, {compress::RankRule::eps, 0.3}));
-  PointPlan partial;
-  partial.layers = {std::nullopt, compress::LayerRule{compress::RankRule::k, 7}, std::nullopt};
-  plans.push_back(partial);
-  for (const auto interpolation : {compress::Interpolation::id, compress::Interpolation::corrected}) {
-    SCOPED_TRACE(std::string(compress::to_string(interpolation)));
-    JointOptions o;
-    o.interpolation = interpolation;
-    JointCompressor together(p.model, distribute(p.xc, comm), o);
+  for (const std::string name : {"id", "corrected", "random", "magnitude"}) {
+    SCOPED_TRACE(name);
+    const auto policy = compress::make_policy(name);
+    std::vector<PointPlan> plans;
+    plans.push_back(compress::kept_plan(policy, std::vector<index_t>{12, 9, 5}));
+    plans.push_back(compress::kept_plan(policy, std::vector<index_t>{12, 9, 8}));
+    plans.push_back(compress::kept_plan(policy, std::vector<index_t>{6, 9, 5}));
+    if (policy->needs_factorization({compress::RankRule::eps, 0.3}) && name != "random")
+      plans.push_back(compress::uniform_plan(policy, 3, {}, {compress::RankRule::eps, 0.3}));
+    PointPlan partial;
+    partial.policy = policy;
+    partial.layers = {std::nullopt, compress::LayerRule{compress::RankRule::k, 7}, std::nullopt};
+    plans.push_back(partial);
+    CompressionEngine together = complete_engine(p.model, distribute(p.xc, comm));
     const auto all = together.compress(plans);
-    JointOptions tiny = o;
-    tiny.cache_bytes = 0;  // every node evicted after each call
-    JointCompressor alone(p.model, distribute(p.xc, comm), tiny);
+    // cache_bytes 0: every node evicted after each call.
+    CompressionEngine alone = complete_engine(p.model, distribute(p.xc, comm), 0);
     for (std::size_t i = plans.size(); i-- > 0;) {
       const auto one = alone.compress(std::span<const PointPlan>(plans).subspan(i, 1)).front();
       EXPECT_TRUE(identical_models(one.model, all[i].model)) << "plan " << i;
@@ -229,20 +212,18 @@ TEST(JointCompressor, ModelsDependOnlyOnThePlanNotOnBatchingOrCaching) {
   }
 }
 
-TEST(JointCompressor, KeepingEveryNeuronReproducesTheOriginal) {
+TEST(Engine, KeepingEveryNeuronReproducesTheOriginal) {
   const auto comm = dist::Comm::world();
   const Problem p = problem(71, true);
-  for (const auto interpolation : {compress::Interpolation::id, compress::Interpolation::corrected}) {
-    JointOptions o;
-    o.interpolation = interpolation;
-    JointCompressor c(p.model, distribute(p.xc, comm), o);
+  for (const std::string name : {"id", "corrected"}) {
+    CompressionEngine c = complete_engine(p.model, distribute(p.xc, comm));
     const std::vector<index_t> full = {24, 20, 16};
-    const auto m = c.compress(std::vector<PointPlan>{compress::kept_plan(full)}).front();
+    const auto m = c.compress(std::vector<PointPlan>{compress::kept_plan(compress::make_policy(name), full)}).front();
     const Matrix l0 = p.model.logits(p.xc);
     const Matrix l1 = m.model.logits(p.xc);
     // Kept at the numerical rank: Z(:, C) T reproduces Z to the rank threshold max(m, n) eps |r_11|,
     // amplified at most by cond(R11) <= 1 / (max(m, n) eps) -- bound the result loosely but scaled.
-    EXPECT_LE(frobenius_diff(l0, l1), 1e-6 * la::norm_fro(l0)) << compress::to_string(interpolation);
+    EXPECT_LE(frobenius_diff(l0, l1), 1e-6 * la::norm_fro(l0)) << name;
   }
 }
 
@@ -250,29 +231,28 @@ TEST(BudgetStrategy, CompressedModelMeetsTheBudgetFromBelow) {
   const auto comm = dist::Comm::world();
   for (const int variant : {0, 1, 2}) {
     const Problem p = problem(81, variant == 1);  // biases of its own, or gained from intercepts
-    JointOptions o;
-    o.interpolation = variant == 0 ? compress::Interpolation::id : compress::Interpolation::corrected;
-    o.intercept = variant == 2;  // every layer after the first gains a bias: counted by the allocation
-    JointCompressor c(p.model, distribute(p.xc, comm), o);
+    // variant 2: every layer after the first gains a bias, counted by the allocation.
+    const auto policy = variant == 0 ? id_policy() : corrected_policy(variant == 2);
+    CompressionEngine c = complete_engine(p.model, distribute(p.xc, comm));
     const std::int64_t total = p.model.parameter_count();
     for (const double f : {0.05, 0.1, 0.3, 0.6}) {
       const auto budget = static_cast<std::int64_t>(f * static_cast<double>(total));
-      const std::vector<index_t> k = compress::budget_widths(c, budget);
-      const auto m = c.compress(std::vector<PointPlan>{compress::kept_plan(k)}).front();
+      const std::vector<index_t> k = compress::budget_widths(c, policy, budget);
+      const auto m = c.compress(std::vector<PointPlan>{compress::kept_plan(policy, k)}).front();
       EXPECT_LE(m.model.parameter_count(), budget) << "fraction " << f;
-      EXPECT_EQ(m.model.parameter_count(), compress::parameter_count_with_widths(p.model, widths(m), o.intercept));
+      EXPECT_EQ(m.model.parameter_count(), compress::parameter_count_with_widths(p.model, widths(m), variant == 2));
       EXPECT_EQ(widths(m), k);  // the allocation never asks beyond a layer's numerical rank
     }
   }
 }
 
-TEST(ValidationScorer, MatchesADirectComputation) {
+TEST(Scorer, ValidationScoresMatchADirectComputation) {
   const auto comm = dist::Comm::world();
   const Problem p = problem(91);
-  const compress::ValidationScorer scorer(p.model, Matrix(distribute(p.xv, comm).local()), block_of(p.yv, comm), comm,
-                                          37);
-  JointCompressor c(p.model, distribute(p.xc, comm), {});
-  const auto models = c.compress(std::vector<PointPlan>{compress::kept_plan(std::vector<index_t>{8, 6, 4})});
+  const compress::Scorer scorer = validation_scorer(p, comm, 37);
+  CompressionEngine c = complete_engine(p.model, distribute(p.xc, comm));
+  const auto models =
+      c.compress(std::vector<PointPlan>{compress::kept_plan(id_policy(), std::vector<index_t>{8, 6, 4})});
   const auto s = scorer.score(models).front();
   const Matrix logits = models.front().model.logits(p.xv);
   const Matrix prob = nn::softmax_rows(logits);
@@ -289,33 +269,30 @@ TEST(ValidationScorer, MatchesADirectComputation) {
   const auto n = static_cast<double>(p.yv.size());
   EXPECT_EQ(s.samples, static_cast<std::int64_t>(p.yv.size()));
   EXPECT_EQ(s.correct, correct);
-  EXPECT_DOUBLE_EQ(s.agreement, static_cast<double>(agree) / n);
-  EXPECT_NEAR(s.cross_entropy, ce / n, 100.0 * eps * std::max(1.0, ce / n));
-  EXPECT_EQ(scorer.original_scores().agreement, 1.0);
+  EXPECT_DOUBLE_EQ(s.agreement(), static_cast<double>(agree) / n);
+  EXPECT_NEAR(s.cross_entropy(), ce / n, 100.0 * eps * std::max(1.0, ce / n));
+  EXPECT_EQ(scorer.original_scores().agreement(), 1.0);
 }
 
-TEST(JointSearch, DescentIsIdenticalForOneAndTwoThreadsAndShrinksEveryStep) {
+TEST(ValidationDescent, IsIdenticalForOneAndTwoThreadsAndShrinksEveryStep) {
   const auto comm = dist::Comm::world();
   const Problem p = problem(101);
-  const compress::ValidationScorer scorer(p.model, Matrix(distribute(p.xv, comm).local()), block_of(p.yv, comm), comm,
-                                          50);
+  const compress::Scorer scorer = validation_scorer(p, comm, 50);
   compress::DescentOptions o;
   o.step = 0.25;
   o.stop_fraction = 0.1;
   std::vector<std::vector<compress::SearchPoint>> paths;
   for (const std::size_t threads : {1U, 2U}) {
     const tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
-    JointOptions jo;
-    jo.interpolation = compress::Interpolation::corrected;
-    JointCompressor c(p.model, distribute(p.xc, comm), jo);
-    paths.push_back(compress::marginal_descent(c, scorer, o));
+    CompressionEngine c = complete_engine(p.model, distribute(p.xc, comm));
+    paths.push_back(compress::validation_descent(c, corrected_policy(), scorer, o));
   }
   ASSERT_EQ(paths[0].size(), paths[1].size());
   ASSERT_GE(paths[0].size(), 5U);
   for (std::size_t i = 0; i < paths[0].size(); ++i) {
     EXPECT_EQ(paths[0][i].kept, paths[1][i].kept) << "step " << i;
     EXPECT_EQ(paths[0][i].validation.correct, paths[1][i].validation.correct);
-    EXPECT_EQ(paths[0][i].validation.cross_entropy, paths[1][i].validation.cross_entropy);  // bitwise
+    EXPECT_EQ(paths[0][i].validation.loss, paths[1][i].validation.loss);  // bitwise
     if (i > 0) {
       EXPECT_LT(paths[0][i].params, paths[0][i - 1].params);
     }
@@ -327,7 +304,7 @@ TEST(ParetoStudy, SelectionNeverDependsOnTheTestLabels) {
   const auto comm = dist::Comm::world();
   const Problem p = problem(111);
   compress::ParetoOptions o;
-  o.strategies = {"greedy", "svd", "corrected", "spectrum", "budget-corrected", "tuned-corrected", "joint-corrected"};
+  o.strategies = {"greedy", "svd", "corrected", "spectrum", "budget-corrected", "tuned-corrected", "descent-corrected"};
   o.tune.rounds = 2;
   o.budgets = {0.1, 0.3, 0.6};
   o.eps_grid = {0.01, 0.05, 0.2, 1.0, 5.0};
@@ -335,15 +312,15 @@ TEST(ParetoStudy, SelectionNeverDependsOnTheTestLabels) {
   o.svd_grid = {0.1, 0.3, 0.6};
   o.descent.step = 0.25;
   o.descent.stop_fraction = 0.08;
-  const compress::ValidationScorer scorer(p.model, Matrix(distribute(p.xv, comm).local()), block_of(p.yv, comm), comm,
-                                          64);
+  const compress::Scorer scorer = validation_scorer(p, comm, 64);
   const auto xc = distribute(p.xc, comm);
   std::vector<compress::ParetoResult> results;
   std::vector<int> scrambled = p.yt;
   std::mt19937_64 gen(5);
   std::shuffle(scrambled.begin(), scrambled.end(), gen);
   for (const std::vector<int>* labels : {&p.yt, static_cast<const std::vector<int>*>(&scrambled)}) {
-    const compress::Evaluator test(p.model, Matrix(distribute(p.xt, comm).local()), block_of(*labels, comm), comm, 64);
+    const compress::Scorer test(p.model, Matrix(distribute(p.xt, comm).local()), block_of(*labels, comm), comm,
+                                compress::ScorerOptions{64, false, true});
     results.push_back(compress::run_pareto(p.model, xc, scorer, test, o));
   }
   const auto& a = results[0].rows;
@@ -367,7 +344,7 @@ TEST(ParetoStudy, SelectionNeverDependsOnTheTestLabels) {
   // Every strategy reports a row at the largest budget, budget-driven ones at every budget.
   for (const auto& s : o.strategies) {
     const auto n = std::count_if(a.begin(), a.end(), [&](const auto& r) { return r.strategy == s; });
-    if (s == "budget-corrected" || s == "tuned-corrected" || s == "joint-corrected") {
+    if (s == "budget-corrected" || s == "tuned-corrected" || s == "descent-corrected") {
       EXPECT_EQ(n, 3) << s;
     }
     EXPECT_GE(n, 1) << s;

@@ -11,9 +11,9 @@
 #include <limits>
 
 #include "fixtures.hpp"
-#include "idprune/compress/compressor.hpp"
-#include "idprune/compress/evaluate.hpp"
 #include "idprune/compress/layer.hpp"
+#include "idprune/compress/scorer.hpp"
+#include "idprune/compress/strategy.hpp"
 #include "idprune/dist/comm.hpp"
 #include "support/distributed.hpp"
 
@@ -22,7 +22,6 @@ namespace {
 
 using compress::LayerRule;
 using compress::RankRule;
-using compress::Strategy;
 
 /// random_mlp with hidden layer `dead` made dead on every non-negative input: its weight and bias
 /// are all negative, so its pre-activations are negative on the inputs in [0, 1] (layer 0) or on
@@ -58,34 +57,33 @@ TEST(DeadLayer, EveryStrategyAndEngineKeepsAModelWithTheOriginalPredictions) {
     const std::vector<int> expected = model.predict(xt);
     const Matrix expected_logits = model.logits(xt);
     struct Setup {
-      Strategy strategy;
+      std::string strategy;
       dist::PivotEngine engine;
     };
     std::vector<Setup> setups;
-    for (const auto e : engines()) setups.push_back({Strategy::greedy, e});
-    setups.push_back({Strategy::random, dist::PivotEngine::tsqr});
-    setups.push_back({Strategy::magnitude, dist::PivotEngine::tsqr});
+    for (const auto e : engines()) setups.push_back({"greedy", e});
+    setups.push_back({"random", dist::PivotEngine::tsqr});
+    setups.push_back({"magnitude", dist::PivotEngine::tsqr});
     // Only the dead layer (every strategy), or every layer (greedy: the layers after the dead one
     // then see constant activations, which the ID reproduces; the baselines would change them).
     std::vector<std::pair<Setup, std::vector<index_t>>> runs;
     for (const Setup& s : setups) {
       runs.push_back({s, {dead}});
-      if (s.strategy == Strategy::greedy) runs.push_back({s, {}});
+      if (s.strategy == "greedy") runs.push_back({s, {}});
     }
     for (const auto& [s, layers] : runs) {
       for (const LayerRule rule : {LayerRule{RankRule::eps, 1e-3}, LayerRule{RankRule::k, 3.0}}) {
-        SCOPED_TRACE("dead layer " + std::to_string(dead) + ", " + std::string(compress::to_string(s.strategy)) + ", " +
+        SCOPED_TRACE("dead layer " + std::to_string(dead) + ", " + s.strategy + ", " +
                      std::string(dist::to_string(s.engine)) + ", rule " + std::string(compress::to_string(rule.rule)) +
                      (layers.empty() ? ", all layers" : ", one layer"));
-        compress::CompressionOptions o;
-        o.strategy = s.strategy;
-        o.engine.engine = s.engine;
-        o.engine.scalapack_block = 4;
+        compress::EngineOptions o;
+        o.pivot.engine = s.engine;
+        o.pivot.scalapack_block = 4;
         compress::CompressedModel c;
-        ASSERT_NO_THROW(c = compress::compress_model(model, distribute(xc, comm), rule, layers, o));
+        ASSERT_NO_THROW(c = compress::compress_model(model, distribute(xc, comm), s.strategy, rule, layers, o));
         const auto& out = c.layers[std::size_t(dead)];
         EXPECT_TRUE(out.compressed);
-        if (rule.rule == RankRule::eps && s.strategy != Strategy::magnitude) {
+        if (rule.rule == RankRule::eps && s.strategy != "magnitude") {
           EXPECT_EQ(out.kept, 1);
         }
         EXPECT_GE(c.model.hidden(dead).d_out(), 1);
@@ -100,31 +98,31 @@ TEST(DeadLayer, EveryStrategyAndEngineKeepsAModelWithTheOriginalPredictions) {
   }
 }
 
-// compress_layer alone (single-layer API) on a dead layer, every engine: rank 0, one neuron, T = 0.
-TEST(DeadLayer, CompressLayerEveryEngineKeepsOneNeuronWithZeroInterpolation) {
+// One layer alone on a dead layer, every engine: one neuron with T = 0 (the next layer sees exactly
+// the zero it saw), no ratio, the same predictions.
+TEST(DeadLayer, OneLayerEveryEngineKeepsOneNeuronWithZeroInterpolation) {
   const dist::Comm comm = dist::Comm::world();
   const nn::Mlp model = with_dead_layer(1, 211);
   const Matrix xc = structured_inputs(40, 10, 4, 212);
-  const Matrix h = model.hidden_activations(xc, 0);  // the inputs of the dead layer
   for (const auto e : engines()) {
     SCOPED_TRACE(std::string(dist::to_string(e)));
-    nn::Mlp c = model;
-    compress::LayerCompressionOptions o;
-    o.rule = LayerRule{RankRule::eps, 1e-3};
-    o.engine.engine = e;
-    o.engine.scalapack_block = 4;
-    const auto result = compress::compress_layer(c, 1, distribute(h, comm), o);
-    EXPECT_EQ(result.factorization.rank, 0);
-    ASSERT_EQ(result.selection.kept.size(), 1u);
-    EXPECT_EQ(la::norm_max(result.selection.interpolation), 0.0);
-    EXPECT_EQ(c.hidden(1).d_out(), 1);
-    EXPECT_EQ(c.predict(xc), model.predict(xc));
+    compress::EngineOptions o;
+    o.pivot.engine = e;
+    o.pivot.scalapack_block = 4;
+    const std::vector<index_t> second = {1};
+    const auto c =
+        compress::compress_model(model, distribute(xc, comm), "greedy", LayerRule{RankRule::eps, 1e-3}, second, o);
+    EXPECT_EQ(c.layers[1].kept, 1);
+    EXPECT_EQ(c.layers[1].next_ratio, 0.0);
+    EXPECT_EQ(la::norm_max(c.model.hidden(2).weight()), 0.0);  // T = 0 folded into layer 3
+    EXPECT_EQ(c.model.hidden(1).d_out(), 1);
+    EXPECT_EQ(c.model.predict(xc), model.predict(xc));
   }
 }
 
-// A NaN or Inf weight is refused by the Compressor on every rank before any work, naming the layer,
+// A NaN or Inf weight is refused by the engine on every rank before any work, naming the layer,
 // the tensor and the index; so is a NaN in the compression set held by one rank only (global row).
-TEST(NonFiniteInput, CompressorRefusesItOnEveryRankNamingWhere) {
+TEST(NonFiniteInput, EngineRefusesItOnEveryRankNamingWhere) {
   const dist::Comm comm = dist::Comm::world();
   const nn::Mlp model = random_mlp(10, {12, 9}, 4, true, 221);
   const Matrix xc = structured_inputs(8 * comm.size(), 10, 4, 222);
@@ -136,45 +134,35 @@ TEST(NonFiniteInput, CompressorRefusesItOnEveryRankNamingWhere) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
   };
-  for (const Strategy s : {Strategy::greedy, Strategy::random, Strategy::magnitude, Strategy::svd}) {
-    SCOPED_TRACE(std::string(compress::to_string(s)));
-    compress::CompressionOptions o;
-    o.strategy = s;
+  for (const std::string s : {"greedy", "random", "magnitude", "svd"}) {
+    SCOPED_TRACE(s);
     const LayerRule rule{RankRule::fraction, 0.5};  // a rule every strategy accepts
     nn::Mlp bad = model;
     bad.layer(1).factor_values(0)(4, 2) = std::numeric_limits<double>::quiet_NaN();
-    expect_collective([&] { (void)compress::compress_model(bad, distribute(xc, comm), rule, {}, o); },
+    expect_collective([&] { (void)compress::compress_model(bad, distribute(xc, comm), s, rule); },
                       "hidden layer 2 weight: entry (4, 2) is nan");
     bad = model;
     bad.layer(2).bias_values()[3] = std::numeric_limits<double>::infinity();
-    expect_collective([&] { (void)compress::compress_model(bad, distribute(xc, comm), rule, {}, o); },
+    expect_collective([&] { (void)compress::compress_model(bad, distribute(xc, comm), s, rule); },
                       "the classifier bias: entry 3 is inf");
     Matrix bad_x(xc);
     const index_t row = xc.rows() - 3;  // held by the last rank
     bad_x(row, 7) = -std::numeric_limits<double>::infinity();
-    expect_collective([&] { (void)compress::compress_model(model, distribute(bad_x, comm), rule, {}, o); },
+    expect_collective([&] { (void)compress::compress_model(model, distribute(bad_x, comm), s, rule); },
                       "the compression set: entry (" + std::to_string(row) + ", 7) is -inf");
   }
-  // So does the Evaluator, for the model and for the evaluation set held by one rank.
+  // So does the Scorer, for the model and for the evaluation set held by one rank.
   {
     nn::Mlp bad = model;
     bad.layer(0).bias_values()[5] = std::numeric_limits<double>::quiet_NaN();
     const std::vector<int> labels(std::size_t(distribute(xc, comm).local_rows()), 0);
-    expect_collective([&] { compress::Evaluator ev(bad, Matrix(distribute(xc, comm).local()), labels, comm); },
+    expect_collective([&] { compress::Scorer ev(bad, Matrix(distribute(xc, comm).local()), labels, comm); },
                       "hidden layer 1 bias: entry 5 is nan");
     Matrix bad_x(xc);
     bad_x(xc.rows() - 1, 2) = std::numeric_limits<double>::infinity();  // on the last rank
-    expect_collective([&] { compress::Evaluator ev(model, Matrix(distribute(bad_x, comm).local()), labels, comm); },
+    expect_collective([&] { compress::Scorer ev(model, Matrix(distribute(bad_x, comm).local()), labels, comm); },
                       "the evaluation set (local rows of this rank): entry");
   }
-  // The single-layer API checks the same.
-  Matrix bad_x(xc);
-  bad_x(1, 0) = std::numeric_limits<double>::quiet_NaN();
-  nn::Mlp c = model;
-  compress::LayerCompressionOptions lo;
-  lo.rule = LayerRule{RankRule::k, 3.0};
-  expect_collective([&] { (void)compress::compress_layer(c, 0, distribute(bad_x, comm), lo); },
-                    "compress_layer: the inputs of layer 0: entry (1, 0) is nan");
 }
 
 }  // namespace

@@ -4,10 +4,12 @@
 
 #include <cmath>
 #include <random>
+#include <set>
 
 #include "fixtures.hpp"
-#include "idprune/compress/joint_search.hpp"
+#include "idprune/compress/allocation.hpp"
 #include "idprune/compress/pareto.hpp"
+#include "idprune/compress/strategy.hpp"
 #include "idprune/la/cpqr.hpp"
 #include "idprune/nn/train.hpp"
 
@@ -151,9 +153,18 @@ TEST(ParetoSelection, GreedyIsInterpolatedLinearlyAlongItsSweep) {
 }
 
 TEST(ParetoSelection, StrategyNamesAndObjectives) {
-  for (const auto name : compress::pareto_strategy_names())
-    EXPECT_EQ(compress::is_joint_strategy(name), name != "greedy" && name != "greedy-fraction" && name != "magnitude" &&
-                                                     name != "random" && name != "svd");
+  // Every registered strategy: a unique name, a policy the engine knows, a description.
+  std::set<std::string_view> names;
+  for (const auto& info : compress::strategies()) {
+    EXPECT_TRUE(names.insert(info.name).second) << info.name;
+    EXPECT_NO_THROW((void)compress::strategy_policy(info)) << info.name;
+    EXPECT_FALSE(info.description.empty()) << info.name;
+    EXPECT_EQ(&compress::strategy(info.name), &info);
+    // Sweep strategies take each of their sweep rules; a policy refuses the rules it cannot run.
+    for (const auto r : info.sweep_rules)
+      EXPECT_NO_THROW(compress::strategy_policy(info)->check({r, 1.0})) << info.name;
+  }
+  EXPECT_NE(compress::strategy_help().find("descent"), std::string::npos);
   EXPECT_EQ(compress::parse_objective("cross-entropy"), compress::Objective::cross_entropy);
   EXPECT_EQ(compress::parse_objective("error-rate"), compress::Objective::error_rate);
   EXPECT_THROW((void)compress::parse_objective("loss"), Error);

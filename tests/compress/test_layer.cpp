@@ -7,9 +7,11 @@
 #include <set>
 
 #include "fixtures.hpp"
-#include "idprune/compress/evaluate.hpp"
 #include "idprune/compress/layer.hpp"
+#include "idprune/compress/policy.hpp"
 #include "idprune/compress/rules.hpp"
+#include "idprune/compress/scorer.hpp"
+#include "idprune/compress/strategy.hpp"
 #include "idprune/la/svd.hpp"
 
 namespace idprune::test {
@@ -17,23 +19,24 @@ namespace {
 
 using compress::LayerRule;
 using compress::RankRule;
-using compress::Strategy;
 
 TEST(Rules, ParseAndRejectWithClearErrors) {
-  EXPECT_EQ(compress::parse_strategy("svd"), Strategy::svd);
+  EXPECT_EQ(compress::strategy("svd").policy, "svd");
+  EXPECT_EQ(compress::strategy("joint").name, "descent");  // the alias
   EXPECT_EQ(compress::parse_rank_rule("fraction"), RankRule::fraction);
-  EXPECT_THROW((void)compress::parse_strategy("joint-ish"), Error);
+  EXPECT_THROW((void)compress::strategy("joint-ish"), Error);
   EXPECT_THROW((void)compress::parse_rank_rule("tol"), Error);
-  EXPECT_NO_THROW(compress::check_rule(Strategy::greedy, {RankRule::eps, 1e-3}));
-  EXPECT_NO_THROW(compress::check_rule(Strategy::magnitude, {RankRule::eps, 1e-3}));
-  EXPECT_THROW(compress::check_rule(Strategy::svd, {RankRule::eps, 1e-3}), Error);
-  EXPECT_THROW(compress::check_rule(Strategy::greedy, {RankRule::rank, 3}), Error);
-  EXPECT_THROW(compress::check_rule(Strategy::greedy, {RankRule::k, 2.5}), Error);
-  EXPECT_THROW(compress::check_rule(Strategy::greedy, {RankRule::k, 0}), Error);
-  EXPECT_THROW(compress::check_rule(Strategy::greedy, {RankRule::fraction, 0.0}), Error);
-  EXPECT_THROW(compress::check_rule(Strategy::greedy, {RankRule::fraction, 1.5}), Error);
-  EXPECT_THROW(compress::check_rule(Strategy::greedy, {RankRule::eps, -1.0}), Error);
-  EXPECT_THROW(compress::check_rule(Strategy::greedy, {RankRule::eps, std::nan("")}), Error);
+  const auto greedy = compress::strategy_policy(compress::strategy("greedy"));
+  EXPECT_NO_THROW(greedy->check({RankRule::eps, 1e-3}));
+  EXPECT_NO_THROW(compress::strategy_policy(compress::strategy("magnitude"))->check({RankRule::eps, 1e-3}));
+  EXPECT_THROW(compress::make_policy("svd")->check({RankRule::eps, 1e-3}), Error);
+  EXPECT_THROW(greedy->check({RankRule::rank, 3}), Error);
+  EXPECT_THROW(greedy->check({RankRule::k, 2.5}), Error);
+  EXPECT_THROW(greedy->check({RankRule::k, 0}), Error);
+  EXPECT_THROW(greedy->check({RankRule::fraction, 0.0}), Error);
+  EXPECT_THROW(greedy->check({RankRule::fraction, 1.5}), Error);
+  EXPECT_THROW(greedy->check({RankRule::eps, -1.0}), Error);
+  EXPECT_THROW(greedy->check({RankRule::eps, std::nan("")}), Error);
 }
 
 TEST(Rules, KeptCountsFollowTheirFormulas) {
@@ -293,10 +296,10 @@ TEST(DeadLayer, KeepsOneNeuronWithZeroInterpolation) {
 
 TEST(Magnitude, KeepsTheLargestOutgoingNormsAndSelectsRows) {
   nn::Mlp model = random_mlp(8, {10, 6}, 3, false, 51);
-  const std::vector<double> norms = compress::outgoing_norms(model, 0);
+  const std::vector<double> norms = compress::outgoing_norms(model.layer(1));
   ASSERT_EQ(norms.size(), 10u);
   for (index_t k : {1, 4, 10}) {
-    const compress::Selection s = compress::magnitude_selection(model, 0, k);
+    const compress::Selection s = compress::magnitude_selection(model.layer(1), k);
     ASSERT_EQ(static_cast<index_t>(s.kept.size()), k);
     EXPECT_TRUE(std::is_sorted(s.kept.begin(), s.kept.end()));
     double min_kept = 1e300;

@@ -5,8 +5,8 @@
 //
 // compress_network makes ONE model, in one of two modes:
 //   point   a strategy with one rank rule on every hidden layer (as one point of `idprune sweep`):
-//           greedy, random, magnitude, svd through Compressor, corrected (greedy's selection with the
-//           least-squares interpolation against the original activations) through JointCompressor;
+//           any strategy of the registry that `idprune sweep` takes (strategy.hpp: greedy,
+//           magnitude, random, svd, corrected), through compress_model;
 //   budget  the best model within a fraction of the original's parameters, as `idprune pareto`
 //           selects it: each candidate strategy's best model within the budget, chosen on the
 //           VALIDATION split; among the strategies, the highest validation accuracy wins (then fewer
@@ -31,18 +31,20 @@
 #include <string>
 #include <vector>
 
-#include "idprune/compress/compressor.hpp"
-#include "idprune/compress/evaluate.hpp"
-#include "idprune/compress/joint.hpp"
+#include "idprune/compress/engine.hpp"
 #include "idprune/compress/pareto.hpp"
+#include "idprune/compress/policy.hpp"
+#include "idprune/compress/scorer.hpp"
+#include "idprune/compress/strategy.hpp"
 #include "idprune/dist/dist_matrix.hpp"
 #include "idprune/nn/mlp.hpp"
 #include "idprune/nn/safetensors.hpp"
 
 namespace idprune::compress {
 
-/// The strategies of point mode: greedy, random, magnitude, svd (Compressor) and corrected.
-[[nodiscard]] std::span<const std::string_view> point_strategy_names();
+/// The strategies of point mode: those of the registry with sweep rules (the ones `idprune sweep`
+/// takes), in canonical order.
+[[nodiscard]] std::vector<std::string_view> point_strategy_names();
 /// The candidates of budget mode when none is named: strategies that aim at a parameter budget
 /// (greedy-fraction, budget, budget-corrected, tuned-corrected).
 [[nodiscard]] std::vector<std::string> default_budget_strategies();
@@ -54,16 +56,16 @@ struct CompressRequest {
   LayerRule rule{RankRule::eps, 0.1};
   std::vector<index_t> layers;  ///< hidden layers to compress (0-based); empty: all
   /// Budget mode: the fraction of the original's parameters, in (0, 1], and the candidate
-  /// strategies (any of pareto_strategy_names(); empty: default_budget_strategies()).
+  /// strategies (any name of the registry; empty: default_budget_strategies()).
   std::optional<double> budget;
   std::vector<std::string> budget_strategies;
   /// Budget mode: grids and search settings of the study. compress_network sets its strategies,
   /// budgets and keep_models, fills empty grids with the defaults and sets the descent's
-  /// stop_fraction to 0.8 * budget (as `idprune pareto` does); `compression` and `joint` below
-  /// replace pareto.compression and pareto.joint.
+  /// stop_fraction to 0.8 * budget (as `idprune pareto` does); `engine` and `policy` below
+  /// replace pareto.engine and pareto.policy.
   ParetoOptions pareto;
-  CompressionOptions compression;  ///< engine, CPQR method, the random strategy's seed
-  JointOptions joint;              ///< corrected strategies: intercept (the next layer gains a bias)
+  EngineOptions engine;  ///< pivot engine, CPQR method
+  PolicyOptions policy;  ///< random's seed; corrected strategies' intercept (the next layer gains a bias)
   /// Round the parameters to this type before scoring (a float32 safetensors file holds exactly
   /// the returned model); std::nullopt keeps float64 (an .npy folder).
   std::optional<nn::Dtype> round_to = nn::Dtype::f32;
@@ -111,10 +113,10 @@ struct CompressedNetwork {
   std::string mode;      ///< "point" or "budget"
   std::string strategy;  ///< the strategy that made the model
   std::string setting;   ///< what that strategy chose, e.g. "eps=0.1", "fraction=0.2", "budget=0.2"
-  ValidationScores validation;
-  EvaluationCounts test;
-  ValidationScores original_validation;
-  EvaluationCounts original_test;
+  Scores validation;
+  Scores test;
+  Scores original_validation;
+  Scores original_test;
   /// Budget mode: the best model of every candidate strategy within the budget, in request order
   /// (scores of the unrounded models, on which the choice was made).
   std::vector<ParetoRow> candidates;
@@ -122,9 +124,11 @@ struct CompressedNetwork {
 };
 
 /// Collective. `compression_set`: rows of the TRAINING images outside the validation split;
-/// `validation` scores (and in budget mode selects), `test` only reports. Loads nothing.
+/// `validation` scores (and in budget mode selects; make it as `idprune pareto` does, with
+/// ScorerOptions::cross_entropy and without the second-layer shortcut), `test` only reports. Loads
+/// nothing.
 [[nodiscard]] CompressedNetwork compress_network(const nn::Mlp& model, const dist::DistMatrix& compression_set,
-                                                 const ValidationScorer& validation, const Evaluator& test,
+                                                 const Scorer& validation, const Scorer& test,
                                                  const CompressRequest& request, const ParetoHooks& hooks = {});
 
 /// Where a compression came from, for compression_metadata.
@@ -161,8 +165,7 @@ struct CompressionProvenance {
 /// (as `pareto --save-models` writes them): the row's model rounded as `round_to` says and scored
 /// again on `validation` and `test` (so the scores are the file's), mode "budget", no sensitivity
 /// table. Throws when the row holds no model.
-[[nodiscard]] CompressedNetwork network_of_row(const nn::Mlp& original, const ParetoRow& row,
-                                               const ValidationScorer& validation, const Evaluator& test,
-                                               std::optional<nn::Dtype> round_to = nn::Dtype::f32);
+[[nodiscard]] CompressedNetwork network_of_row(const nn::Mlp& original, const ParetoRow& row, const Scorer& validation,
+                                               const Scorer& test, std::optional<nn::Dtype> round_to = nn::Dtype::f32);
 
 }  // namespace idprune::compress

@@ -19,8 +19,6 @@
 #include <vector>
 
 #include "idprune/compress/rules.hpp"
-#include "idprune/dist/dist_matrix.hpp"
-#include "idprune/dist/pivot.hpp"
 #include "idprune/la/cpqr.hpp"
 #include "idprune/la/svd.hpp"
 #include "idprune/nn/mlp.hpp"
@@ -49,47 +47,28 @@ struct Selection {
 /// W_{l+1} <- T W_{l+1} (its first factor; the classifier when l is the last hidden layer).
 void apply_selection(nn::Mlp& model, index_t layer, const Selection& selection);
 
+/// The two layers after a selection: layer l keeps W_l(:, C) (the last factor's columns when it is
+/// factored) and b_l(C); layer l + 1 becomes T W_{l+1} (its first factor), plus the bias shift
+/// t W_{l+1} when `shift` (1 x width, an intercept of the fit) is not empty.
+struct FoldedLayers {
+  nn::DenseLayer layer;
+  nn::DenseLayer next;
+};
+[[nodiscard]] FoldedLayers fold_selection(const nn::DenseLayer& layer, const nn::DenseLayer& next,
+                                          const Selection& selection, std::span<const double> shift = {});
+
 /// Row norms of the next layer's weight, ||W_{l+1}(i, :)||_2: the magnitude of neuron i's outgoing weights.
-[[nodiscard]] std::vector<double> outgoing_norms(const nn::Mlp& model, index_t layer);
+[[nodiscard]] std::vector<double> outgoing_norms(const nn::DenseLayer& next);
 /// The magnitude baseline: the k neurons with the largest outgoing norms (ties: lower index), sorted
 /// ascending, T = the rows of the identity for them (no correction).
-[[nodiscard]] Selection magnitude_selection(const nn::Mlp& model, index_t layer, index_t k);
+[[nodiscard]] Selection magnitude_selection(const nn::DenseLayer& next, index_t k);
 
 /// The random baseline's columns: the first k entries of a seeded permutation of 0..width-1
 /// (seed mixed with the layer index, so every layer draws its own; nested in k), sorted ascending.
 [[nodiscard]] std::vector<index_t> random_columns(index_t width, index_t k, std::uint64_t seed, index_t layer);
 
-/// Collective: T = argmin ||Z - Z(:, C) T||_F for a row-distributed Z and given columns C (sorted
-/// or not; T's rows follow C's order). Each rank QR-factors its rows of [Z(:, C) Z(:, rest)]
-/// (dgeqrf), rank 0 combines the R factors (dtpqrt) into R = [R11 R12; 0 R22], and
-/// T(:, rest) = R11^+ R12 (triangular solve; the minimum-norm solution through an SVD of R11 when
-/// R11 is numerically singular, e.g. a dead neuron among C), T(:, C) = I. Broadcast from rank 0.
-[[nodiscard]] la::Matrix least_squares_interpolation(const dist::DistMatrix& z, std::span<const index_t> columns);
-
 /// The svd baseline: layer W = U S V^T (thin SVD `w_svd` of layer.weight()) replaced by the two factors
 /// U_r (d_in x r) and S_r V_r^T (r x d_out), bias and activation kept. r(d_in + d_out) weights.
 [[nodiscard]] nn::DenseLayer svd_layer(const nn::DenseLayer& layer, const la::Svd& w_svd, index_t r);
-
-/// Options of the single-layer ID compression.
-struct LayerCompressionOptions {
-  LayerRule rule;                                        ///< eps, k or fraction
-  la::CpqrMethod cpqr_method = la::CpqrMethod::blocked;  ///< the local CPQR of the engines that use one
-  dist::EngineOptions engine;                            ///< which pivot engine, and its knobs
-};
-
-struct LayerCompressionResult {
-  Selection selection;
-  index_t width = 0;         ///< neurons before
-  double next_norm = 0.0;    ///< ||W_{l+1}||_2 before the fold
-  la::CpqrOptions stopping;  ///< the CPQR stopping rule the rank rule became
-  la::CpqrResult factorization;
-  dist::EngineStats stats;
-};
-
-/// Collective: compresses hidden layer `layer` (0-based) of `model` in place with the ID of its
-/// activations act(H W_l + b_l), where `inputs` holds this rank's rows of H (the compression set's
-/// inputs for layer 0, else the output of layer - 1 of the model as it stands).
-LayerCompressionResult compress_layer(nn::Mlp& model, index_t layer, const dist::DistMatrix& inputs,
-                                      const LayerCompressionOptions& options);
 
 }  // namespace idprune::compress

@@ -2,19 +2,10 @@
 // The Pareto study behind `idprune pareto` (issue 6): for every strategy, its best model within
 // each parameter budget, selected on the VALIDATION split and then evaluated once on the test set.
 //
-// Strategies (names as on the command line):
-//   eps-driven (a sweep; the model for a budget is the sweep point with the highest validation
-//   accuracy among those within it):
-//     greedy, magnitude, random   Compressor strategies over the eps grid (magnitude and random
-//                                 keep greedy's per-layer counts)
-//     svd                         Compressor's svd strategy over the fraction grid
-//     corrected                   greedy's eps rule with the corrected interpolation
-//     spectrum, spectrum-corrected one relative tolerance tau per layer (JointCompressor)
-//   budget-driven (one model per budget):
-//     budget, budget-corrected    allocation from the CPQR diagonals (joint_search.hpp)
-//     tuned, tuned-corrected      the same with per-layer weights tuned on the validation split
-//     joint, joint-corrected      the marginal-gain descent on the validation split
-// Test data enter only through the Evaluator, after every selection is made.
+// Strategies: every entry of the registry (strategy.hpp). Sweep-family strategies run a grid
+// (eps, fraction or tau) refined towards every budget, and the model for a budget is the sweep point
+// with the highest validation accuracy within it; budget and search strategies produce one model
+// per budget. Test data enter only through the test Scorer, after every selection is made.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -23,35 +14,27 @@
 #include <string_view>
 #include <vector>
 
-#include "idprune/compress/compressor.hpp"
-#include "idprune/compress/evaluate.hpp"
-#include "idprune/compress/joint.hpp"
-#include "idprune/compress/joint_search.hpp"
+#include "idprune/compress/allocation.hpp"
+#include "idprune/compress/engine.hpp"
+#include "idprune/compress/scorer.hpp"
+#include "idprune/compress/strategy.hpp"
 
 namespace idprune::compress {
 
-/// Every strategy run_pareto knows, in canonical order.
-[[nodiscard]] std::span<const std::string_view> pareto_strategy_names();
-/// True for the strategies that are not baselines (every name except greedy, magnitude, random, svd).
-[[nodiscard]] bool is_joint_strategy(std::string_view name);
-
 struct ParetoOptions {
   std::vector<std::string> strategies;
-  std::vector<double> budgets;     ///< fractions of the original parameter count, in (0, 1]
-  std::vector<double> eps_grid;    ///< greedy, magnitude, random, corrected
-  std::vector<double> tau_grid;    ///< spectrum, spectrum-corrected
-  std::vector<double> svd_grid;    ///< svd: fractions of min(d_in, d_out) per layer
-  CompressionOptions compression;  ///< Compressor strategies (engine, CPQR method, seed)
-  JointOptions joint;              ///< JointCompressor strategies (interpolation is set per strategy)
+  std::vector<double> budgets;   ///< fractions of the original parameter count, in (0, 1]
+  std::vector<double> eps_grid;  ///< sweep strategies whose pareto_rule is eps
+  std::vector<double> tau_grid;  ///< spectrum, spectrum-corrected
+  std::vector<double> svd_grid;  ///< sweep strategies whose pareto_rule is fraction (svd, greedy-fraction)
+  EngineOptions engine;          ///< pivot engine, CPQR method (complete_factorizations is set per strategy)
+  PolicyOptions policy;          ///< random's seed, corrected's intercept
   BudgetOptions budget;
   TuneOptions tune;
   DescentOptions descent;
   std::size_t wave_size = 8;  ///< sweep models compressed and evaluated together
   int refine = 5;             ///< eps-driven: bisection rounds towards every budget (see pareto.cpp)
-  /// Keep the compressed model of every row (ParetoModel::compressed): the model a strategy selected
-  /// for each budget, e.g. to write it out. Sweeps then hold at most one model per budget beyond the
-  /// wave in flight (a model no longer the best within any budget is released at once).
-  bool keep_models = false;
+  bool keep_models = false;   ///< keep every selected row's network (ParetoModel::network)
 };
 
 /// Throws idprune::Error naming the first option run_pareto would refuse (an unknown strategy, a
@@ -72,11 +55,10 @@ struct ParetoModel {
   double params_fraction = 0.0;
   std::vector<index_t> kept_per_layer;
   std::vector<index_t> ranks_per_layer;
-  ValidationScores validation;
-  EvaluationCounts test;  ///< test accuracy and agreement with the original's test predictions
-  /// The model itself, with ParetoOptions::keep_models, in every row (null otherwise, and in the
-  /// curve's models that no row selected).
-  std::shared_ptr<const CompressedModel> compressed;
+  Scores validation;
+  Scores test;                                     ///< test accuracy and agreement with the original's test predictions
+  std::vector<std::vector<index_t>> kept_neurons;  ///< per hidden layer, indices in the original
+  std::shared_ptr<const nn::Mlp> network;          ///< the model itself (ParetoOptions::keep_models)
 };
 
 struct ParetoRow {
@@ -91,17 +73,17 @@ struct ParetoCurve {
   std::string strategy;
   std::vector<ParetoModel> models;
   double seconds = 0.0;           ///< the whole strategy
-  std::vector<SearchPoint> path;  ///< joint strategies: the descent path (empty for the others)
+  std::vector<SearchPoint> path;  ///< search strategies: the descent path (empty for the others)
 };
 
 struct ParetoResult {
   std::vector<ParetoRow> rows;
   std::vector<ParetoCurve> curves;
-  std::vector<std::vector<SearchPoint>> paths;  ///< descent paths of joint strategies (curve order)
+  std::vector<std::vector<SearchPoint>> paths;  ///< descent paths of search strategies (curve order)
   std::vector<std::string> path_strategies;
   std::int64_t original_params = 0;
-  ValidationScores original_validation;
-  EvaluationCounts original_test;
+  Scores original_validation;
+  Scores original_test;
 };
 
 struct ParetoHooks {
@@ -116,8 +98,8 @@ struct ParetoHooks {
 /// search_seconds: eps-driven rows get their whole sweep's time; budget rows the allocation and
 /// compression for that budget; joint rows the descent's time until the selected point was found.
 [[nodiscard]] ParetoResult run_pareto(const nn::Mlp& model, const dist::DistMatrix& compression_set,
-                                      const ValidationScorer& validation, const Evaluator& test,
-                                      const ParetoOptions& options, const ParetoHooks& hooks = {});
+                                      const Scorer& validation, const Scorer& test, const ParetoOptions& options,
+                                      const ParetoHooks& hooks = {});
 
 /// The model of a curve for `budget` parameters: highest validation accuracy among those within
 /// it, then fewer parameters; -1 when none fits.

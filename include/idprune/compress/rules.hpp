@@ -1,6 +1,6 @@
 #pragma once
-// Compression strategies and rank rules (DESIGN.md, "Compression strategies"; the reference text's
-// "practical simplification" for the eps rule).
+// Rank rules (DESIGN.md, "Compression strategies"; the reference text's "practical simplification"
+// for the eps rule).
 //
 // A rank rule says how many neurons (columns of W_l) a compressed hidden layer keeps:
 //   eps       the smallest k with |r_{k+1,k+1}| / |r_11| <= eps / ||W_{l+1}||_2 (CPQR diagonal of the
@@ -20,20 +20,10 @@ namespace idprune::compress {
 
 using la::index_t;
 
-enum class Strategy {
-  greedy,     ///< ID of each layer's activations in order, T folded into the next layer (reference text)
-  magnitude,  ///< keep the neurons with the largest outgoing weight norms, no correction
-  random,     ///< seeded random neurons, least-squares correction T = argmin ||Z - Z(:,C) T||_F
-  svd,        ///< each layer W replaced by the rank-r product U_r (S_r V_r^T)
-};
-
 enum class RankRule { eps, k, fraction, rank };
 
-[[nodiscard]] std::string_view to_string(Strategy strategy);
 [[nodiscard]] std::string_view to_string(RankRule rule);
-/// Parse "greedy" | "magnitude" | "random" | "svd" and "eps" | "k" | "fraction" | "rank"; throw
-/// idprune::Error naming the accepted values otherwise.
-[[nodiscard]] Strategy parse_strategy(std::string_view name);
+/// Parse "eps" | "k" | "fraction" | "rank"; throw idprune::Error naming the accepted values otherwise.
 [[nodiscard]] RankRule parse_rank_rule(std::string_view name);
 
 /// The rule of one compressed layer.
@@ -42,10 +32,9 @@ struct LayerRule {
   double value = 0.0;
 };
 
-/// Throws idprune::Error unless `rule` is valid for `strategy`: greedy takes eps/k/fraction,
-/// magnitude and random take eps (the per-layer counts greedy's eps rule selects), k and fraction,
-/// svd takes rank and fraction; eps >= 0, k and rank integers >= 1, 0 < fraction <= 1.
-void check_rule(Strategy strategy, const LayerRule& rule);
+/// Throws idprune::Error unless the value suits the rule: eps finite and >= 0, k and rank integers
+/// >= 1, 0 < fraction <= 1. (Which rules a strategy takes is the policy's check.)
+void check_rule_value(const LayerRule& rule);
 
 /// Neurons kept by a k or fraction rule on a layer of `width` neurons: min(k, width) or
 /// ceil(f * width) (at least 1). Throws for eps and rank.
@@ -65,6 +54,14 @@ void check_rule(Strategy strategy, const LayerRule& rule);
 /// factorization run with it serves both, by the prefix property of CPQR (the first k pivots and
 /// rows of R do not depend on later steps). rel_tol 0 and max_rank -1 mean "no limit".
 [[nodiscard]] la::CpqrOptions loosest(const la::CpqrOptions& a, const la::CpqrOptions& b);
+
+/// A layer keeps at least one neuron: a rule asking for none (rel_tol >= 1) still runs one step;
+/// max_rank is capped at `cap` (the most steps a CPQR of that matrix can take).
+[[nodiscard]] la::CpqrOptions at_least_one_step(la::CpqrOptions rule, index_t cap);
+
+/// Every CPQR step up to the numerical rank: |r_{k+1,k+1}| <= max(rows, cols) eps |r_11| (the
+/// usual rank threshold, as LAPACK's xGELSY uses); later pivots would be rounding noise.
+[[nodiscard]] la::CpqrOptions complete_rule(index_t rows, index_t cols, la::CpqrMethod method);
 
 /// True when a factorization computed with `done` has run every step `needed` may ask for.
 [[nodiscard]] bool covers(const la::CpqrOptions& done, const la::CpqrOptions& needed);

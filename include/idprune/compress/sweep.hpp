@@ -3,7 +3,7 @@
 // compressed and evaluated model per grid point.
 //
 // The grid is processed in WAVES of `wave_size` consecutive points (a fixed partition of the grid):
-// a wave is compressed in lockstep (Compressor) and evaluated with one reduction (Evaluator), and
+// a wave is compressed together (CompressionEngine) and scored with one reduction (Scorer), and
 // its rows are handed to the caller (who writes them) before the next wave starts, so a crash loses
 // at most the wave in flight. Resuming skips every point already recorded; a wave with some points
 // recorded is recomputed whole (its new rows only are reported), so rows do not depend on where a
@@ -14,10 +14,12 @@
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "idprune/compress/compressor.hpp"
-#include "idprune/compress/evaluate.hpp"
+#include "idprune/compress/engine.hpp"
+#include "idprune/compress/scorer.hpp"
+#include "idprune/compress/strategy.hpp"
 
 namespace idprune::compress {
 
@@ -59,9 +61,11 @@ struct SweepSummary {
 };
 
 /// Collective: runs the points of `options.grid` whose `finished` entry is 0 (finished may be empty:
-/// none finished). The compressor's strategy applies; its prepare() is called with every point.
-SweepSummary run_sweep(Compressor& compressor, const Evaluator& evaluator, const SweepOptions& options,
-                       std::span<const char> finished, const SweepHooks& hooks);
+/// none finished) with `strategy` (a sweep-family entry); the engine is prepared with every point
+/// first, so rows do not depend on the waves. `test` scores every model.
+SweepSummary run_sweep(CompressionEngine& engine, const StrategyInfo& strategy, const PolicyOptions& policy,
+                       const Scorer& test, const SweepOptions& options, std::span<const char> finished,
+                       const SweepHooks& hooks);
 
 /// Provenance recorded in every row.
 struct SweepProvenance {
@@ -89,7 +93,7 @@ struct SweepProvenance {
 /// The row of one point: strategy, rule, value, layers, test_accuracy, agreement, params,
 /// params_fraction, hidden_kept_fraction, kept_per_layer, ... (see the implementation for the full
 /// ordered list), then timings and provenance. Lists are JSON arrays.
-[[nodiscard]] nlohmann::ordered_json sweep_record(const SweepRow& row, Strategy strategy, RankRule rule,
+[[nodiscard]] nlohmann::ordered_json sweep_record(const SweepRow& row, std::string_view strategy, RankRule rule,
                                                   std::span<const index_t> layers, const SweepProvenance& provenance);
 
 /// Columns that vary between otherwise identical runs (timings, when the row was written, and how
@@ -104,7 +108,7 @@ struct SweepProvenance {
 /// of this strategy/rule/layers from the same engine; otherwise idprune::Error says which field
 /// differs.
 [[nodiscard]] std::vector<char> finished_points(std::span<const nlohmann::ordered_json> records,
-                                                std::span<const double> grid, Strategy strategy, RankRule rule,
+                                                std::span<const double> grid, std::string_view strategy, RankRule rule,
                                                 std::span<const index_t> layers, const SweepProvenance& provenance);
 
 }  // namespace idprune::compress

@@ -1,11 +1,14 @@
-#include "idprune/compress/evaluate.hpp"
+#include "idprune/compress/scorer.hpp"
 
 #include <algorithm>
 #include <array>
+#include <cmath>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <string>
 
+#include "idprune/dist/collectives.hpp"
 #include "idprune/la/finite.hpp"
 #include "tasks.hpp"
 
@@ -79,20 +82,20 @@ bool is_identity(std::span<const index_t> cols, index_t n) {
 }
 }  // namespace
 
-Evaluator::Evaluator(const nn::Mlp& original, Matrix x, std::vector<int> labels, dist::Comm comm, index_t batch_rows)
-    : x_(std::move(x)), labels_(std::move(labels)), comm_(std::move(comm)), batch_rows_(batch_rows) {
+Scorer::Scorer(const nn::Mlp& original, Matrix x, std::vector<int> labels, dist::Comm comm, ScorerOptions options)
+    : x_(std::move(x)), labels_(std::move(labels)), comm_(std::move(comm)), options_(options) {
   std::string error = dist::capture_error([&] {
-    require(batch_rows_ >= 1, "Evaluator: batch_rows=", batch_rows_, " < 1");
-    require(original.num_hidden() >= 1, "Evaluator: the model has no hidden layer");
-    require(x_.cols() == original.input_dim(), "Evaluator: the evaluation set has ", x_.cols(),
+    require(options_.batch_rows >= 1, "Scorer: batch_rows=", options_.batch_rows, " < 1");
+    require(original.num_hidden() >= 1, "Scorer: the model has no hidden layer");
+    require(x_.cols() == original.input_dim(), "Scorer: the evaluation set has ", x_.cols(),
             " features, the model expects ", original.input_dim());
-    require(static_cast<index_t>(labels_.size()) == x_.rows(), "Evaluator: ", labels_.size(), " labels for ", x_.rows(),
+    require(static_cast<index_t>(labels_.size()) == x_.rows(), "Scorer: ", labels_.size(), " labels for ", x_.rows(),
             " samples");
     classes_ = static_cast<int>(original.num_classes());
-    for (int y : labels_) require(y >= 0 && y < classes_, "Evaluator: label ", y, " outside [0, ", classes_, ")");
+    for (int y : labels_) require(y >= 0 && y < classes_, "Scorer: label ", y, " outside [0, ", classes_, ")");
     // NaN/Inf would give NaN logits and arbitrary predictions: refused before any work.
-    if (const std::string bad = nn::non_finite_parameter(original); !bad.empty()) throw Error("Evaluator: " + bad);
-    if (const std::string bad = la::non_finite_message(x_, "Evaluator: the evaluation set (local rows of this rank)");
+    if (const std::string bad = nn::non_finite_parameter(original); !bad.empty()) throw Error("Scorer: " + bad);
+    if (const std::string bad = la::non_finite_message(x_, "Scorer: the evaluation set (local rows of this rank)");
         !bad.empty())
       throw Error(bad);
     // Outside TBB: these large products may use every core the rank has.
@@ -116,27 +119,25 @@ Evaluator::Evaluator(const nn::Mlp& original, Matrix x, std::vector<int> labels,
     std::iota(reference.second_layer_columns.begin(), reference.second_layer_columns.end(), index_t{0});
   }
   const std::unique_ptr<Shortcut> reference_shortcut = shortcut(reference);
-  const std::size_t batches = uz((x_.rows() + batch_rows_ - 1) / batch_rows_);
+  const std::size_t batches = uz((x_.rows() + options_.batch_rows - 1) / options_.batch_rows);
   std::vector<std::vector<int>> parts(batches);
   error = parallel::run_tasks(
       batches, [&](std::size_t b) { parts[b] = batch_predictions(reference, b, reference_shortcut.get()); });
   dist::check_collective(comm_, error);
   for (const auto& p : parts) reference_.insert(reference_.end(), p.begin(), p.end());
 
-  std::array<std::int64_t, 2> counts = {0, static_cast<std::int64_t>(labels_.size())};
-  for (std::size_t i = 0; i < labels_.size(); ++i) counts[0] += reference_[i] == labels_[i] ? 1 : 0;
-  comm_.allreduce_sum(std::span<std::int64_t>(counts));
-  original_counts_ = {counts[0], counts[1], counts[1]};
+  original_scores_ = score(std::span<const CompressedModel>(&reference, 1)).front();
 }
 
-struct Evaluator::Shortcut {
+struct Scorer::Shortcut {
   std::vector<index_t> rest;  ///< F: the first layer's neurons not kept
   Matrix x;                   ///< T_1(:, F), k_1 x |F|
   Matrix w2_rest;             ///< W_2(F, C_2), |F| x k_2
 };
 
-std::unique_ptr<Evaluator::Shortcut> Evaluator::shortcut(const CompressedModel& m) const {
-  if (w2_.empty() || !m.first_interpolation || m.model.num_hidden() < 2) return nullptr;
+std::unique_ptr<Scorer::Shortcut> Scorer::shortcut(const CompressedModel& m) const {
+  if (!options_.second_layer_shortcut || w2_.empty() || !m.first_interpolation || m.model.num_hidden() < 2)
+    return nullptr;
   const Matrix& t = *m.first_interpolation;
   const std::vector<index_t>& c1 = m.first_layer_columns;
   const std::vector<index_t>& c2 = m.second_layer_columns;
@@ -171,9 +172,10 @@ std::unique_ptr<Evaluator::Shortcut> Evaluator::shortcut(const CompressedModel& 
   return s;
 }
 
-std::vector<int> Evaluator::batch_predictions(const CompressedModel& m, std::size_t b, const Shortcut* sc) const {
-  const index_t begin = static_cast<index_t>(b) * batch_rows_;
-  const index_t count = std::min(batch_rows_, x_.rows() - begin);
+std::vector<int> Scorer::batch_predictions(const CompressedModel& m, std::size_t b, const Shortcut* sc,
+                                           double* loss) const {
+  const index_t begin = static_cast<index_t>(b) * options_.batch_rows;
+  const index_t count = std::min(options_.batch_rows, x_.rows() - begin);
   Scratch scratch;
   la::ConstMatrixView h;
   index_t first = 0;  // the first layer still to apply
@@ -216,11 +218,21 @@ std::vector<int> Evaluator::batch_predictions(const CompressedModel& m, std::siz
     h = layer_forward(m.model.layer(l), h, scratch, slot);
     slot = 1 - slot;
   }
+  if (loss != nullptr) {
+    // Mean cross-entropy's terms, log-sum-exp shifted by the row's largest logit.
+    for (index_t i = 0; i < count; ++i) {
+      double mx = -std::numeric_limits<double>::infinity();
+      for (index_t c = 0; c < h.cols(); ++c) mx = std::max(mx, h(i, c));
+      double sum = 0.0;
+      for (index_t c = 0; c < h.cols(); ++c) sum += std::exp(h(i, c) - mx);
+      *loss += mx + std::log(sum) - h(i, labels_[uz(begin + i)]);
+    }
+  }
   return nn::argmax_rows(h);
 }
 
-std::vector<int> Evaluator::predictions(const CompressedModel& model) const {
-  const std::size_t batches = uz((x_.rows() + batch_rows_ - 1) / batch_rows_);
+std::vector<int> Scorer::predictions(const CompressedModel& model) const {
+  const std::size_t batches = uz((x_.rows() + options_.batch_rows - 1) / options_.batch_rows);
   const std::unique_ptr<Shortcut> sc = shortcut(model);
   std::vector<int> out;
   for (std::size_t b = 0; b < batches; ++b) {
@@ -230,41 +242,48 @@ std::vector<int> Evaluator::predictions(const CompressedModel& model) const {
   return out;
 }
 
-std::vector<EvaluationCounts> Evaluator::evaluate(std::span<const CompressedModel> models) const {
-  const std::size_t batches = uz((x_.rows() + batch_rows_ - 1) / batch_rows_);
+std::vector<Scores> Scorer::score(std::span<const CompressedModel> models) const {
+  const std::size_t batches = uz((x_.rows() + options_.batch_rows - 1) / options_.batch_rows);
   const std::size_t tasks = models.size() * batches;
   std::vector<std::int64_t> local(2 * tasks, 0);  // (correct, agree) per (model, batch)
+  std::vector<double> losses(tasks, 0.0);
   std::vector<std::unique_ptr<Shortcut>> shortcuts(models.size());
   std::string error = parallel::run_tasks(models.size(), [&](std::size_t m) { shortcuts[m] = shortcut(models[m]); });
   if (error.empty())
     error = parallel::run_tasks(tasks, [&](std::size_t t) {
       const std::size_t m = t / batches;
       const std::size_t b = t % batches;
-      const std::vector<int> pred = batch_predictions(models[m], b, shortcuts[m].get());
-      const std::size_t begin = b * uz(batch_rows_);
+      const std::vector<int> pred =
+          batch_predictions(models[m], b, shortcuts[m].get(), options_.cross_entropy ? &losses[t] : nullptr);
+      const std::size_t begin = b * uz(options_.batch_rows);
       std::int64_t correct = 0;
       std::int64_t agree = 0;
       for (std::size_t i = 0; i < pred.size(); ++i) {
         correct += pred[i] == labels_[begin + i] ? 1 : 0;
-        agree += pred[i] == reference_[begin + i] ? 1 : 0;
+        agree += !reference_.empty() && pred[i] == reference_[begin + i] ? 1 : 0;
       }
       local[2 * t] = correct;
       local[2 * t + 1] = agree;
     });
   dist::check_collective(comm_, error);
-  // One allreduce for every model: (correct, agree) per model.
-  std::vector<std::int64_t> sums(2 * models.size(), 0);
+  // One reduction for every model: (correct, agree, samples) per model, and the losses summed in
+  // batch order (deterministic).
+  std::vector<std::int64_t> sums(3 * models.size(), 0);
+  std::vector<double> loss(models.size(), 0.0);
   for (std::size_t t = 0; t < tasks; ++t) {
-    sums[2 * (t / batches)] += local[2 * t];
-    sums[2 * (t / batches) + 1] += local[2 * t + 1];
+    sums[3 * (t / batches)] += local[2 * t];
+    sums[3 * (t / batches) + 1] += local[2 * t + 1];
+    loss[t / batches] += losses[t];
   }
-  comm_.allreduce_sum(std::span<std::int64_t>(sums));
-  std::vector<EvaluationCounts> out(models.size());
-  for (std::size_t m = 0; m < models.size(); ++m) out[m] = {sums[2 * m], sums[2 * m + 1], original_counts_.samples};
+  for (std::size_t m = 0; m < models.size(); ++m) sums[3 * m + 2] = x_.rows();
+  dist::sum_in_place(comm_, std::span<std::int64_t>(sums));
+  if (options_.cross_entropy) dist::sum_in_place(comm_, std::span<double>(loss));
+  std::vector<Scores> out(models.size());
+  for (std::size_t m = 0; m < models.size(); ++m) out[m] = {sums[3 * m], sums[3 * m + 1], sums[3 * m + 2], loss[m]};
   return out;
 }
 
-ModelMetrics model_metrics(const nn::Mlp& original, const CompressedModel& compressed, const EvaluationCounts& counts) {
+ModelMetrics model_metrics(const nn::Mlp& original, const CompressedModel& compressed, const Scores& counts) {
   ModelMetrics m;
   m.counts = counts;
   m.test_accuracy = counts.accuracy();

@@ -1,4 +1,4 @@
-#include "idprune/compress/joint_search.hpp"
+#include "idprune/compress/allocation.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -23,18 +23,14 @@ std::int64_t neuron_cost(const nn::Mlp& original, std::span<const index_t> k, in
   return before + after + (original.hidden(l).has_bias() || (intercepts && l > 0) ? 1 : 0);
 }
 
-bool has_intercepts(const JointCompressor& c) {
-  return c.options().interpolation == Interpolation::corrected && c.options().intercept;
-}
-
 std::vector<index_t> widths_of(const CompressedModel& m) {
   std::vector<index_t> k;
   for (const auto& o : m.layers) k.push_back(o.kept);
   return k;
 }
 
-double objective_value(const ValidationScores& s, Objective o) {
-  return o == Objective::cross_entropy ? s.cross_entropy : 1.0 - s.accuracy;
+double objective_value(const Scores& s, Objective o) {
+  return o == Objective::cross_entropy ? s.cross_entropy() : 1.0 - s.accuracy();
 }
 }  // namespace
 
@@ -114,10 +110,11 @@ std::vector<index_t> allocate_budget(const nn::Mlp& original, std::span<const st
   return k;
 }
 
-std::vector<std::vector<index_t>> budget_widths(JointCompressor& compressor, std::span<const std::int64_t> budgets,
-                                                const BudgetOptions& options) {
+std::vector<std::vector<index_t>> budget_widths(CompressionEngine& engine,
+                                                const std::shared_ptr<const LayerPolicy>& policy,
+                                                std::span<const std::int64_t> budgets, const BudgetOptions& options) {
   require(options.iterations >= 1, "budget_widths: iterations=", options.iterations, " (needs >= 1)");
-  const nn::Mlp& original = compressor.original();
+  const nn::Mlp& original = engine.original();
   const index_t L = original.num_hidden();
   std::vector<index_t> full;
   for (index_t l = 0; l < L; ++l) full.push_back(original.hidden(l).d_out());
@@ -131,15 +128,14 @@ std::vector<std::vector<index_t>> budget_widths(JointCompressor& compressor, std
     for (std::size_t b = 0; b < budgets.size(); ++b)
       if (done[b] == 0) {
         open.push_back(b);
-        plans.push_back(kept_plan(k[b]));
+        plans.push_back(kept_plan(policy, k[b]));
       }
     if (open.empty()) break;
-    const auto fs = compressor.factorizations(plans);
+    const auto fs = engine.factorizations(plans);
     for (std::size_t i = 0; i < open.size(); ++i) {
       std::vector<std::vector<double>> tails;
       for (const auto& f : fs[i]) tails.push_back(relative_tail(f));
-      std::vector<index_t> next =
-          allocate_budget(original, tails, weights, budgets[open[i]], has_intercepts(compressor));
+      std::vector<index_t> next = allocate_budget(original, tails, weights, budgets[open[i]], policy->adds_biases());
       if (next == k[open[i]]) done[open[i]] = 1;
       k[open[i]] = std::move(next);
     }
@@ -147,29 +143,31 @@ std::vector<std::vector<index_t>> budget_widths(JointCompressor& compressor, std
   return k;
 }
 
-std::vector<index_t> budget_widths(JointCompressor& compressor, std::int64_t budget, const BudgetOptions& options) {
+std::vector<index_t> budget_widths(CompressionEngine& engine, const std::shared_ptr<const LayerPolicy>& policy,
+                                   std::int64_t budget, const BudgetOptions& options) {
   const std::vector<std::int64_t> one = {budget};
-  return budget_widths(compressor, one, options).front();
+  return budget_widths(engine, policy, one, options).front();
 }
 
-std::vector<std::vector<index_t>> tuned_budget_widths(JointCompressor& compressor, const ValidationScorer& validation,
-                                                      std::span<const std::int64_t> budgets,
+std::vector<std::vector<index_t>> tuned_budget_widths(CompressionEngine& engine,
+                                                      const std::shared_ptr<const LayerPolicy>& policy,
+                                                      const Scorer& validation, std::span<const std::int64_t> budgets,
                                                       const BudgetOptions& budget, const TuneOptions& options) {
   require(options.rounds >= 0, "tuned_budget_widths: rounds=", options.rounds, " (needs >= 0)");
   require(options.factor > 1.0, "tuned_budget_widths: factor=", options.factor, " (needs > 1)");
-  const nn::Mlp& original = compressor.original();
+  const nn::Mlp& original = engine.original();
   const index_t L = original.num_hidden();
   const std::size_t nb = budgets.size();
-  std::vector<std::vector<index_t>> k = budget_widths(compressor, budgets, budget);
+  std::vector<std::vector<index_t>> k = budget_widths(engine, policy, budgets, budget);
   std::vector<std::vector<double>> w(nb, std::vector<double>(uz(L), 1.0));
   std::vector<std::vector<std::vector<double>>> tails(nb);
   std::vector<double> score(nb, 0.0);
   const auto refresh = [&](const std::vector<std::size_t>& which) {
     // Tails of the accepted allocations (their own upstream compression) and their scores.
     std::vector<PointPlan> plans;
-    for (std::size_t b : which) plans.push_back(kept_plan(k[b]));
-    const auto fs = compressor.factorizations(plans);
-    const auto scores = validation.score(compressor.compress(plans));
+    for (std::size_t b : which) plans.push_back(kept_plan(policy, k[b]));
+    const auto fs = engine.factorizations(plans);
+    const auto scores = validation.score(engine.compress(plans));
     for (std::size_t i = 0; i < which.size(); ++i) {
       tails[which[i]].clear();
       for (const auto& f : fs[i]) tails[which[i]].push_back(relative_tail(f));
@@ -192,7 +190,7 @@ std::vector<std::vector<index_t>> tuned_budget_widths(JointCompressor& compresso
         for (const double s : {factor, 1.0 / factor}) {
           std::vector<double> wl = w[b];
           wl[uz(l)] *= s;
-          std::vector<index_t> kk = allocate_budget(original, tails[b], wl, budgets[b], has_intercepts(compressor));
+          std::vector<index_t> kk = allocate_budget(original, tails[b], wl, budgets[b], policy->adds_biases());
           if (kk == k[b] || std::any_of(cands.begin(), cands.end(),
                                         [&](const Candidate& c) { return c.budget == b && c.kept == kk; }))
             continue;
@@ -200,8 +198,8 @@ std::vector<std::vector<index_t>> tuned_budget_widths(JointCompressor& compresso
         }
     if (cands.empty()) break;
     std::vector<PointPlan> plans;
-    for (const auto& c : cands) plans.push_back(kept_plan(c.kept));
-    const auto scores = validation.score(compressor.compress(plans));
+    for (const auto& c : cands) plans.push_back(kept_plan(policy, c.kept));
+    const auto scores = validation.score(engine.compress(plans));
     std::vector<std::ptrdiff_t> best(nb, -1);
     std::vector<double> best_value = score;
     for (std::size_t i = 0; i < cands.size(); ++i) {
@@ -225,11 +223,12 @@ std::vector<std::vector<index_t>> tuned_budget_widths(JointCompressor& compresso
   return k;
 }
 
-PointPlan spectrum_plan(JointCompressor& compressor, double tau) {
+PointPlan spectrum_plan(CompressionEngine& engine, const std::shared_ptr<const LayerPolicy>& policy, double tau) {
   require(tau >= 0.0 && std::isfinite(tau), "spectrum_plan: tau=", tau, " (needs a finite value >= 0)");
   PointPlan p;
-  for (index_t l = 0; l < compressor.original().num_hidden(); ++l)
-    p.layers.emplace_back(LayerRule{RankRule::eps, tau * compressor.next_norm(l)});
+  p.policy = policy;
+  for (index_t l = 0; l < engine.original().num_hidden(); ++l)
+    p.layers.emplace_back(LayerRule{RankRule::eps, tau * engine.next_norm(l)});
   return p;
 }
 
@@ -243,26 +242,26 @@ Objective parse_objective(std::string_view name) {
   throw Error(detail::concat("parse_objective: '", name, "' is not one of cross-entropy, error-rate"));
 }
 
-std::vector<SearchPoint> marginal_descent(JointCompressor& compressor, const ValidationScorer& validation,
-                                          const DescentOptions& options,
-                                          const std::function<void(const SearchPoint&)>& on_step) {
-  require(options.step > 0.0 && options.step < 1.0, "marginal_descent: step=", options.step, " outside (0, 1)");
-  require(options.max_shrink > 0.0 && options.max_shrink < 1.0, "marginal_descent: max_shrink=", options.max_shrink,
+std::vector<SearchPoint> validation_descent(CompressionEngine& engine, const std::shared_ptr<const LayerPolicy>& policy,
+                                            const Scorer& validation, const DescentOptions& options,
+                                            const std::function<void(const SearchPoint&)>& on_step) {
+  require(options.step > 0.0 && options.step < 1.0, "validation_descent: step=", options.step, " outside (0, 1)");
+  require(options.max_shrink > 0.0 && options.max_shrink < 1.0, "validation_descent: max_shrink=", options.max_shrink,
           " outside (0, 1)");
   require(options.stop_fraction > 0.0 && options.stop_fraction <= 1.0,
-          "marginal_descent: stop_fraction=", options.stop_fraction, " outside (0, 1]");
+          "validation_descent: stop_fraction=", options.stop_fraction, " outside (0, 1]");
   const auto t0 = Clock::now();
-  const nn::Mlp& original = compressor.original();
+  const nn::Mlp& original = engine.original();
   const index_t L = original.num_hidden();
   const std::int64_t total = original.parameter_count();
 
   std::vector<index_t> start = options.start;
   if (start.empty())
     for (index_t l = 0; l < L; ++l) start.push_back(original.hidden(l).d_out());
-  require(static_cast<index_t>(start.size()) == L, "marginal_descent: ", start.size(), " starting widths for ", L,
+  require(static_cast<index_t>(start.size()) == L, "validation_descent: ", start.size(), " starting widths for ", L,
           " hidden layers");
 
-  const auto point_of = [&](const CompressedModel& m, const ValidationScores& s, std::size_t step) {
+  const auto point_of = [&](const CompressedModel& m, const Scores& s, std::size_t step) {
     SearchPoint p;
     p.kept = widths_of(m);
     p.params = m.model.parameter_count();
@@ -275,8 +274,8 @@ std::vector<SearchPoint> marginal_descent(JointCompressor& compressor, const Val
 
   std::vector<SearchPoint> path;
   {
-    const std::vector<PointPlan> plans = {kept_plan(start)};
-    const auto models = compressor.compress(plans);
+    const std::vector<PointPlan> plans = {kept_plan(policy, start)};
+    const auto models = engine.compress(plans);
     const auto scores = validation.score(models);
     path.push_back(point_of(models.front(), scores.front(), 0));
     if (on_step) on_step(path.back());
@@ -292,16 +291,16 @@ std::vector<SearchPoint> marginal_descent(JointCompressor& compressor, const Val
       std::vector<index_t> next = cur.kept;
       // Every candidate removes about step * params parameters (so candidates are compared at equal
       // cost), but at most max_shrink of the layer's neurons (moves stay local) and at least one.
-      const double cost = static_cast<double>(neuron_cost(original, cur.kept, l, has_intercepts(compressor)));
+      const double cost = static_cast<double>(neuron_cost(original, cur.kept, l, policy->adds_biases()));
       const auto wanted = static_cast<index_t>(std::ceil(options.step * static_cast<double>(cur.params) / cost));
       const auto cap = static_cast<index_t>(std::floor(options.max_shrink * static_cast<double>(k)));
       const index_t drop = std::max<index_t>(1, std::min(wanted, cap));
       next[uz(l)] = std::max<index_t>(1, k - drop);
-      plans.push_back(kept_plan(next));
+      plans.push_back(kept_plan(policy, next));
       moved.push_back(l);
     }
     if (plans.empty()) break;
-    const auto models = compressor.compress(plans);
+    const auto models = engine.compress(plans);
     const auto scores = validation.score(models);
     const double here = objective_value(cur.validation, options.objective);
     std::ptrdiff_t best = -1;

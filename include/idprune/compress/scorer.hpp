@@ -1,6 +1,7 @@
 #pragma once
-// Evaluation of compressed models on a row-distributed evaluation set (the test set in sweeps), and
-// the metrics every compressed model reports.
+// Scoring compressed models on a row-distributed labelled set: the test set of a sweep, or the
+// validation split a search selects on (one class for both), and the metrics every compressed
+// model reports.
 //
 // Parallel model: each rank holds its rows of the set; TBB tasks over (model, batch of rows) with
 // single-threaded BLAS compute local integer counts; ONE allreduce then sums every model's counts,
@@ -21,17 +22,18 @@
 #include <span>
 #include <vector>
 
-#include "idprune/compress/compressor.hpp"
+#include "idprune/compress/engine.hpp"
 #include "idprune/dist/comm.hpp"
 #include "idprune/nn/mlp.hpp"
 
 namespace idprune::compress {
 
-/// Integer counts over the whole evaluation set (summed over ranks).
-struct EvaluationCounts {
+/// Scores over the whole set (summed over ranks).
+struct Scores {
   std::int64_t correct = 0;  ///< predictions equal to the label
   std::int64_t agree = 0;    ///< predictions equal to the original model's
   std::int64_t samples = 0;
+  double loss = 0.0;  ///< sum of -log softmax(logits)_label (ScorerOptions::cross_entropy)
 
   [[nodiscard]] double accuracy() const {
     return samples > 0 ? static_cast<double>(correct) / static_cast<double>(samples) : 0.0;
@@ -39,47 +41,56 @@ struct EvaluationCounts {
   [[nodiscard]] double agreement() const {
     return samples > 0 ? static_cast<double>(agree) / static_cast<double>(samples) : 0.0;
   }
+  [[nodiscard]] double cross_entropy() const { return samples > 0 ? loss / static_cast<double>(samples) : 0.0; }
 };
 
-class Evaluator {
+struct ScorerOptions {
+  index_t batch_rows = 500;    ///< rows per task
+  bool cross_entropy = false;  ///< also sum the loss (a search's objective)
+  /// Start a model's second layer from the original's shared product Z_1 W_2 when that saves flops
+  /// (agrees with the direct product to rounding, not bit for bit).
+  bool second_layer_shortcut = true;
+};
+
+class Scorer {
  public:
-  /// Collective. `x` (samples x features) and `labels` are this rank's rows of the evaluation set;
-  /// `batch_rows` rows per task. Computes the first layer's activations and the original model's
-  /// predictions and counts.
-  Evaluator(const nn::Mlp& original, la::Matrix x, std::vector<int> labels, dist::Comm comm, index_t batch_rows = 500);
+  /// Collective. `x` (samples x features) and `labels` are this rank's rows of the set. Computes
+  /// the first layer's activations and the original model's predictions and scores.
+  Scorer(const nn::Mlp& original, la::Matrix x, std::vector<int> labels, dist::Comm comm, ScorerOptions options = {});
 
   [[nodiscard]] const dist::Comm& comm() const { return comm_; }
-  [[nodiscard]] std::int64_t samples() const { return original_counts_.samples; }
-  [[nodiscard]] const EvaluationCounts& original_counts() const { return original_counts_; }
+  [[nodiscard]] std::int64_t samples() const { return original_scores_.samples; }
+  [[nodiscard]] const Scores& original_scores() const { return original_scores_; }
 
-  /// Collective: the counts of every model (one allreduce for all of them).
-  [[nodiscard]] std::vector<EvaluationCounts> evaluate(std::span<const CompressedModel> models) const;
+  /// Collective: the scores of every model (one reduction for all of them).
+  [[nodiscard]] std::vector<Scores> score(std::span<const CompressedModel> models) const;
   /// This rank's predictions of one model (not collective).
   [[nodiscard]] std::vector<int> predictions(const CompressedModel& model) const;
 
  private:
   struct Shortcut;  // a model's second-layer shortcut (evaluate.cpp)
-  /// Local predictions of `model` on batch b (through `shortcut` when given).
+  /// Local predictions of `model` on batch b (through `shortcut` when given); adds the batch's
+  /// loss to *loss when given.
   [[nodiscard]] std::vector<int> batch_predictions(const CompressedModel& model, std::size_t b,
-                                                   const Shortcut* shortcut = nullptr) const;
+                                                   const Shortcut* shortcut = nullptr, double* loss = nullptr) const;
   /// The shortcut of `model` when it has one and it saves flops (nullptr otherwise).
   [[nodiscard]] std::unique_ptr<Shortcut> shortcut(const CompressedModel& model) const;
 
   la::Matrix x_;
   std::vector<int> labels_;
   dist::Comm comm_;
-  index_t batch_rows_;
+  ScorerOptions options_;
   int classes_ = 0;
   la::Matrix first_hidden_;     ///< act(X W_1 + b_1) of the original model, local rows
   la::Matrix w2_;               ///< the original W_2 (when there are two hidden layers)
   la::Matrix second_product_;   ///< first_hidden_ W_2 (no bias, no activation), local rows
   std::vector<int> reference_;  ///< the original model's predictions, local rows
-  EvaluationCounts original_counts_;
+  Scores original_scores_;
 };
 
 /// What a sweep reports for one compressed model.
 struct ModelMetrics {
-  EvaluationCounts counts;
+  Scores counts;
   double test_accuracy = 0.0;
   double agreement = 0.0;
   std::int64_t params = 0;
@@ -96,6 +107,6 @@ struct ModelMetrics {
 
 /// Structure metrics of `compressed` against `original`, with its evaluation counts.
 [[nodiscard]] ModelMetrics model_metrics(const nn::Mlp& original, const CompressedModel& compressed,
-                                         const EvaluationCounts& counts);
+                                         const Scores& counts = {});
 
 }  // namespace idprune::compress

@@ -1,7 +1,7 @@
 #pragma once
-// Joint strategies (issue 6): how many neurons each hidden layer keeps, chosen for the network as a
-// whole rather than layer by layer with one eps. The interpolation (ID or corrected) is the
-// JointCompressor's; every strategy here works with either.
+// Allocations: how many neurons each hidden layer keeps, chosen for the network as a whole rather
+// than layer by layer with one eps. Every allocation works with any neuron-selecting policy (id or
+// corrected in the strategy registry).
 //
 //   budget     a global parameter budget, allocated from the CPQR diagonals alone (no labels): the
 //              estimated error of layer l truncated after k pivots is its relative squared ID
@@ -17,20 +17,21 @@
 //              own spectrum (the eps rule without the ||W_{l+1}|| normalisation); swept over tau.
 //   tuned      the budget allocation with per-layer error weights tuned on the VALIDATION split by
 //              coordinate descent (per-layer tolerances chosen jointly, one budget at a time).
-//   joint      a search on the VALIDATION split (marginal-gain descent): from the full network, every
+//   descent    a search on the VALIDATION split (marginal-gain descent): from the full network, every
 //              step tries shrinking each layer by enough neurons to remove a fixed fraction of the
 //              parameters (at most half of the layer), all candidates compressed and scored together
 //              (TBB tasks), and keeps the move with the smallest increase of validation
 //              cross-entropy per parameter removed. The path visits every
 //              budget once; the model for a budget is the best (by validation accuracy) path point
-//              within it. The searches take a ValidationScorer and nothing else that holds labels:
+//              within it. The searches take a validation Scorer and nothing else that holds labels:
 //              they cannot select on the test set.
 #include <cstdint>
 #include <functional>
 #include <span>
 #include <vector>
 
-#include "idprune/compress/joint.hpp"
+#include "idprune/compress/engine.hpp"
+#include "idprune/compress/scorer.hpp"
 
 namespace idprune::compress {
 
@@ -54,16 +55,19 @@ struct BudgetOptions {
 
 /// Collective: the budget strategy's hidden widths for `budget` parameters (the fixed-point
 /// iteration above, stopped early when the widths repeat).
-[[nodiscard]] std::vector<index_t> budget_widths(JointCompressor& compressor, std::int64_t budget,
+[[nodiscard]] std::vector<index_t> budget_widths(CompressionEngine& engine,
+                                                 const std::shared_ptr<const LayerPolicy>& policy, std::int64_t budget,
                                                  const BudgetOptions& options = {});
 /// The same for several budgets at once (each iteration compresses them as one batch).
-[[nodiscard]] std::vector<std::vector<index_t>> budget_widths(JointCompressor& compressor,
+[[nodiscard]] std::vector<std::vector<index_t>> budget_widths(CompressionEngine& engine,
+                                                              const std::shared_ptr<const LayerPolicy>& policy,
                                                               std::span<const std::int64_t> budgets,
                                                               const BudgetOptions& options = {});
 
 /// Plan of the spectrum heuristic: relative tolerance tau on every layer, i.e. the eps rule with
 /// eps_l = tau ||W_{l+1}||_2 (collective: reads the norms).
-[[nodiscard]] PointPlan spectrum_plan(JointCompressor& compressor, double tau);
+[[nodiscard]] PointPlan spectrum_plan(CompressionEngine& engine, const std::shared_ptr<const LayerPolicy>& policy,
+                                      double tau);
 
 enum class Objective {
   cross_entropy,  ///< mean validation cross-entropy (smooth)
@@ -86,7 +90,7 @@ struct SearchPoint {
   std::vector<index_t> kept;  ///< hidden widths
   std::int64_t params = 0;
   double params_fraction = 0.0;
-  ValidationScores validation;
+  Scores validation;
   std::size_t step = 0;
   double seconds = 0.0;  ///< since the search started
 };
@@ -94,9 +98,10 @@ struct SearchPoint {
 /// Collective: the marginal-gain descent on the validation split (file comment). Returns the
 /// path: the start, then one point per move (parameters strictly decreasing). `on_step` (if set)
 /// sees every point as it is found.
-[[nodiscard]] std::vector<SearchPoint> marginal_descent(JointCompressor& compressor, const ValidationScorer& validation,
-                                                        const DescentOptions& options = {},
-                                                        const std::function<void(const SearchPoint&)>& on_step = {});
+[[nodiscard]] std::vector<SearchPoint> validation_descent(CompressionEngine& engine,
+                                                          const std::shared_ptr<const LayerPolicy>& policy,
+                                                          const Scorer& validation, const DescentOptions& options = {},
+                                                          const std::function<void(const SearchPoint&)>& on_step = {});
 
 struct TuneOptions {
   int rounds = 3;       ///< coordinate-descent rounds
@@ -110,11 +115,9 @@ struct TuneOptions {
 /// budget with it (same tails), compresses and scores all candidates of all budgets as one batch,
 /// and keeps the best candidate of a budget when it lowers the objective. Starts from
 /// budget_widths and meets every budget from below.
-[[nodiscard]] std::vector<std::vector<index_t>> tuned_budget_widths(JointCompressor& compressor,
-                                                                    const ValidationScorer& validation,
-                                                                    std::span<const std::int64_t> budgets,
-                                                                    const BudgetOptions& budget = {},
-                                                                    const TuneOptions& options = {});
+[[nodiscard]] std::vector<std::vector<index_t>> tuned_budget_widths(
+    CompressionEngine& engine, const std::shared_ptr<const LayerPolicy>& policy, const Scorer& validation,
+    std::span<const std::int64_t> budgets, const BudgetOptions& budget = {}, const TuneOptions& options = {});
 
 /// The best point (highest validation accuracy, then fewer parameters, then earlier) with at most
 /// `budget` parameters; -1 when none.

@@ -1,0 +1,170 @@
+#pragma once
+// The compression engine: compresses a model under many per-layer plans at once, each plan with a
+// selection policy (policy.hpp), and shares every computation plans have in common.
+//
+// Plans are run through a PREFIX TREE: a node is the compressed network after its first l hidden
+// layers, keyed by (policy, kept count) of each of them. Plans that agree on layers 0..l-1 share
+// the node, hence its activations and their factorization; a search that tries many plans
+// differing in one layer recomputes only the layers after it (nodes are cached, least recently
+// used dropped beyond a byte limit). The tree is processed level by level (DESIGN.md, "Parallel
+// model"): at layer l,
+//   (a) TBB tasks compute each node's activations Z = act(H W_l + b_l) on this rank's rows and,
+//       for the tsqr and gram pivot engines, their local R factor (the O(m n^2) part);
+//   (b) the calling thread runs the collective steps, batched over the level's nodes: one
+//       dist::distributed_cpqr_batch of every factorization a policy needs, one
+//       dist::least_squares of every least-squares T;
+//   (c) TBB tasks form the selections and the child nodes (layer l compressed, T folded into l+1).
+// A node's CPQR runs as many steps as the loosest rule of the plans through it (or every step up to
+// the numerical rank with `complete_factorizations`); by the prefix property of CPQR a rule's
+// rank is read from any factorization that covers it. prepare() fixes the original network's
+// factorizations for a whole study, so results never depend on how plans are batched.
+//
+// MPI is called only from the calling thread (MPI_THREAD_FUNNELED); BLAS is single-threaded in
+// every task, so results do not depend on the number of threads, and agree to rounding across rank
+// counts. Every rank must make the same calls with the same plans. Dead layers (every neuron zero on
+// the compression set) keep one neuron with T = 0 (dead_layer_selection).
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "idprune/compress/policy.hpp"
+#include "idprune/dist/dist_matrix.hpp"
+#include "idprune/dist/pivot.hpp"
+#include "idprune/nn/mlp.hpp"
+
+namespace idprune::compress {
+
+/// One model to produce: a policy and the rule of each hidden layer (std::nullopt: left as it is).
+struct PointPlan {
+  std::shared_ptr<const LayerPolicy> policy;
+  std::vector<std::optional<LayerRule>> layers;
+};
+
+/// `rule` with `policy` on the given hidden layers (0-based; empty means all).
+[[nodiscard]] PointPlan uniform_plan(std::shared_ptr<const LayerPolicy> policy, index_t num_hidden,
+                                     std::span<const index_t> layers, const LayerRule& rule);
+/// k[l] neurons in every hidden layer (a k rule per layer).
+[[nodiscard]] PointPlan kept_plan(std::shared_ptr<const LayerPolicy> policy, std::span<const index_t> kept);
+
+/// What happened to one hidden layer.
+struct LayerOutcome {
+  bool compressed = false;
+  index_t width = 0;                  ///< neurons before
+  index_t kept = 0;                   ///< neurons after (= width when not compressed, and for svd)
+  index_t rank = 0;                   ///< svd: r; otherwise min(kept, d_in) of the layer's weight
+  double rel_tol = 0;                 ///< eps rule: eps / ||W_{l+1}||_2 (0 for other rules)
+  double next_ratio = 0;              ///< CPQR policies: |r_{k+1,k+1}| / |r_11| at the chosen k
+  std::vector<index_t> kept_neurons;  ///< the kept neurons' indices in the original layer, ascending
+};
+
+struct CompressedModel {
+  nn::Mlp model;
+  std::vector<LayerOutcome> layers;  ///< one per hidden layer
+  // Shared products for scorers (scorer.hpp). first_layer_columns: the first hidden layer is the
+  // original W_1(:, C), b_1(C), so its activations are columns of the original's (empty when this
+  // does not hold, e.g. svd). first_interpolation and second_layer_columns: the second layer is
+  // (T_1 W_2)(:, C_2), b_2(C_2) with T_1 the first layer's ID (T_1(:, C_1) = I) and W_2, b_2 the
+  // original's, so Z_1(:, C_1) T_1 W_2 = Z_1 W_2 - E W_2(F, :) with E the ID's residual on the data.
+  std::vector<index_t> first_layer_columns;
+  std::shared_ptr<const la::Matrix> first_interpolation;
+  std::vector<index_t> second_layer_columns;
+};
+
+struct EngineOptions {
+  dist::EngineOptions pivot;                             ///< the distributed CPQR (tsqr by default)
+  la::CpqrMethod cpqr_method = la::CpqrMethod::blocked;  ///< local CPQR inside the pivot engines
+  /// Factorize every node up to its numerical rank (complete_rule) instead of the loosest rule of
+  /// the plans through it: allocation rules read whole diagonals, and a k rule is then capped at
+  /// the numerical rank.
+  bool complete_factorizations = false;
+  /// Cached nodes are dropped, least recently used first, beyond this many bytes on a rank.
+  std::size_t cache_bytes = std::size_t{768} << 20;
+};
+
+/// Where the time went (this rank, accumulated over calls).
+struct EngineStats {
+  std::int64_t models = 0;
+  std::int64_t factorizations = 0;     ///< node CPQRs computed
+  std::int64_t least_squares = 0;      ///< least-squares T computed
+  std::int64_t cache_hits = 0;         ///< nodes reused from an earlier call
+  std::uint64_t bytes_sent = 0;        ///< by the pivot engines
+  double activation_seconds = 0.0;     ///< (a)
+  double factorization_seconds = 0.0;  ///< (b), CPQR including the collective engine calls
+  double least_squares_seconds = 0.0;  ///< (b), least squares
+  double fold_seconds = 0.0;           ///< (c)
+};
+
+class CompressionEngine {
+ public:
+  /// `compression_set`: this rank's rows of Xc. Not collective. Throws idprune::Error if the model
+  /// has no hidden layer or Xc's width is not the input width.
+  CompressionEngine(nn::Mlp original, dist::DistMatrix compression_set, EngineOptions options = {});
+  ~CompressionEngine();
+  CompressionEngine(CompressionEngine&&) noexcept;
+  CompressionEngine& operator=(CompressionEngine&&) noexcept;
+  CompressionEngine(const CompressionEngine&) = delete;
+  CompressionEngine& operator=(const CompressionEngine&) = delete;
+
+  [[nodiscard]] const nn::Mlp& original() const { return original_; }
+  [[nodiscard]] const EngineOptions& options() const { return options_; }
+  [[nodiscard]] const EngineStats& stats() const { return stats_; }
+  [[nodiscard]] const dist::Comm& comm() const { return xc_.comm(); }
+  [[nodiscard]] index_t compression_rows() const { return xc_.global_rows(); }
+
+  /// Collective: factorizes the original network's activations at each plan's first compressed
+  /// layer with the loosest rule of all plans, so that later compress() calls on any subset of
+  /// them give the same models whatever the batching. Also checks (once) that the model and the
+  /// compression set are finite: a NaN/Inf is one clear error on every rank.
+  void prepare(std::span<const PointPlan> plans);
+
+  /// Collective: one compressed model per plan.
+  [[nodiscard]] std::vector<CompressedModel> compress(std::span<const PointPlan> plans);
+
+  /// Collective: for each plan, the CPQR of the activations its network feeds into the selection
+  /// of every hidden layer it compresses (empty results for layers it leaves as they are).
+  [[nodiscard]] std::vector<std::vector<la::CpqrResult>> factorizations(std::span<const PointPlan> plans);
+
+  /// ||W_{l+1}||_2 of the original network (collective on first use: computed on rank 0, broadcast).
+  double next_norm(index_t layer);
+
+  /// Drops every cached node except the original network's.
+  void clear_cache();
+
+ private:
+  struct Node;
+  struct Level;
+
+  std::vector<Node*> run(std::span<const PointPlan> plans, std::vector<std::vector<Node*>>* path);
+  void check_plans(std::span<const PointPlan> plans);
+  void check_inputs();
+  [[nodiscard]] LayerContext context(const Node& node, index_t layer);
+  void ensure_activations(std::span<Node* const> nodes, index_t layer, bool blocks);
+  void ensure_factorizations(std::span<Node* const> nodes, std::span<const la::CpqrOptions> rules, index_t layer);
+  const la::Matrix& original_activations(index_t layer);
+  const la::Svd& weight_svd(index_t layer);
+  [[nodiscard]] la::Matrix engine_block(const la::Matrix& z) const;
+  [[nodiscard]] CompressedModel assemble(const Node* leaf, const PointPlan& plan);
+  void evict();
+
+  nn::Mlp original_;
+  dist::DistMatrix xc_;
+  EngineOptions options_;
+  EngineStats stats_;
+  bool inputs_checked_ = false;
+  std::map<index_t, la::Matrix> original_z_;
+  std::map<index_t, la::Svd> svds_;
+  std::vector<double> next_norms_;
+  std::map<std::vector<std::string>, std::unique_ptr<Node>> nodes_;
+  std::uint64_t clock_ = 0;
+};
+
+/// Parameters of `original` with hidden widths `kept` (every layer a single dense factor, its bias
+/// kept if it has one; `intercepts`: every layer after the first and the classifier gain a bias).
+[[nodiscard]] std::int64_t parameter_count_with_widths(const nn::Mlp& original, std::span<const index_t> kept,
+                                                       bool intercepts = false);
+
+}  // namespace idprune::compress

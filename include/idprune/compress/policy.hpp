@@ -1,0 +1,88 @@
+#pragma once
+// Selection policies: how one hidden layer of a network is compressed, given what the engine
+// (engine.hpp) computed for it. A policy is local and free of MPI: it states what it needs
+// (a CPQR of the layer's activations, a least-squares fit, the SVD of the weight), the engine
+// computes that collectively, and the policy turns it into a LayerChange.
+//
+// Built-in policies (DESIGN.md, "The mathematics"; the reference text's ID and baselines):
+//   id         C = the first k CPQR pivots of Z = act(H W_l + b_l), T = [I, R11^{-1} R12] P^T
+//   corrected  the same C, T = argmin ||Z_orig - Z(:, C) T||_F against the ORIGINAL network's
+//              activations (optionally with an intercept that becomes a bias of layer l + 1)
+//   random     seeded random C, T = argmin ||Z - Z(:, C) T||_F (T(:, C) = I exactly)
+//   magnitude  the k neurons with the largest outgoing weight norms ||W_{l+1}(i, :)||_2, no correction
+//   svd        W_l replaced by U_r (S_r V_r^T); no neuron removed
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "idprune/compress/layer.hpp"
+#include "idprune/compress/rules.hpp"
+#include "idprune/la/cpqr.hpp"
+#include "idprune/la/svd.hpp"
+#include "idprune/nn/mlp.hpp"
+
+namespace idprune::compress {
+
+/// What a policy sees of one layer at one node of the engine's prefix tree.
+struct LayerContext {
+  index_t layer = 0;                              ///< hidden layer, 0-based
+  const nn::DenseLayer* current = nullptr;        ///< layer l as it stands in the node's network
+  const nn::DenseLayer* next = nullptr;           ///< layer l + 1 as it stands (the original's)
+  const la::CpqrResult* factorization = nullptr;  ///< CPQR of the node's activations, when needed
+  const la::Svd* weight_svd = nullptr;            ///< SVD of the original W_l, when needed
+  bool original_inputs = true;                    ///< the node's network is the original up to layer l
+  double next_norm = 0.0;                         ///< ||W_{l+1}||_2 of the original network
+  index_t rows = 0;                               ///< global rows of the compression set
+  la::CpqrMethod cpqr_method = la::CpqrMethod::blocked;
+};
+
+/// Which activations the engine fits Z(:, C) T to, when a policy asks for a least-squares T.
+enum class LeastSquaresTarget {
+  none,                  ///< the policy formed T itself
+  own_activations,       ///< T(:, rest) = argmin ||Z(:, rest) - Z(:, C) X||_F, T(:, C) = I
+  original_activations,  ///< T = argmin ||Z_orig - Z(:, C) T||_F (with an intercept: [Z(:, C) 1])
+};
+
+/// How a layer changes.
+struct LayerChange {
+  Selection selection;  ///< kept neurons C (ascending) and T; T is filled by the engine when `solve` says so
+  LeastSquaresTarget solve = LeastSquaresTarget::none;
+  bool intercept = false;                     ///< original_activations: fit an intercept too
+  std::vector<double> shift_values;           ///< the fitted intercept t (filled by the engine)
+  std::optional<nn::DenseLayer> replacement;  ///< the layer replaced, same width (svd)
+  double next_ratio = 0.0;                    ///< |r_{k+1,k+1}| / |r_11| at the chosen k (CPQR policies)
+};
+
+class LayerPolicy {
+ public:
+  virtual ~LayerPolicy() = default;
+  /// Name and options: two policies with the same key make the same changes (the engine's cache key).
+  [[nodiscard]] virtual std::string key() const = 0;
+  /// Throws idprune::Error when `rule` does not apply (e.g. eps for svd), naming the rules that do.
+  virtual void check(const LayerRule& rule) const = 0;
+  [[nodiscard]] virtual bool needs_factorization(const LayerRule& rule) const = 0;
+  [[nodiscard]] virtual bool needs_weight_svd() const { return false; }
+  /// The CPQR stopping rule this layer's factorization must cover (needs_factorization only).
+  [[nodiscard]] la::CpqrOptions stopping_rule(const LayerRule& rule, const LayerContext& context) const;
+  /// Neurons kept (svd: the rank r). 0 only when every neuron is dead (a CPQR of rank 0).
+  [[nodiscard]] virtual index_t count(const LayerRule& rule, const LayerContext& context) const = 0;
+  /// The change that keeps `count` neurons (count from count()).
+  [[nodiscard]] virtual LayerChange change(index_t count, const LayerContext& context) const = 0;
+  /// True when change() keeps the layer's input columns (C) and folds T into layer l + 1.
+  [[nodiscard]] virtual bool selects_neurons() const { return true; }
+  /// True when its changes give layers after the first (and the classifier) a bias (an intercept).
+  [[nodiscard]] virtual bool adds_biases() const { return false; }
+};
+
+struct PolicyOptions {
+  std::uint64_t seed = 1;  ///< random: the column draws
+  bool intercept = false;  ///< corrected: fit an intercept (the next layer gains a bias)
+};
+
+/// The built-in policies: "id", "corrected", "random", "magnitude", "svd".
+[[nodiscard]] std::shared_ptr<const LayerPolicy> make_policy(std::string_view name, const PolicyOptions& options = {});
+
+}  // namespace idprune::compress

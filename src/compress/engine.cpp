@@ -1,0 +1,688 @@
+#include "idprune/compress/engine.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+#include <string>
+
+#include "idprune/dist/collectives.hpp"
+#include "idprune/dist/kernels.hpp"
+#include "idprune/dist/least_squares.hpp"
+#include "idprune/la/blas.hpp"
+#include "tasks.hpp"
+
+namespace idprune::compress {
+
+using la::Matrix;
+
+namespace {
+std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+/// body(i) for i in [0, n) as TBB tasks, BLAS single-threaded even when the tasks run inline: every
+/// result is then computed by the same sequence of operations for any number of threads.
+template <class F>
+std::string tasks(std::size_t n, F&& body) {
+  const la::ScopedBlasThreads single(1);
+  return parallel::run_tasks(n, std::forward<F>(body));
+}
+
+std::vector<index_t> all_columns(index_t n) {
+  std::vector<index_t> c(uz(n));
+  std::iota(c.begin(), c.end(), index_t{0});
+  return c;
+}
+
+/// The node key of one layer: the policy and its count, "-" for a layer left as it is.
+std::string key_of(const LayerPolicy* policy, index_t count) {
+  return policy == nullptr ? std::string("-") : policy->key() + ":" + std::to_string(count);
+}
+
+/// Last hidden layer a plan compresses (-1 when none).
+index_t last_compressed(const PointPlan& p) {
+  index_t last = -1;
+  for (std::size_t l = 0; l < p.layers.size(); ++l)
+    if (p.layers[l]) last = static_cast<index_t>(l);
+  return last;
+}
+}  // namespace
+
+PointPlan uniform_plan(std::shared_ptr<const LayerPolicy> policy, index_t num_hidden, std::span<const index_t> layers,
+                       const LayerRule& rule) {
+  require(num_hidden >= 1, "uniform_plan: the model has no hidden layer");
+  PointPlan p;
+  p.policy = std::move(policy);
+  p.layers.resize(uz(num_hidden));
+  if (layers.empty()) {
+    for (auto& l : p.layers) l = rule;
+    return p;
+  }
+  for (index_t l : layers) {
+    require(l >= 0 && l < num_hidden, "uniform_plan: hidden layer ", l + 1, " outside [1, ", num_hidden, "]");
+    p.layers[uz(l)] = rule;
+  }
+  return p;
+}
+
+PointPlan kept_plan(std::shared_ptr<const LayerPolicy> policy, std::span<const index_t> kept) {
+  PointPlan p;
+  p.policy = std::move(policy);
+  for (index_t k : kept) {
+    require(k >= 1, "kept_plan: a layer must keep at least one neuron (got ", k, ")");
+    p.layers.emplace_back(LayerRule{RankRule::k, static_cast<double>(k)});
+  }
+  return p;
+}
+
+std::int64_t parameter_count_with_widths(const nn::Mlp& original, std::span<const index_t> kept, bool intercepts) {
+  const index_t L = original.num_hidden();
+  require(static_cast<index_t>(kept.size()) == L, "parameter_count_with_widths: ", kept.size(), " widths for ", L,
+          " hidden layers");
+  std::int64_t total = 0;
+  index_t prev = original.input_dim();
+  for (index_t l = 0; l < L; ++l) {
+    const index_t k = kept[uz(l)];
+    require(k >= 1 && k <= original.hidden(l).d_out(), "parameter_count_with_widths: layer ", l + 1, " keeps ", k,
+            " of ", original.hidden(l).d_out(), " neurons");
+    total += prev * k + (original.hidden(l).has_bias() || (intercepts && l > 0) ? k : 0);
+    prev = k;
+  }
+  total +=
+      prev * original.num_classes() + (original.classifier().has_bias() || intercepts ? original.num_classes() : 0);
+  return total;
+}
+
+/// The compressed network after its first depth() hidden layers.
+struct CompressionEngine::Node {
+  std::vector<std::string> key;
+  bool original = true;                                       ///< every layer before depth() left as it is
+  std::vector<std::shared_ptr<const nn::DenseLayer>> layers;  ///< hidden layers 0..depth()-1
+  nn::DenseLayer next;                 ///< layer depth() as it now stands (T W folded in); the classifier at depth L
+  Matrix h;                            ///< this rank's rows of the input to layer depth() (empty: recomputed on demand)
+  std::vector<LayerOutcome> outcomes;  ///< layers 0..depth()-1
+  std::vector<index_t> first_columns;
+  std::shared_ptr<const Matrix> first_interpolation;
+  std::vector<index_t> second_columns;
+  std::optional<la::CpqrResult> f;  ///< CPQR of the activations of layer depth()
+  la::CpqrOptions f_rule;           ///< the rule f was computed with
+  Matrix z;                         ///< transient: this rank's rows of those activations
+  Matrix block;                     ///< transient: the pivot engine's input for z (local R or z)
+  std::uint64_t used = 0;
+
+  [[nodiscard]] index_t depth() const { return static_cast<index_t>(key.size()); }
+  [[nodiscard]] std::size_t bytes() const {
+    std::size_t b = uz(h.size() + z.size() + block.size());
+    for (const auto& m : next.factors()) b += uz(m.size());
+    if (!layers.empty())
+      for (const auto& m : layers.back()->factors()) b += uz(m.size());
+    if (f) b += uz(f->r.size());
+    return b * sizeof(double);
+  }
+};
+
+CompressionEngine::CompressionEngine(nn::Mlp original, dist::DistMatrix compression_set, EngineOptions options)
+    : original_(std::move(original)), xc_(std::move(compression_set)), options_(std::move(options)) {
+  require(original_.num_hidden() >= 1, "CompressionEngine: the model has no hidden layer to compress");
+  require(xc_.cols() == original_.input_dim(), "CompressionEngine: the compression set has ", xc_.cols(),
+          " features, the model expects ", original_.input_dim());
+}
+
+CompressionEngine::~CompressionEngine() = default;
+CompressionEngine::CompressionEngine(CompressionEngine&&) noexcept = default;
+CompressionEngine& CompressionEngine::operator=(CompressionEngine&&) noexcept = default;
+
+double CompressionEngine::next_norm(index_t layer) {
+  require(layer >= 0 && layer < original_.num_hidden(), "CompressionEngine::next_norm: layer ", layer, " outside [0, ",
+          original_.num_hidden(), ")");
+  if (next_norms_.empty()) {
+    // On rank 0, broadcast: every rank must resolve the same eps rules.
+    next_norms_ = dist::computed_on_root(comm(), [&] {
+      const la::ScopedBlasThreads single(1);
+      std::vector<double> norms;
+      for (index_t l = 0; l < original_.num_hidden(); ++l) norms.push_back(la::norm2(original_.layer(l + 1).weight()));
+      return norms;
+    });
+  }
+  return next_norms_[uz(layer)];
+}
+
+const Matrix& CompressionEngine::original_activations(index_t layer) {
+  if (const auto it = original_z_.find(layer); it != original_z_.end()) return it->second;
+  Matrix z;
+  // On the calling thread, layer after layer from the cache: BLAS may use every core here.
+  const la::ConstMatrixView h = layer == 0 ? xc_.local() : original_activations(layer - 1).view();
+  dist::check_collective(comm(), dist::capture_error([&] { original_.hidden(layer).forward(h, z); }));
+  return original_z_.emplace(layer, std::move(z)).first->second;
+}
+
+const la::Svd& CompressionEngine::weight_svd(index_t layer) {
+  if (const auto it = svds_.find(layer); it != svds_.end()) return it->second;
+  la::Svd s;
+  dist::check_collective(comm(), dist::capture_error([&] { s = la::svd(original_.hidden(layer).weight()); }));
+  return svds_.emplace(layer, std::move(s)).first->second;
+}
+
+Matrix CompressionEngine::engine_block(const Matrix& z) const {
+  const bool prereduces =
+      options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram;
+  return prereduces ? dist::kernel::local_r(z) : Matrix(z);
+}
+
+void CompressionEngine::check_inputs() {
+  if (inputs_checked_) return;
+  // Before any work: NaN/Inf would otherwise surface as NaN activations deep inside an engine.
+  dist::check_collective(comm(), nn::non_finite_parameter(original_));
+  xc_.validate("CompressionEngine: the compression set");
+  inputs_checked_ = true;
+}
+
+void CompressionEngine::check_plans(std::span<const PointPlan> plans) {
+  for (std::size_t p = 0; p < plans.size(); ++p) {
+    require(plans[p].policy != nullptr, "CompressionEngine: plan ", p, " has no selection policy");
+    require(static_cast<index_t>(plans[p].layers.size()) == original_.num_hidden(), "CompressionEngine: plan ", p,
+            " has ", plans[p].layers.size(), " layer rules for a model with ", original_.num_hidden(),
+            " hidden layers");
+    for (const auto& r : plans[p].layers)
+      if (r) plans[p].policy->check(*r);
+  }
+  check_inputs();
+}
+
+LayerContext CompressionEngine::context(const Node& node, index_t layer) {
+  LayerContext c;
+  c.layer = layer;
+  c.current = &node.next;
+  c.next = &original_.layer(layer + 1);
+  c.factorization = node.f ? &*node.f : nullptr;
+  const auto it = svds_.find(layer);
+  c.weight_svd = it != svds_.end() ? &it->second : nullptr;
+  c.original_inputs = node.original;
+  c.next_norm = next_norm(layer);
+  c.rows = xc_.global_rows();
+  c.cpqr_method = options_.cpqr_method;
+  return c;
+}
+
+void CompressionEngine::ensure_activations(std::span<Node* const> nodes, index_t layer, bool blocks) {
+  const auto t0 = Clock::now();
+  std::vector<Node*> todo;
+  for (Node* n : nodes) {
+    if (n->original) {
+      (void)original_activations(layer);
+      if (blocks && n->block.empty()) {
+        // The original's block is the largest: every thread on it (row blocks as TBB tasks; the
+        // same bits for any thread count).
+        const bool prereduces =
+            options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram;
+        dist::check_collective(comm(), dist::capture_error([&] {
+                                 n->block = prereduces ? dist::kernel::local_r_threaded(original_z_.at(layer))
+                                                       : Matrix(original_z_.at(layer));
+                               }));
+      }
+    } else if (n->z.empty() || (blocks && n->block.empty())) {
+      todo.push_back(n);
+    }
+  }
+  const std::string error = tasks(todo.size(), [&](std::size_t i) {
+    Node& n = *todo[i];
+    if (n.z.empty()) {
+      if (n.h.empty()) {
+        // Inputs not kept (a data-free policy came before): forward the compression set again.
+        Matrix a(xc_.local());
+        Matrix b;
+        for (const auto& l : n.layers) {
+          l->forward(a, b);
+          std::swap(a, b);
+        }
+        n.h = std::move(a);
+      }
+      n.next.forward(n.h, n.z);
+    }
+    if (blocks && n.block.empty()) n.block = engine_block(n.z);
+  });
+  dist::check_collective(comm(), error);
+  stats_.activation_seconds += seconds_since(t0);
+}
+
+void CompressionEngine::ensure_factorizations(std::span<Node* const> nodes, std::span<const la::CpqrOptions> rules,
+                                              index_t layer) {
+  std::vector<Node*> todo;
+  std::vector<la::CpqrOptions> todo_rules;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    Node* n = nodes[i];
+    if (n->f && covers(n->f_rule, rules[i])) continue;
+    todo.push_back(n);
+    todo_rules.push_back(n->f ? loosest(n->f_rule, rules[i]) : rules[i]);
+  }
+  if (todo.empty()) return;
+  ensure_activations(todo, layer, true);
+  const auto t0 = Clock::now();
+  const dist::Comm& c = comm();
+  const bool prereduces =
+      options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram;
+  std::vector<dist::DistMatrix> inputs;
+  for (Node* n : todo) {
+    if (prereduces) {
+      // Rank r's n x n factor R_r as rows [r n, (r + 1) n) of [R_0; R_1; ...], whose R (tsqr) and
+      // Gram matrix (gram) are those of Z itself.
+      const index_t w = n->block.cols();
+      inputs.emplace_back(c, n->block, static_cast<index_t>(c.rank()) * w, static_cast<index_t>(c.size()) * w);
+    } else {
+      inputs.emplace_back(c, n->block, xc_.row_offset(), xc_.global_rows());
+    }
+  }
+  std::vector<dist::EngineStats> st(todo.size());
+  std::vector<la::CpqrResult> fs = dist::distributed_cpqr_batch(inputs, todo_rules, options_.pivot, st);
+  for (std::size_t i = 0; i < todo.size(); ++i) {
+    todo[i]->f = std::move(fs[i]);
+    todo[i]->f_rule = todo_rules[i];
+    stats_.bytes_sent += st[i].bytes_sent;
+  }
+  stats_.factorizations += static_cast<std::int64_t>(todo.size());
+  stats_.factorization_seconds += seconds_since(t0);
+}
+
+void CompressionEngine::prepare(std::span<const PointPlan> plans) {
+  check_plans(plans);
+  (void)next_norm(0);
+  // The loosest rule at each plan's first compressed layer, on the original network.
+  std::map<index_t, la::CpqrOptions> rules;
+  std::vector<index_t> svd_layers;
+  for (const auto& p : plans) {
+    index_t first = -1;
+    for (std::size_t l = 0; l < p.layers.size() && first < 0; ++l)
+      if (p.layers[l]) first = static_cast<index_t>(l);
+    if (p.policy->needs_weight_svd())
+      for (std::size_t l = 0; l < p.layers.size(); ++l)
+        if (p.layers[l]) svd_layers.push_back(static_cast<index_t>(l));
+    if (first < 0 || !p.policy->needs_factorization(*p.layers[uz(first)])) continue;
+    const index_t width = original_.hidden(first).d_out();
+    const index_t cap = std::min(xc_.global_rows(), width);
+    LayerContext c;
+    c.current = &original_.hidden(first);
+    c.next_norm = next_norm(first);
+    c.rows = xc_.global_rows();
+    c.cpqr_method = options_.cpqr_method;
+    const la::CpqrOptions o = options_.complete_factorizations
+                                  ? complete_rule(xc_.global_rows(), width, options_.cpqr_method)
+                                  : at_least_one_step(p.policy->stopping_rule(*p.layers[uz(first)], c), cap);
+    const auto it = rules.find(first);
+    rules[first] = it == rules.end() ? o : loosest(it->second, o);
+  }
+  for (index_t l : svd_layers) (void)weight_svd(l);
+  if (rules.empty()) return;
+  // The original network's nodes along the way (keys "-", "-", ...).
+  (void)run(std::span<const PointPlan>(), nullptr);  // creates the root
+  for (const auto& [layer, rule] : rules) {
+    std::vector<std::string> key(uz(layer), "-");
+    Node* n = nullptr;
+    for (index_t d = 0; d <= layer; ++d) {
+      std::vector<std::string> k(key.begin(), key.begin() + d);
+      auto& slot = nodes_[k];
+      if (!slot) {
+        const Node& parent = *nodes_.at(std::vector<std::string>(key.begin(), key.begin() + d - 1));
+        slot = std::make_unique<Node>();
+        slot->key = k;
+        slot->layers = parent.layers;
+        slot->layers.push_back(std::make_shared<const nn::DenseLayer>(parent.next));
+        slot->next = original_.layer(d);
+        slot->outcomes = parent.outcomes;
+        LayerOutcome o;
+        o.width = original_.hidden(d - 1).d_out();
+        o.kept = o.width;
+        o.rank = std::min(original_.hidden(d - 1).d_in(), o.width);
+        o.kept_neurons = all_columns(o.width);
+        slot->outcomes.push_back(std::move(o));
+        slot->first_columns = parent.first_columns;
+      }
+      n = slot.get();
+    }
+    Node* const one[] = {n};
+    ensure_factorizations(one, std::span<const la::CpqrOptions>(&rule, 1), layer);
+  }
+}
+
+std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const PointPlan> plans,
+                                                             std::vector<std::vector<Node*>>* path) {
+  const index_t L = original_.num_hidden();
+  ++clock_;
+  auto& root_slot = nodes_[std::vector<std::string>{}];
+  if (!root_slot) {
+    root_slot = std::make_unique<Node>();
+    root_slot->next = original_.hidden(0);
+    root_slot->first_columns = all_columns(original_.hidden(0).d_out());
+  }
+  Node* root = root_slot.get();
+  root->used = clock_;
+  if (plans.empty()) return {};
+  check_plans(plans);
+  (void)next_norm(0);
+  const dist::Comm& c = comm();
+
+  std::vector<Node*> cur(plans.size(), root);
+  std::vector<index_t> last(plans.size(), -1);
+  index_t last_any = -1;
+  for (std::size_t p = 0; p < plans.size(); ++p) {
+    last[p] = last_compressed(plans[p]);
+    last_any = std::max(last_any, last[p]);
+  }
+  if (path != nullptr) path->assign(plans.size(), std::vector<Node*>(uz(L), nullptr));
+
+  for (index_t l = 0; l <= last_any; ++l) {
+    const index_t width = original_.hidden(l).d_out();
+    const index_t cap = std::min(xc_.global_rows(), width);
+    // (b) every factorization a policy needs at this level, with the loosest rule through each node.
+    std::vector<Node*> fnodes;
+    std::vector<la::CpqrOptions> frules;
+    for (std::size_t p = 0; p < plans.size(); ++p) {
+      const auto& rule = plans[p].layers[uz(l)];
+      if (last[p] < l || !rule) continue;
+      if (plans[p].policy->needs_weight_svd()) (void)weight_svd(l);
+      if (!plans[p].policy->needs_factorization(*rule)) continue;
+      const la::CpqrOptions r =
+          options_.complete_factorizations
+              ? complete_rule(xc_.global_rows(), width, options_.cpqr_method)
+              : at_least_one_step(plans[p].policy->stopping_rule(*rule, context(*cur[p], l)), cap);
+      const auto it = std::find(fnodes.begin(), fnodes.end(), cur[p]);
+      if (it == fnodes.end()) {
+        fnodes.push_back(cur[p]);
+        frules.push_back(r);
+      } else {
+        auto& known = frules[uz(it - fnodes.begin())];
+        known = loosest(known, r);
+      }
+    }
+    ensure_factorizations(fnodes, frules, l);
+
+    // Kept counts, then the children that are not cached yet.
+    std::vector<index_t> kept(plans.size(), -1);
+    std::vector<std::vector<std::string>> keys(plans.size());
+    for (std::size_t p = 0; p < plans.size(); ++p) {
+      if (last[p] < l) continue;
+      const auto& rule = plans[p].layers[uz(l)];
+      if (rule) {
+        kept[p] = plans[p].policy->count(*rule, context(*cur[p], l));
+        if (path != nullptr) (*path)[p][uz(l)] = cur[p];
+      }
+      keys[p] = cur[p]->key;
+      keys[p].push_back(key_of(rule ? plans[p].policy.get() : nullptr, kept[p]));
+    }
+    struct Fresh {
+      Node* parent = nullptr;
+      const LayerPolicy* policy = nullptr;  ///< nullptr: the layer is left as it is
+      index_t count = -1;
+      std::vector<std::string> key;
+      LayerChange change;
+      std::unique_ptr<Node> node;
+    };
+    std::vector<Fresh> fresh;
+    for (std::size_t p = 0; p < plans.size(); ++p) {
+      if (last[p] < l) continue;
+      if (const auto it = nodes_.find(keys[p]); it != nodes_.end()) {
+        if (it->second->used != clock_) ++stats_.cache_hits;
+        it->second->used = clock_;
+        continue;
+      }
+      if (std::any_of(fresh.begin(), fresh.end(), [&](const Fresh& f) { return f.key == keys[p]; })) continue;
+      const bool compresses = plans[p].layers[uz(l)].has_value();
+      fresh.push_back(Fresh{cur[p], compresses ? plans[p].policy.get() : nullptr, kept[p], keys[p], {}, {}});
+    }
+
+    if (!fresh.empty()) {
+      auto t0 = Clock::now();
+      std::vector<LayerContext> contexts;
+      for (const auto& f : fresh) contexts.push_back(context(*f.parent, l));
+      std::string error = tasks(fresh.size(), [&](std::size_t i) {
+        if (fresh[i].policy != nullptr) fresh[i].change = fresh[i].policy->change(fresh[i].count, contexts[i]);
+      });
+      dist::check_collective(c, error);
+      stats_.fold_seconds += seconds_since(t0);
+
+      // (b) every least-squares T of the level in one call. Parents whose children go on to later
+      // layers need their activations too (computed from their stored inputs, the same bits as
+      // when they were first computed), unless no data-driven work ever computed them.
+      std::vector<Node*> needs_z;
+      for (const auto& f : fresh) {
+        const bool continues = std::any_of(keys.begin(), keys.end(), [&](const auto& k) {
+          const auto p = static_cast<std::size_t>(&k - keys.data());
+          return last[p] > l && k == f.key;
+        });
+        const bool from_inputs = !f.parent->original && !f.parent->h.empty();
+        if (f.change.solve != LeastSquaresTarget::none ||
+            (continues && from_inputs && !f.change.replacement && l + 1 < L))
+          needs_z.push_back(f.parent);
+      }
+      ensure_activations(needs_z, l, false);
+      const auto z_of = [&](const Node* n) -> const Matrix& { return n->original ? original_z_.at(l) : n->z; };
+      t0 = Clock::now();
+      std::vector<std::size_t> owners;
+      std::vector<Matrix> lhs;
+      std::vector<Matrix> rhs;
+      std::vector<std::vector<index_t>> rest;
+      for (std::size_t i = 0; i < fresh.size(); ++i) {
+        const LayerChange& ch = fresh[i].change;
+        if (ch.solve == LeastSquaresTarget::none) continue;
+        owners.push_back(i);
+        const Matrix& z = z_of(fresh[i].parent);
+        const auto k = static_cast<index_t>(ch.selection.kept.size());
+        Matrix a = la::select_columns(z, ch.selection.kept);
+        if (ch.intercept) {
+          Matrix ai(z.rows(), k + 1);
+          ai.block(0, 0, z.rows(), k).assign(a);
+          ai.block(0, k, z.rows(), 1).fill(1.0);
+          a = std::move(ai);
+        }
+        lhs.push_back(std::move(a));
+        std::vector<index_t> others;
+        if (ch.solve == LeastSquaresTarget::own_activations) {
+          std::vector<char> in(uz(width), 0);
+          for (index_t j : ch.selection.kept) in[uz(j)] = 1;
+          for (index_t j = 0; j < width; ++j)
+            if (in[uz(j)] == 0) others.push_back(j);
+          rhs.push_back(la::select_columns(z, others));
+        } else {
+          rhs.emplace_back();  // the original activations, by view below
+        }
+        rest.push_back(std::move(others));
+      }
+      std::vector<dist::LeastSquaresProblem> problems;
+      for (std::size_t j = 0; j < owners.size(); ++j) {
+        const bool own = fresh[owners[j]].change.solve == LeastSquaresTarget::own_activations;
+        problems.push_back({lhs[j].view(), own ? rhs[j].view() : original_activations(l).view()});
+      }
+      std::vector<Matrix> ts = dist::least_squares(c, problems);
+      for (std::size_t j = 0; j < owners.size(); ++j) {
+        LayerChange& ch = fresh[owners[j]].change;
+        const auto k = static_cast<index_t>(ch.selection.kept.size());
+        if (ch.solve == LeastSquaresTarget::own_activations) {
+          // T(:, C) = I exactly, T(:, rest) = the fit: the skeleton columns are reproduced exactly.
+          Matrix t(k, width);
+          for (index_t i = 0; i < k; ++i) t(i, ch.selection.kept[uz(i)]) = 1.0;
+          for (std::size_t r = 0; r < rest[j].size(); ++r)
+            for (index_t i = 0; i < k; ++i) t(i, rest[j][r]) = ts[j](i, static_cast<index_t>(r));
+          ch.selection.interpolation = std::move(t);
+        } else if (ch.intercept) {
+          // [T; t]: the last row multiplies the column of ones.
+          ch.selection.interpolation = Matrix(ts[j].block(0, 0, k, width));
+          ch.shift_values.assign(uz(width), 0.0);
+          for (index_t i = 0; i < width; ++i) ch.shift_values[uz(i)] = ts[j](k, i);
+        } else {
+          ch.selection.interpolation = std::move(ts[j]);
+        }
+      }
+      stats_.least_squares += static_cast<std::int64_t>(owners.size());
+      stats_.least_squares_seconds += seconds_since(t0);
+
+      // (c) the child nodes: layer l as changed, layer l + 1 with T folded in, and their inputs.
+      t0 = Clock::now();
+      const nn::DenseLayer& following = original_.layer(l + 1);
+      error = tasks(fresh.size(), [&](std::size_t i) {
+        Fresh& f = fresh[i];
+        const Node& par = *f.parent;
+        // Inputs for the child only when the parent's activations were computed anyway (data-free
+        // policies never compute them; a later data-driven layer recomputes them on demand).
+        const bool have_z = par.original ? original_z_.count(l) != 0 : !par.z.empty();
+        auto node = std::make_unique<Node>();
+        node->key = f.key;
+        node->used = clock_;
+        node->layers = par.layers;
+        node->outcomes = par.outcomes;
+        node->first_columns = par.first_columns;
+        node->first_interpolation = par.first_interpolation;
+        node->second_columns = par.second_columns;
+        const nn::DenseLayer& current = par.next;
+        LayerOutcome o;
+        o.width = width;
+        o.kept = width;
+        o.rank = std::min(current.d_in(), width);
+        o.kept_neurons = all_columns(width);
+        const LayerChange& ch = f.change;
+        if (f.policy == nullptr) {
+          node->original = par.original;
+          node->layers.push_back(std::make_shared<const nn::DenseLayer>(current));
+          node->next = following;
+          if (!par.original && have_z && l + 1 < L) node->h = par.z;
+          if (l == 1 && node->first_interpolation) node->second_columns = all_columns(width);
+        } else if (ch.replacement) {
+          node->original = false;
+          node->layers.push_back(std::make_shared<const nn::DenseLayer>(*ch.replacement));
+          node->next = following;
+          if (l == 0) node->first_columns.clear();
+          if (l <= 1) node->first_interpolation.reset();
+          o.compressed = true;
+          o.rank = f.count;
+        } else {
+          const Selection& s = ch.selection;
+          node->original = false;
+          FoldedLayers folded = fold_selection(current, following, s, ch.shift_values);
+          node->layers.push_back(std::make_shared<const nn::DenseLayer>(std::move(folded.layer)));
+          node->next = std::move(folded.next);
+          if (l + 1 < L && have_z) node->h = la::select_columns(z_of(&par), s.kept);
+          if (l == 0) {
+            node->first_columns = s.kept;
+            // The first layer's ID (T(:, C) = I) lets scorers start the second layer from the
+            // original's shared product Z_1 W_2; a dead layer's T = 0 is no ID.
+            if (f.count > 0 && !s.identity_rows && ch.solve == LeastSquaresTarget::none && L >= 2) {
+              node->first_interpolation = std::make_shared<const Matrix>(s.interpolation);
+              node->second_columns = all_columns(original_.hidden(1).d_out());
+            }
+          }
+          if (l == 1 && node->first_interpolation) {
+            if (ch.shift_values.empty())
+              node->second_columns = s.kept;
+            else
+              node->first_interpolation.reset();
+          }
+          o.compressed = true;
+          o.kept = static_cast<index_t>(s.kept.size());
+          o.rank = std::min(current.d_in(), o.kept);
+          o.next_ratio = ch.next_ratio;
+          o.kept_neurons = s.kept;
+        }
+        node->outcomes.push_back(std::move(o));
+        f.node = std::move(node);
+      });
+      dist::check_collective(c, error);
+      for (auto& f : fresh) nodes_.emplace(f.key, std::move(f.node));
+      stats_.fold_seconds += seconds_since(t0);
+    }
+
+    for (std::size_t p = 0; p < plans.size(); ++p)
+      if (last[p] >= l) cur[p] = nodes_.at(keys[p]).get();
+    // Activations are transient: a node keeps only its inputs h.
+    for (auto& [key, node] : nodes_)
+      if (static_cast<index_t>(key.size()) == l) {
+        node->z = Matrix();
+        if (!node->original) node->block = Matrix();
+      }
+  }
+
+  std::vector<Node*> leaves(plans.size(), nullptr);
+  for (std::size_t p = 0; p < plans.size(); ++p)
+    if (last[p] >= 0) leaves[p] = cur[p];
+  evict();
+  return leaves;
+}
+
+void CompressionEngine::clear_cache() {
+  for (auto it = nodes_.begin(); it != nodes_.end();) it = it->second->original ? std::next(it) : nodes_.erase(it);
+}
+
+void CompressionEngine::evict() {
+  std::size_t total = 0;
+  for (const auto& [key, node] : nodes_) total += node->bytes();
+  if (total <= options_.cache_bytes) return;
+  std::vector<std::pair<std::uint64_t, const std::vector<std::string>*>> order;
+  for (const auto& [key, node] : nodes_)
+    if (!node->original && node->used != clock_) order.emplace_back(node->used, &key);
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : *a.second < *b.second;
+  });
+  for (const auto& [used, key] : order) {
+    if (total <= options_.cache_bytes) break;
+    const auto it = nodes_.find(*key);
+    total -= it->second->bytes();
+    nodes_.erase(it);
+  }
+}
+
+CompressedModel CompressionEngine::assemble(const Node* leaf, const PointPlan& plan) {
+  const index_t L = original_.num_hidden();
+  CompressedModel out;
+  std::vector<nn::DenseLayer> hidden;
+  index_t depth = 0;
+  if (leaf != nullptr) {
+    depth = leaf->depth();
+    for (const auto& layer : leaf->layers) hidden.push_back(*layer);
+    out.layers = leaf->outcomes;
+    out.first_layer_columns = leaf->first_columns;
+    out.first_interpolation = leaf->first_interpolation;
+    out.second_layer_columns = leaf->second_columns;
+  } else {
+    out.first_layer_columns = all_columns(original_.hidden(0).d_out());
+  }
+  nn::DenseLayer classifier = original_.classifier();
+  for (index_t l = depth; l < L; ++l)
+    hidden.push_back(l == depth && leaf != nullptr ? leaf->next : original_.hidden(l));
+  if (leaf != nullptr && depth == L) classifier = leaf->next;
+  for (index_t l = depth; l < L; ++l) {
+    LayerOutcome o;
+    o.width = original_.hidden(l).d_out();
+    o.kept = o.width;
+    o.rank = std::min(hidden[uz(l)].d_in(), o.width);
+    o.kept_neurons = all_columns(o.width);
+    out.layers.push_back(std::move(o));
+  }
+  for (index_t l = 0; l < L; ++l) {
+    const auto& r = plan.layers[uz(l)];
+    if (r && r->rule == RankRule::eps) {
+      const double norm = next_norms_[uz(l)];
+      out.layers[uz(l)].rel_tol = norm > 0.0 ? r->value / norm : 1.0;
+    }
+  }
+  out.model = nn::Mlp(std::move(hidden), std::move(classifier), original_.metadata());
+  return out;
+}
+
+std::vector<CompressedModel> CompressionEngine::compress(std::span<const PointPlan> plans) {
+  prepare(plans);
+  const std::vector<Node*> leaves = run(plans, nullptr);
+  std::vector<CompressedModel> out(plans.size());
+  const std::string error = tasks(plans.size(), [&](std::size_t p) { out[p] = assemble(leaves[p], plans[p]); });
+  dist::check_collective(comm(), error);
+  stats_.models += static_cast<std::int64_t>(plans.size());
+  return out;
+}
+
+std::vector<std::vector<la::CpqrResult>> CompressionEngine::factorizations(std::span<const PointPlan> plans) {
+  std::vector<std::vector<Node*>> path;
+  (void)run(plans, &path);
+  std::vector<std::vector<la::CpqrResult>> out(plans.size());
+  for (std::size_t p = 0; p < plans.size(); ++p)
+    for (Node* node : path[p]) out[p].push_back(node != nullptr && node->f ? *node->f : la::CpqrResult{});
+  return out;
+}
+
+}  // namespace idprune::compress

@@ -1,0 +1,139 @@
+#include "idprune/compress/policy.hpp"
+
+#include <algorithm>
+
+#include "idprune/la/error.hpp"
+
+namespace idprune::compress {
+
+namespace {
+std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
+
+void require_neuron_rule(std::string_view policy, const LayerRule& rule) {
+  require(rule.rule != RankRule::rank, "rank rule rank applies only to the svd strategy (use k for ", policy, ")");
+  check_rule_value(rule);
+}
+
+/// The CPQR policies: C = the first k pivots of the node's activations.
+class PivotPolicy : public LayerPolicy {
+ public:
+  PivotPolicy(bool corrected, bool intercept) : corrected_(corrected), intercept_(intercept) {}
+
+  [[nodiscard]] std::string key() const override {
+    return corrected_ ? (intercept_ ? "corrected+intercept" : "corrected") : "id";
+  }
+  void check(const LayerRule& rule) const override { require_neuron_rule(key(), rule); }
+  [[nodiscard]] bool needs_factorization(const LayerRule& /*rule*/) const override { return true; }
+  [[nodiscard]] bool adds_biases() const override { return corrected_ && intercept_; }
+
+  [[nodiscard]] index_t count(const LayerRule& rule, const LayerContext& c) const override {
+    const la::CpqrResult& f = *c.factorization;
+    // 0 only when every neuron is dead on the compression set (CPQR rank 0).
+    return f.rank == 0 ? 0 : std::max<index_t>(1, prefix_rank(f, stopping_rule(rule, c)));
+  }
+
+  [[nodiscard]] LayerChange change(index_t k, const LayerContext& c) const override {
+    const la::CpqrResult& f = *c.factorization;
+    const index_t width = c.current->d_out();
+    LayerChange out;
+    if (k == 0) {
+      out.selection = dead_layer_selection(width);
+      return out;
+    }
+    const double next = k < f.rank ? f.diag[uz(k)] : f.next_diag;
+    out.next_ratio = f.rank > 0 && f.diag.front() > 0.0 ? next / f.diag.front() : 0.0;
+    // On the original network's activations the ID's T is already the least-squares fit
+    // (T(:, rest) = R11^{-1} R12 = argmin ||Z(:, rest) - Z(:, C) X||_F): no second fit.
+    if (!corrected_ || (c.original_inputs && !intercept_)) {
+      out.selection = id_selection(f, k);
+      return out;
+    }
+    out.selection.kept.assign(f.pivots.begin(), f.pivots.begin() + k);
+    std::sort(out.selection.kept.begin(), out.selection.kept.end());
+    out.solve = LeastSquaresTarget::original_activations;
+    out.intercept = intercept_;
+    return out;
+  }
+
+ private:
+  bool corrected_;
+  bool intercept_;
+};
+
+class RandomPolicy : public LayerPolicy {
+ public:
+  explicit RandomPolicy(std::uint64_t seed) : seed_(seed) {}
+  [[nodiscard]] std::string key() const override { return "random:" + std::to_string(seed_); }
+  void check(const LayerRule& rule) const override { require_neuron_rule("random", rule); }
+  [[nodiscard]] bool needs_factorization(const LayerRule& /*rule*/) const override { return false; }
+  [[nodiscard]] index_t count(const LayerRule& rule, const LayerContext& c) const override {
+    require(rule.rule != RankRule::eps, "the random policy takes k or fraction rules (its strategy turns eps into k)");
+    return kept_count(rule, c.current->d_out());
+  }
+  [[nodiscard]] LayerChange change(index_t k, const LayerContext& c) const override {
+    LayerChange out;
+    out.selection.kept = random_columns(c.current->d_out(), k, seed_, c.layer);
+    out.solve = LeastSquaresTarget::own_activations;
+    return out;
+  }
+
+ private:
+  std::uint64_t seed_;
+};
+
+class MagnitudePolicy : public LayerPolicy {
+ public:
+  [[nodiscard]] std::string key() const override { return "magnitude"; }
+  void check(const LayerRule& rule) const override { require_neuron_rule("magnitude", rule); }
+  [[nodiscard]] bool needs_factorization(const LayerRule& /*rule*/) const override { return false; }
+  [[nodiscard]] index_t count(const LayerRule& rule, const LayerContext& c) const override {
+    require(rule.rule != RankRule::eps,
+            "the magnitude policy takes k or fraction rules (its strategy turns eps into k)");
+    return kept_count(rule, c.current->d_out());
+  }
+  [[nodiscard]] LayerChange change(index_t k, const LayerContext& c) const override {
+    LayerChange out;
+    out.selection = magnitude_selection(*c.next, k);
+    return out;
+  }
+};
+
+class SvdPolicy : public LayerPolicy {
+ public:
+  [[nodiscard]] std::string key() const override { return "svd"; }
+  void check(const LayerRule& rule) const override {
+    require(rule.rule == RankRule::rank || rule.rule == RankRule::fraction, "rank rule ", to_string(rule.rule),
+            " does not apply to the svd strategy (use rank or fraction)");
+    check_rule_value(rule);
+  }
+  [[nodiscard]] bool needs_factorization(const LayerRule& /*rule*/) const override { return false; }
+  [[nodiscard]] bool needs_weight_svd() const override { return true; }
+  [[nodiscard]] bool selects_neurons() const override { return false; }
+  [[nodiscard]] index_t count(const LayerRule& rule, const LayerContext& c) const override {
+    return svd_rank(rule, c.current->d_in(), c.current->d_out());
+  }
+  [[nodiscard]] LayerChange change(index_t r, const LayerContext& c) const override {
+    LayerChange out;
+    out.replacement = svd_layer(*c.current, *c.weight_svd, r);
+    return out;
+  }
+};
+}  // namespace
+
+la::CpqrOptions LayerPolicy::stopping_rule(const LayerRule& rule, const LayerContext& c) const {
+  const double norm = rule.rule == RankRule::eps ? c.next_norm : 0.0;
+  la::CpqrOptions o = cpqr_stopping_rule(rule, c.rows, c.current->d_out(), norm);
+  o.method = c.cpqr_method;
+  return o;
+}
+
+std::shared_ptr<const LayerPolicy> make_policy(std::string_view name, const PolicyOptions& options) {
+  if (name == "id") return std::make_shared<PivotPolicy>(false, false);
+  if (name == "corrected") return std::make_shared<PivotPolicy>(true, options.intercept);
+  if (name == "random") return std::make_shared<RandomPolicy>(options.seed);
+  if (name == "magnitude") return std::make_shared<MagnitudePolicy>();
+  if (name == "svd") return std::make_shared<SvdPolicy>();
+  throw Error(detail::concat("unknown selection policy '", name, "' (known: id, corrected, random, magnitude, svd)"));
+}
+
+}  // namespace idprune::compress
