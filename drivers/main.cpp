@@ -22,6 +22,7 @@ int run_train(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
 int run_report(const std::vector<std::string>& args);
 int run_pareto(const std::vector<std::string>& args);
+int run_compress(const std::vector<std::string>& args);
 
 const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {
@@ -33,6 +34,8 @@ const std::vector<Subcommand>& subcommands() {
       {"eval", "test accuracy of a model file, per class, under mpirun too", run_eval},
       {"report", "HTML + Markdown report with gnuplot figures from result folders", run_report},
       {"pareto", "accuracy / parameter Pareto fronts: greedy, baselines and joint strategies", run_pareto},
+      {"compress", "write one compressed model (a budget or a rule), with its per-layer sensitivity table",
+       run_compress},
   };
   return table;
 }

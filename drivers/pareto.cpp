@@ -11,16 +11,20 @@
 #include <iomanip>
 #include <iostream>
 #include <optional>
+#include <span>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli.hpp"
+#include "idprune/compress/export.hpp"
 #include "idprune/compress/pareto_files.hpp"
 #include "idprune/compress/strategy.hpp"
 #include "idprune/data/dataset.hpp"
 #include "idprune/data/sampling.hpp"
 #include "idprune/dist/comm.hpp"
 #include "idprune/dist/fault.hpp"
+#include "idprune/io/file.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/nn/model_io.hpp"
 #include "idprune/report/report.hpp"
@@ -33,6 +37,7 @@ namespace {
 const char* const kUsageHead = R"(--model M --data D --out DIR [--strategies greedy,magnitude,svd,...]
        [--budgets 0.05,0.075,0.1,0.15,0.2,0.3] [--compression-size 2000] [--validation-size 5000]
        [--seed S] [--threads T] [--intercept] [--step 0.05] [--objective cross-entropy|error-rate]
+       [--save-models MODELS_DIR]
 
 For every strategy and parameter budget (a fraction of the model's parameters), the strategy's best
 compressed model within the budget: selected on a VALIDATION split of the training images
@@ -48,10 +53,41 @@ interpolated along its sweep), DIR/joint-path-*.csv, DIR/config.ini and the repo
 --resume keeps the finished ones (same options and the same model and data contents) and computes
 the rest. SIGINT/SIGTERM/SIGUSR1 stop after the strategy in flight (a second one at once). One run
 at a time per folder (DIR/idprune.lock).
+--save-models MODELS_DIR writes the model each strategy selected at each budget as it finishes:
+MODELS_DIR/STRATEGY_BUDGET.safetensors (float32, e.g. budget-corrected_0.2.safetensors) with the
+metadata of `idprune compress` (kept neurons, accuracies of the file, provenance) and its
+sensitivity table STRATEGY_BUDGET.layers.csv (strategies kept from an earlier run by --resume are
+not written again).
 
 Example:
   idprune pareto --model data/models/fashion-mnist-small.safetensors --data data/fashion-mnist-small \
                  --strategies greedy,svd,budget --validation-size 1000 --out results/pareto)";
+
+/// Collective: each row's model, rounded to float32 and scored again (the file's accuracies), written
+/// by rank 0 as DIR/STRATEGY_BUDGET.safetensors with its sensitivity table beside it.
+void save_models(const std::string& dir, const nn::Mlp& model, const dist::DistMatrix& xc,
+                 const compress::Scorer& validation, const compress::Scorer& test,
+                 std::span<const compress::ParetoRow> rows, const compress::CompressionProvenance& prov, bool intercept,
+                 bool root) {
+  for (const compress::ParetoRow& row : rows) {
+    compress::CompressedNetwork network = compress::network_of_row(model, row, validation, test);
+    network.sensitivity = compress::sensitivity_table(model, network.compressed, xc);
+    compress::CompressRequest request;
+    request.budget = row.budget;
+    request.budget_strategies = {row.strategy};
+    request.policy.intercept = intercept;
+    nn::ModelWriteOptions write;
+    write.metadata = compress::compression_metadata(model, network, request, prov);
+    std::ostringstream name;
+    name << row.strategy << "_" << row.budget;
+    const std::string base = (std::filesystem::path(dir) / name.str()).string();
+    dist::check_collective(xc.comm(), dist::capture_error([&] {
+                             if (!root) return;
+                             nn::write_model(base + ".safetensors", network.compressed.model, write);
+                             compress::write_sensitivity_csv(base + ".layers.csv", network.sensitivity);
+                           }));
+  }
+}
 
 }  // namespace
 
@@ -89,6 +125,7 @@ int run_pareto(const std::vector<std::string>& args) {
       "intercept", po::bool_switch()->default_value(false),
       "corrected strategies: least-squares fit with an intercept (the next layer gains a bias)")(
       "no-report", po::bool_switch()->default_value(false), "do not build DIR/report")(
+      "save-models", path(), "also write the model each strategy selected at each budget into this folder")(
       "resume", po::bool_switch()->default_value(false), "keep the strategies finished in --out, compute the rest");
   po::variables_map vm;
   if (!parse("pareto", kUsageHead + compress::strategy_help() + kUsageTail, options, args, vm)) return 0;
@@ -135,6 +172,8 @@ int run_pareto(const std::vector<std::string>& args) {
   const std::string out_dir = vm["out"].as<std::string>();
 
   const bool resume = vm["resume"].as<bool>();
+  const std::string models_dir = vm.count("save-models") ? vm["save-models"].as<std::string>() : std::string();
+  popts.keep_models = !models_dir.empty();
   compress::check_pareto_options(popts);
   const int threads = resolve_threads("pareto", vm["threads"].as<int>(), root);
   const tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
@@ -147,6 +186,7 @@ int run_pareto(const std::vector<std::string>& args) {
     if (!root) return;
     files.emplace(out_dir, resume, "idprune pareto");
     for (const auto& note : files->notes()) std::cerr << "pareto: " << note << "\n";
+    if (!models_dir.empty()) io::prepare_output_folder(models_dir);
   });
   dist::check_collective(comm, error);
 
@@ -253,6 +293,16 @@ int run_pareto(const std::vector<std::string>& args) {
   prov["version"] = version_string();
   prov["blas_core"] = la::blas_core_name();
 
+  compress::CompressionProvenance prov_of_models;
+  prov_of_models.original_sha256 = model_sha256;
+  prov_of_models.data_sha256 = data_sha256;
+  prov_of_models.compression_size = compression_size;
+  prov_of_models.validation_size = validation_size;
+  prov_of_models.seed = seed;
+  if (root && !models_dir.empty() && todo.size() < popts.strategies.size())
+    std::cerr << "pareto: --save-models writes the models of the strategies computed now, not of those kept from "
+                 "the earlier run\n";
+
   StopSignals signals("pareto", "strategy", root);
   compress::ParetoHooks hooks;
   hooks.log = [&](const std::string& line) {
@@ -268,6 +318,8 @@ int run_pareto(const std::vector<std::string>& args) {
                 << std::defaultfloat;
     });
     dist::check_collective(comm, e);
+    if (!models_dir.empty())
+      save_models(models_dir, model, xcd, validation, test, new_rows, prov_of_models, popts.policy.intercept, root);
     throw_if_stop_requested(comm, signals);
   };
   if (!todo.empty()) {

@@ -282,6 +282,7 @@ class Study {
           seen.emplace_back(part[i], models[i].params);
           out.push_back(std::move(models[i]));
         }
+        release_unselected(out);
       }
     };
     run_values(grid);
@@ -304,6 +305,19 @@ class Study {
       run_values(fresh);
     }
     return out;
+  }
+
+  /// Drops the network of every sweep point that is not select_within's choice for any budget now.
+  /// Such a point never becomes the choice later: a later point replaces the choice only by beating
+  /// it. So a sweep holds at most one network per budget beyond the wave in flight.
+  void release_unselected(std::vector<ParetoModel>& models) const {
+    std::vector<char> selected(models.size(), 0);
+    for (double b : options_.budgets) {
+      const std::ptrdiff_t i = select_within(models, budget_params(b, model_.parameter_count()));
+      if (i >= 0) selected[static_cast<std::size_t>(i)] = 1;
+    }
+    for (std::size_t i = 0; i < models.size(); ++i)
+      if (selected[i] == 0) models[i].network.reset();
   }
 
   const nn::Mlp& model_;

@@ -7,10 +7,15 @@
   idprune -> PyTorch: a model written by `idprune train` (with and without biases) is loaded into
     an nn.Sequential built from the file's shapes, as docs/model-files.md shows.
 
-Each round trip is one function that takes a model file and returns (ok, message), so later steps
-(`idprune compress` of a trained model, then loading the result) plug in as further functions.
-Done when: predictions equal on >= 99.9% of the test images and accuracies within 0.1 point
-(float32 in PyTorch against idprune's float64 evaluation of the same float32 weights).
+  PyTorch -> idprune compress -> PyTorch: MLPs trained here (with biases, without biases, named
+    modules) are compressed by `idprune compress` (a parameter budget, and svd and corrected rules),
+    and the compressed file is loaded into an nn.Sequential built from its shapes; its predictions
+    are compared with `idprune eval` of the same file, and PyTorch's CPU times of the original and
+    the compressed model are printed.
+
+Every comparison asks for predictions equal on >= 99.9% of the test images and accuracies within
+0.1 point: float32 in PyTorch against idprune's float64 evaluation of the same float32 weights
+differ only where two logits (nearly) tie.
 
 Usage: python3 roundtrip.py IDPRUNE_BINARY SOURCE_ROOT
 """
@@ -245,6 +250,43 @@ def idprune_to_torch(idp, name, train_args, x_test, y_test):
     return compare(f"idprune -> PyTorch, {name}", predict(model, x_test), pred, labels)
 
 
+def compress_round_trip(idp, name, model, x_test, y_test, compress_args, read_args=()):
+    """Export `model`'s state dict, `idprune compress` it, load the result into an nn.Sequential
+    built from the file's shapes, and compare its predictions with `idprune eval` of the file.
+    Returns ((ok, message), compressed nn.Sequential or None)."""
+    source = os.path.join(idp.work, name + ".safetensors")
+    write_safetensors(source, model.state_dict())
+    out = os.path.join(idp.work, name + "-compressed.safetensors")
+    r = idp.run("compress", "--model", source, "--data", idp.data, "--out", out, "--compression-size", "1000",
+                "--validation-size", "1000", "--threads", "1", *compress_args, *read_args)
+    if r.returncode != 0:
+        return (False, f"{name}: idprune compress failed: {r.stdout}{r.stderr}"), None
+    compressed = sequential_from_file(out)
+    _, metadata = read_safetensors(out)
+    labels, pred = idp.predictions(out)
+    ok, msg = compare(f"PyTorch -> idprune compress -> PyTorch, {name}", predict(compressed, x_test), pred, labels)
+    params = sum(p.numel() for p in compressed.parameters())
+    original = sum(p.numel() for p in model.parameters())
+    recorded = float(metadata["idprune.test_accuracy"])
+    measured = int((pred == labels).sum()) / len(labels)
+    kept = json.loads(metadata["idprune.kept_neurons"])
+    # The width of each hidden layer: the Linear module right before each activation module.
+    modules = list(compressed)
+    widths = [modules[i - 1].out_features for i, m in enumerate(modules) if not isinstance(m, torch.nn.Linear)]
+    problems = []
+    if params != int(metadata["idprune.params"]) or params >= original:
+        problems.append(f"{params} parameters (metadata {metadata['idprune.params']}, original {original})")
+    if abs(recorded - measured) > 1e-12:
+        problems.append(f"metadata test accuracy {recorded} but idprune eval gives {measured}")
+    if [len(k) for k in kept] != widths:
+        problems.append(f"kept neurons per layer {[len(k) for k in kept]}, hidden widths of the file {widths}")
+    msg += (f"; {params} of {original} parameters ({metadata['idprune.strategy']}, {metadata['idprune.setting']}); "
+            f"biases: {sum(1 for m in compressed if isinstance(m, torch.nn.Linear) and m.bias is not None)} Linear")
+    if problems:
+        return (False, msg + "; " + "; ".join(problems)), compressed
+    return (ok, msg), compressed
+
+
 def ambiguous_file_is_one_clear_error(idp, model):
     """A ModuleList's keys without --layer-order: one error naming the file and listing its keys,
     and no predictions file."""
@@ -282,6 +324,34 @@ def main():
                                         "--layer-order", "layers.0,layers.1,layers.2"))
         results.append(idprune_to_torch(idp, "train-bias", ["--bias"], x_test, y_test))
         results.append(idprune_to_torch(idp, "train-nobias", [], x_test, y_test))
+
+        # Compression round trips: a wider MLP with biases at a 30% budget (the default candidates),
+        # a bias-free one whose corrected fit with an intercept gains biases, named modules with
+        # svd (a layer becomes two Linear modules).
+        wide = train(torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128),
+                                         torch.nn.ReLU(), torch.nn.Linear(128, 10)), x_train, y_train, seed=7)
+        result, wide_compressed = compress_round_trip(idp, "wide-bias-budget", wide, x_test, y_test,
+                                                      ["--budget", "0.3"])
+        results.append(result)
+        result, _ = compress_round_trip(idp, "sequential-nobias-corrected", seq_plain, x_test, y_test,
+                                        ["--budget", "0.5", "--strategy", "budget-corrected", "--intercept"])
+        results.append(result)
+        result, _ = compress_round_trip(idp, "named-svd", named, x_test, y_test,
+                                        ["--strategy", "svd", "--rule", "rank", "--value", "8"])
+        results.append(result)
+        result, _ = compress_round_trip(idp, "modulelist-greedy", listed, x_test, y_test,
+                                        ["--rule", "fraction", "--value", "0.5"],
+                                        ["--layer-order", "layers.0,layers.1,layers.2"])
+        results.append(result)
+        if wide_compressed is not None:
+            for batch_size in (1, 64, 1000):
+                batch = x_test[:batch_size]
+                t_original = cpu_time(wide, batch, reps=50 if batch_size < 1000 else 20)
+                t_compressed = cpu_time(wide_compressed, batch, reps=50 if batch_size < 1000 else 20)
+                print(f"PyTorch {torch.__version__} CPU, 1 thread, batch {batch_size}: original "
+                      f"({sum(p.numel() for p in wide.parameters())} parameters) {1e3 * t_original:.3f} ms, "
+                      f"compressed ({sum(p.numel() for p in wide_compressed.parameters())} parameters) "
+                      f"{1e3 * t_compressed:.3f} ms per pass: {t_original / t_compressed:.2f}x (informational)")
 
         batch = x_test[:1000]
         for name, model in [("sequential-bias", seq_bias), ("sequential-lowrank", low_rank),
