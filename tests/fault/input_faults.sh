@@ -11,7 +11,7 @@
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 
-commands=(sweep eval pareto rank)
+commands=(sweep eval pareto rank compress)
 
 # fault_args COMMAND MODEL DATA ENGINE OUT: one rank's arguments (small and quick).
 fault_args() {
@@ -25,6 +25,10 @@ fault_args() {
     echo "--compression-size 300 --validation-size 300 --test-size 300 --seed 7 --threads 1 --no-report"
     echo "--engine $4 --out $5" ;;
   rank) echo "rank --model $2 --layer 1 --data $3 --samples 300 --base-points 2 --seed 7" ;;
+  compress)
+    echo "compress --model $2 --data $3 --strategy greedy --rule eps --value 0.1 --compression-size 300"
+    echo "--validation-size 300 --test-size 300"
+    echo "--seed 7 --threads 1 --engine $4 --out $5.safetensors" ;;
   *) fail "fault_args: unknown command $1" ;;
   esac
 }
