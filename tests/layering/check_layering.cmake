@@ -7,10 +7,13 @@
 #   1. every layer LAYER declares (public or private) has a lower level;
 #   2. LAYER's public headers compile together with the INTERFACE include path alone (a public
 #      header needing a layer or library declared only privately fails here); this is also the
-#      control that the probes below fail for the right reason;
+#      control that the probes below fail for the right reason (the MPI interop header compiles
+#      with idprune::mpi_interop's include path instead);
 #   3. with the OWN include path, no header of a layer LAYER may not see (a layer of its level or
 #      above, or one it does not reach through its declarations) can be included: the compiler
 #      must stop with "file not found" on that very include;
+#   4. <mpi.h> cannot be included from any layer's INTERFACE path, nor from the OWN path of a
+#      layer other than dist (MPI stays behind dist::Comm).
 cmake_minimum_required(VERSION 3.25)
 include("${SETTINGS}")
 
@@ -92,6 +95,24 @@ endwhile()
 # 2. Own public headers, with the users' include path.
 file(GLOB own_headers RELATIVE "${SOURCE_DIR}/include" "${SOURCE_DIR}/include/idprune/${LAYER}/*.hpp")
 list(SORT own_headers)
+# The header that hands out the raw MPI handle needs MPI's include path: its users link
+# idprune::mpi_interop, so it compiles with that target's include path instead.
+set(interop_headers "")
+foreach(header IN LISTS own_headers)
+  if(header IN_LIST INTEROP_HEADERS)
+    list(APPEND interop_headers ${header})
+  endif()
+endforeach()
+if(interop_headers)
+  list(REMOVE_ITEM own_headers ${interop_headers})
+  foreach(header IN LISTS interop_headers)
+    string(MAKE_C_IDENTIFIER "${header}" id)
+    probe("interop_${id}" "#include <${header}>\n" "${INTEROP_INCLUDES}")
+    if(NOT rc EQUAL 0)
+      fail("${LAYER}: <${header}> does not compile with idprune::mpi_interop's include path:\n${output}")
+    endif()
+  endforeach()
+endif()
 if(NOT own_headers)
   fail("${LAYER}: no public headers in include/idprune/${LAYER}/")
 endif()
@@ -127,6 +148,12 @@ foreach(other IN LISTS LAYERS)
     math(EXPR checked "${checked} + 1")
   endforeach()
 endforeach()
+
+# 4. MPI only inside dist.
+expect_not_found(mpi_interface "mpi.h" "${INTERFACE_INCLUDES}" "MPI must not reach the users of ${LAYER}")
+if(NOT LAYER STREQUAL "dist")
+  expect_not_found(mpi_own "mpi.h" "${OWN_INCLUDES}" "only dist's sources use MPI")
+endif()
 
 if(failures)
   list(LENGTH failures n)
