@@ -24,5 +24,4 @@ if(IDPRUNE_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
 
-find_program(IDPRUNE_MPIEXEC NAMES mpiexec mpirun HINTS ${MPIEXEC_EXECUTABLE})
 find_program(IDPRUNE_GNUPLOT gnuplot)

@@ -1,8 +1,6 @@
 // `idprune bench id`: times the pivot engines of the distributed ID (dist::distributed_id) on a
 // row-distributed matrix that every rank generates for its own rows, against single-process
 // LAPACK dgeqp3 on the full matrix with threaded BLAS. Timing lives here, never in the library.
-#include <sched.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -20,6 +18,7 @@
 #include "idprune/dist/collectives.hpp"
 #include "idprune/dist/comm.hpp"
 #include "idprune/dist/generate.hpp"
+#include "idprune/dist/parallelism.hpp"
 #include "idprune/dist/pivot.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/la/cpqr.hpp"
@@ -55,13 +54,6 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t h = v.size() / 2;
   return v.size() % 2 == 1 ? v[h] : 0.5 * (v[h - 1] + v[h]);
-}
-
-int affinity_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) != 0) return static_cast<int>(std::thread::hardware_concurrency());
-  return CPU_COUNT(&set);
 }
 
 std::vector<double> load_average() {
@@ -138,7 +130,7 @@ int run_bench_id(const std::vector<std::string>& args) {
 
   // Threads: engines get this rank's share of the node's cores; the reference every core it may use.
   const int hw = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-  const int my_cores = affinity_cores();
+  const int my_cores = dist::available_cores();
   const int node_ranks = comm.split_shared().size();
   const int engine_threads =
       vm["threads"].as<int>() > 0 ? vm["threads"].as<int>() : std::max(1, std::min(my_cores, hw / node_ranks));

@@ -1,6 +1,5 @@
 #include "cli.hpp"
 
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -475,26 +474,6 @@ std::vector<long> parse_integers(const std::string& text, const std::string& wha
     values.push_back(v);
   }
   return values;
-}
-
-int available_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
-  return std::max(1, CPU_COUNT(&set));
-}
-
-int resolve_threads(const std::string& command, int requested, bool root) {
-  require(requested >= 0, command, ": --threads=", requested, " (needs >= 0)");
-  const int cores = available_cores();
-  if (requested == 0) return cores;
-  if (requested > cores) {
-    if (root)
-      std::cerr << command << ": --threads " << requested << " exceeds the " << cores
-                << " cores this process may use; using " << cores << "\n";
-    return cores;
-  }
-  return requested;
 }
 
 // ---- Stop signals -------------------------------------------------------------------------------

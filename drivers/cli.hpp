@@ -87,12 +87,6 @@ std::vector<std::string> split_list(const std::string& text, const std::string& 
 std::vector<double> parse_doubles(const std::string& text, const std::string& what);
 std::vector<long> parse_integers(const std::string& text, const std::string& what);
 
-/// The cores this process may use (its CPU affinity), at least 1.
-[[nodiscard]] int available_cores();
-/// --threads T resolved: 0 means available_cores(); more than that is lowered to it (with a note
-/// on standard error from rank 0); negative is an error.
-[[nodiscard]] int resolve_threads(const std::string& command, int requested, bool root);
-
 /// Stops a long run cleanly: SIGINT, SIGTERM and SIGUSR1 (the one mpirun forwards without killing
 /// the ranks; SLURM sends it with --signal=B:USR1@SECONDS) are caught for the object's lifetime.
 /// The first sets requested() and, where `announce` (rank 0), prints at once "COMMAND: stopping

@@ -16,6 +16,7 @@
 #include "idprune/data/sampling.hpp"
 #include "idprune/dist/comm.hpp"
 #include "idprune/dist/fault.hpp"
+#include "idprune/dist/parallelism.hpp"
 #include "idprune/io/file.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/nn/model_io.hpp"
@@ -179,10 +180,10 @@ int run_compress(const std::vector<std::string>& args) {
   const std::string model_path = vm["model"].as<std::string>();
   const std::string data_dir = vm["data"].as<std::string>();
   const std::string csv_path = table_path(out);
-  const int threads = resolve_threads("compress", vm["threads"].as<int>(), root);
-  const tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
-                                        static_cast<std::size_t>(threads));
-  la::set_blas_threads(threads);
+  const dist::ResolvedThreads resolved = dist::resolve_threads(vm["threads"].as<int>(), "--threads");
+  if (root && !resolved.warning.empty()) std::cerr << "compress: " << resolved.warning << "\n";
+  const int threads = resolved.threads;
+  const dist::ThreadLimit thread_limit(threads);
 
   // The output's folder must take files before any work (rank 0 writes).
   dist::check_collective(comm, dist::capture_error([&] {

@@ -4,8 +4,6 @@
 // resumable; DIR/config.ini, and the report (DIR/report).
 #include "idprune/compress/pareto.hpp"
 
-#include <tbb/global_control.h>
-
 #include <array>
 #include <filesystem>
 #include <iomanip>
@@ -24,6 +22,7 @@
 #include "idprune/data/sampling.hpp"
 #include "idprune/dist/comm.hpp"
 #include "idprune/dist/fault.hpp"
+#include "idprune/dist/parallelism.hpp"
 #include "idprune/io/file.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/nn/model_io.hpp"
@@ -175,10 +174,10 @@ int run_pareto(const std::vector<std::string>& args) {
   const std::string models_dir = vm.count("save-models") ? vm["save-models"].as<std::string>() : std::string();
   popts.keep_models = !models_dir.empty();
   compress::check_pareto_options(popts);
-  const int threads = resolve_threads("pareto", vm["threads"].as<int>(), root);
-  const tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
-                                        static_cast<std::size_t>(threads));
-  la::set_blas_threads(threads);
+  const dist::ResolvedThreads resolved = dist::resolve_threads(vm["threads"].as<int>(), "--threads");
+  if (root && !resolved.warning.empty()) std::cerr << "pareto: " << resolved.warning << "\n";
+  const int threads = resolved.threads;
+  const dist::ThreadLimit thread_limit(threads);
 
   // The results folder first (rank 0): locked for this run, so a second run fails at once.
   std::optional<compress::ParetoFiles> files;

@@ -3,7 +3,6 @@
 #include "idprune/compress/sweep.hpp"
 
 #include <malloc.h>
-#include <tbb/global_control.h>
 
 #include <algorithm>
 #include <array>
@@ -24,6 +23,7 @@
 #include "idprune/data/sampling.hpp"
 #include "idprune/dist/comm.hpp"
 #include "idprune/dist/fault.hpp"
+#include "idprune/dist/parallelism.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/nn/model_io.hpp"
 #include "idprune/version.hpp"
@@ -123,10 +123,10 @@ int run_sweep(const std::vector<std::string>& args) {
   const bool resume = vm["resume"].as<bool>();
 
   // Threads: TBB's parallelism and BLAS outside TBB regions; never more than the cores we may use.
-  const int threads = resolve_threads("sweep", vm["threads"].as<int>(), root);
-  const tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
-                                        static_cast<std::size_t>(threads));
-  la::set_blas_threads(threads);
+  const dist::ResolvedThreads resolved = dist::resolve_threads(vm["threads"].as<int>(), "--threads");
+  if (root && !resolved.warning.empty()) std::cerr << "sweep: " << resolved.warning << "\n";
+  const int threads = resolved.threads;
+  const dist::ThreadLimit thread_limit(threads);
   const long wave = vm["wave"].as<long>();
   require(wave >= 0, "sweep: --wave=", wave, " (needs >= 0)");
 

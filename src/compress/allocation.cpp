@@ -9,7 +9,7 @@
 namespace idprune::compress {
 
 namespace {
-std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
+using la::uz;
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }

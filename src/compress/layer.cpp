@@ -13,7 +13,7 @@ namespace idprune::compress {
 using la::Matrix;
 
 namespace {
-std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
+using la::uz;
 
 /// SplitMix64 finaliser (Steele, Lea, Flood 2014): decorrelates the per-layer seeds.
 std::uint64_t mix(std::uint64_t x) {

@@ -17,7 +17,7 @@ namespace idprune::compress {
 using la::Matrix;
 
 namespace {
-std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
+using la::uz;
 
 /// Uninitialised buffers of one evaluation task. Every product writes its output completely
 /// (beta = 0), so the zero fill of la::Matrix would be a wasted pass over memory: in a sweep's

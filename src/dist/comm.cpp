@@ -8,6 +8,8 @@
 #include <iostream>
 #include <thread>
 
+#include "idprune/dist/mpi_interop.hpp"
+
 namespace idprune::dist {
 
 namespace detail {
@@ -28,6 +30,38 @@ int to_int_count(std::size_t count, const char* routine) {
 int to_int_count(std::int64_t count, const char* routine) {
   require(count >= 0 && count <= INT_MAX, routine, ": count ", count, " outside [0, INT_MAX]");
   return static_cast<int>(count);
+}
+
+MPI_Datatype to_mpi(detail::Datatype type) {
+  switch (type) {
+    case detail::Datatype::f64:
+      return MPI_DOUBLE;
+    case detail::Datatype::f32:
+      return MPI_FLOAT;
+    case detail::Datatype::i64:
+      return MPI_INT64_T;
+    case detail::Datatype::u64:
+      return MPI_UINT64_T;
+    case detail::Datatype::i32:
+      return MPI_INT;
+    case detail::Datatype::character:
+      return MPI_CHAR;
+    case detail::Datatype::unsigned_character:
+      return MPI_UNSIGNED_CHAR;
+  }
+  throw Error("dist::Comm: unknown datatype");
+}
+
+MPI_Op to_mpi(detail::ReduceOp op) {
+  switch (op) {
+    case detail::ReduceOp::sum:
+      return MPI_SUM;
+    case detail::ReduceOp::max:
+      return MPI_MAX;
+    case detail::ReduceOp::min:
+      return MPI_MIN;
+  }
+  throw Error("dist::Comm: unknown reduction");
 }
 }  // namespace
 
@@ -85,6 +119,11 @@ struct Comm::State {
   State& operator=(const State&) = delete;
 };
 
+struct detail::NativeAccess {
+  static MPI_Comm comm(const Comm& c) { return c.state_ ? c.state_->comm : MPI_COMM_NULL; }
+  static Comm make(MPI_Comm comm, bool owned) { return Comm(std::make_shared<Comm::State>(comm, owned)); }
+};
+
 Comm::Comm(std::shared_ptr<State> state) : state_(std::move(state)) {
   if (state_->comm == MPI_COMM_NULL) return;
   detail::check_mpi(MPI_Comm_set_errhandler(state_->comm, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
@@ -97,37 +136,37 @@ Comm Comm::world() {
   return Comm(std::make_shared<State>(MPI_COMM_WORLD, false));
 }
 
-Comm Comm::wrap(MPI_Comm comm) {
-  require(Environment::active(), "dist::Comm::wrap: MPI is not initialised");
-  return Comm(std::make_shared<State>(comm, false));
+Comm wrap(MPI_Comm comm) {
+  require(Environment::active(), "dist::wrap: MPI is not initialised");
+  return detail::NativeAccess::make(comm, false);
 }
 
-MPI_Comm Comm::native() const { return state_ ? state_->comm : MPI_COMM_NULL; }
+MPI_Comm native(const Comm& comm) { return detail::NativeAccess::comm(comm); }
 
 Comm Comm::duplicate() const {
   MPI_Comm out = MPI_COMM_NULL;
-  detail::check_mpi(MPI_Comm_dup(native(), &out), "MPI_Comm_dup");
+  detail::check_mpi(MPI_Comm_dup(native(*this), &out), "MPI_Comm_dup");
   return Comm(std::make_shared<State>(out, true));
 }
 
 Comm Comm::split(int color, int key) const {
   MPI_Comm out = MPI_COMM_NULL;
-  detail::check_mpi(MPI_Comm_split(native(), color < 0 ? MPI_UNDEFINED : color, key, &out), "MPI_Comm_split");
+  detail::check_mpi(MPI_Comm_split(native(*this), color < 0 ? MPI_UNDEFINED : color, key, &out), "MPI_Comm_split");
   return Comm(std::make_shared<State>(out, true));
 }
 
 Comm Comm::split_shared() const {
   MPI_Comm out = MPI_COMM_NULL;
-  detail::check_mpi(MPI_Comm_split_type(native(), MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &out),
+  detail::check_mpi(MPI_Comm_split_type(native(*this), MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &out),
                     "MPI_Comm_split_type");
   return Comm(std::make_shared<State>(out, true));
 }
 
-void Comm::barrier() const { detail::check_mpi(MPI_Barrier(native()), "MPI_Barrier"); }
+void Comm::barrier() const { detail::check_mpi(MPI_Barrier(native(*this)), "MPI_Barrier"); }
 
 void Comm::idle_barrier(int poll_us) const {
   MPI_Request request = MPI_REQUEST_NULL;
-  detail::check_mpi(MPI_Ibarrier(native(), &request), "MPI_Ibarrier");
+  detail::check_mpi(MPI_Ibarrier(native(*this), &request), "MPI_Ibarrier");
   int done = 0;
   while (true) {
     detail::check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
@@ -136,53 +175,68 @@ void Comm::idle_barrier(int poll_us) const {
   }
 }
 
-void Comm::allreduce_raw(void* buf, std::size_t count, MPI_Datatype type, MPI_Op op, std::size_t elem) const {
+void Comm::allreduce_raw(void* buf, std::size_t count, detail::Datatype datatype, detail::ReduceOp reduction,
+                         std::size_t elem) const {
+  const MPI_Datatype type = to_mpi(datatype);
+  const MPI_Op op = to_mpi(reduction);
   if (count == 0) return;  // every rank must agree on count; an empty reduction is a no-op
-  detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf, to_int_count(count, "MPI_Allreduce"), type, op, native()),
+  detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf, to_int_count(count, "MPI_Allreduce"), type, op, native(*this)),
                     "MPI_Allreduce");
   if (size_ > 1) state_->bytes += count * elem;
 }
 
-void Comm::reduce_raw(void* buf, std::size_t count, MPI_Datatype type, MPI_Op op, std::size_t elem, int root) const {
+void Comm::reduce_raw(void* buf, std::size_t count, detail::Datatype datatype, detail::ReduceOp reduction,
+                      std::size_t elem, int root) const {
+  const MPI_Datatype type = to_mpi(datatype);
+  const MPI_Op op = to_mpi(reduction);
   if (count == 0) return;
   const int n = to_int_count(count, "MPI_Reduce");
   if (rank_ == root) {
-    detail::check_mpi(MPI_Reduce(MPI_IN_PLACE, buf, n, type, op, root, native()), "MPI_Reduce");
+    detail::check_mpi(MPI_Reduce(MPI_IN_PLACE, buf, n, type, op, root, native(*this)), "MPI_Reduce");
   } else {
-    detail::check_mpi(MPI_Reduce(buf, nullptr, n, type, op, root, native()), "MPI_Reduce");
+    detail::check_mpi(MPI_Reduce(buf, nullptr, n, type, op, root, native(*this)), "MPI_Reduce");
     state_->bytes += count * elem;
   }
 }
 
-void Comm::bcast_raw(void* buf, std::size_t count, MPI_Datatype type, std::size_t elem, int root) const {
+void Comm::bcast_raw(void* buf, std::size_t count, detail::Datatype datatype, std::size_t elem, int root) const {
+  const MPI_Datatype type = to_mpi(datatype);
   if (count == 0) return;
-  detail::check_mpi(MPI_Bcast(buf, to_int_count(count, "MPI_Bcast"), type, root, native()), "MPI_Bcast");
+  detail::check_mpi(MPI_Bcast(buf, to_int_count(count, "MPI_Bcast"), type, root, native(*this)), "MPI_Bcast");
   if (rank_ == root && size_ > 1) state_->bytes += count * elem;
 }
 
-void Comm::send_raw(const void* buf, std::size_t count, MPI_Datatype type, std::size_t elem, int dest, int tag) const {
-  detail::check_mpi(MPI_Send(buf, to_int_count(count, "MPI_Send"), type, dest, tag, native()), "MPI_Send");
+void Comm::send_raw(const void* buf, std::size_t count, detail::Datatype datatype, std::size_t elem, int dest,
+                    int tag) const {
+  const MPI_Datatype type = to_mpi(datatype);
+  detail::check_mpi(MPI_Send(buf, to_int_count(count, "MPI_Send"), type, dest, tag, native(*this)), "MPI_Send");
   state_->bytes += count * elem;
 }
 
-void Comm::recv_raw(void* buf, std::size_t count, MPI_Datatype type, std::size_t /*elem*/, int source, int tag) const {
+void Comm::recv_raw(void* buf, std::size_t count, detail::Datatype datatype, std::size_t /*elem*/, int source,
+                    int tag) const {
+  const MPI_Datatype type = to_mpi(datatype);
   MPI_Status status;
-  detail::check_mpi(MPI_Recv(buf, to_int_count(count, "MPI_Recv"), type, source, tag, native(), &status), "MPI_Recv");
+  detail::check_mpi(MPI_Recv(buf, to_int_count(count, "MPI_Recv"), type, source, tag, native(*this), &status),
+                    "MPI_Recv");
   int received = 0;
   detail::check_mpi(MPI_Get_count(&status, type, &received), "MPI_Get_count");
   require(static_cast<std::size_t>(received) == count, "MPI_Recv: expected ", count, " items from rank ", source,
           ", received ", received);
 }
 
-void Comm::allgather_raw(const void* block, std::size_t count, void* out, MPI_Datatype type, std::size_t elem) const {
+void Comm::allgather_raw(const void* block, std::size_t count, void* out, detail::Datatype datatype,
+                         std::size_t elem) const {
+  const MPI_Datatype type = to_mpi(datatype);
   if (count == 0) return;
   const int n = to_int_count(count, "MPI_Allgather");
-  detail::check_mpi(MPI_Allgather(block, n, type, out, n, type, native()), "MPI_Allgather");
+  detail::check_mpi(MPI_Allgather(block, n, type, out, n, type, native(*this)), "MPI_Allgather");
   if (size_ > 1) state_->bytes += count * elem;
 }
 
-void Comm::gatherv_raw(const void* local, std::span<const std::int64_t> counts, void* out, MPI_Datatype type,
+void Comm::gatherv_raw(const void* local, std::span<const std::int64_t> counts, void* out, detail::Datatype datatype,
                        std::size_t elem, int root) const {
+  const MPI_Datatype type = to_mpi(datatype);
   std::vector<int> recv_counts;
   std::vector<int> displs;
   if (rank_ == root) {
@@ -197,13 +251,14 @@ void Comm::gatherv_raw(const void* local, std::span<const std::int64_t> counts, 
   }
   const auto mine = counts[static_cast<std::size_t>(rank_)];
   detail::check_mpi(MPI_Gatherv(local, to_int_count(mine, "MPI_Gatherv"), type, out, recv_counts.data(), displs.data(),
-                                type, root, native()),
+                                type, root, native(*this)),
                     "MPI_Gatherv");
   if (rank_ != root) state_->bytes += static_cast<std::uint64_t>(mine) * elem;
 }
 
 void Comm::alltoallv_raw(const void* send, std::span<const std::int64_t> send_counts, void* recv,
-                         std::span<const std::int64_t> recv_counts, MPI_Datatype type, std::size_t elem) const {
+                         std::span<const std::int64_t> recv_counts, detail::Datatype datatype, std::size_t elem) const {
+  const MPI_Datatype type = to_mpi(datatype);
   require(
       send_counts.size() == static_cast<std::size_t>(size_) && recv_counts.size() == static_cast<std::size_t>(size_),
       "Comm::alltoallv: ", send_counts.size(), " send and ", recv_counts.size(), " receive counts for ", size_,
@@ -220,7 +275,7 @@ void Comm::alltoallv_raw(const void* send, std::span<const std::int64_t> send_co
     ro += recv_counts[r];
     if (static_cast<int>(r) != rank_) state_->bytes += static_cast<std::uint64_t>(send_counts[r]) * elem;
   }
-  detail::check_mpi(MPI_Alltoallv(send, sc.data(), sd.data(), type, recv, rc.data(), rd.data(), type, native()),
+  detail::check_mpi(MPI_Alltoallv(send, sc.data(), sd.data(), type, recv, rc.data(), rd.data(), type, native(*this)),
                     "MPI_Alltoallv");
 }
 

@@ -8,7 +8,11 @@
 #include <cmath>
 
 #include "idprune/dist/kernels.hpp"
+#include "idprune/dist/mpi_interop.hpp"
 #include "steps.hpp"
+
+// BLACS: the system context of an MPI communicator.
+extern "C" int Csys2blacs_handle(MPI_Comm comm);
 
 namespace idprune::dist::step {
 
@@ -24,7 +28,7 @@ class BlacsGrid {
     int me = 0;
     int np = 0;
     Cblacs_pinfo(&me, &np);  // initialises BLACS's view of MPI (MPI is already running)
-    handle_ = Csys2blacs_handle(comm.native());
+    handle_ = Csys2blacs_handle(native(comm));
     context_ = handle_;
     Cblacs_gridinit(&context_, "Row", nprow, npcol);
     Cblacs_gridinfo(context_, &nprow_, &npcol_, &myrow_, &mycol_);

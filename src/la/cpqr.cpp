@@ -45,7 +45,6 @@ using std::size_t;
 const double tol3z = std::sqrt(std::numeric_limits<double>::epsilon());
 
 int as_int(index_t v) { return static_cast<int>(v); }
-size_t uz(index_t v) { return static_cast<size_t>(v); }
 
 // Working state shared by the two in-house methods: the matrix being reduced in place (A P),
 // the pivots, the partial column norms (vn1: current estimate, vn2: last exact value) and tau.

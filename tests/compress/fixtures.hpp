@@ -20,7 +20,7 @@ namespace idprune::test {
 
 inline constexpr double eps = std::numeric_limits<double>::epsilon();
 
-inline std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
+using la::uz;
 
 /// d_in - hidden... - classes ReLU MLP, weights N(0, 2/d_in); with `bias`, biases N(0, 0.1^2).
 inline nn::Mlp random_mlp(index_t d_in, std::vector<index_t> hidden, index_t classes, bool bias, std::uint64_t seed) {

@@ -26,7 +26,7 @@ using compress::CompressedModel;
 using compress::CompressionEngine;
 using compress::PointPlan;
 
-std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
+using la::uz;
 
 template <class T>
 std::vector<T> block_of(const std::vector<T>& full, const dist::Comm& comm) {

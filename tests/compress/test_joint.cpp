@@ -19,7 +19,7 @@ namespace {
 using compress::allocate_budget;
 using compress::parameter_count_with_widths;
 
-std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
+using la::uz;
 
 /// Parameters saved by removing a neuron of layer l (as the allocation counts them).
 std::int64_t neuron_cost(const nn::Mlp& m, const std::vector<index_t>& k, index_t l) {

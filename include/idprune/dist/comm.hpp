@@ -11,8 +11,8 @@
 //   gather(v)         this rank's contribution (0 on the root for its own block: it stays local);
 //   alltoallv         everything sent to other ranks.
 // The counter is shared by copies of a Comm and is per communicator object, not global.
-#include <mpi.h>
-
+// This header does not include <mpi.h>: code above dist never sees MPI. The few places that need
+// the raw MPI_Comm (drivers, tests, the ScaLAPACK engine) include "idprune/dist/mpi_interop.hpp".
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -45,41 +45,45 @@ class Environment {
 };
 
 namespace detail {
+/// The element types a Comm transfers (comm.cpp maps them to MPI datatypes).
+enum class Datatype { f64, f32, i64, u64, i32, character, unsigned_character };
+/// The reductions a Comm performs (comm.cpp maps them to MPI operations).
+enum class ReduceOp { sum, max, min };
+
 template <class T>
-MPI_Datatype mpi_type() {
+constexpr Datatype datatype_of() {
   if constexpr (std::is_same_v<T, double>)
-    return MPI_DOUBLE;
+    return Datatype::f64;
   else if constexpr (std::is_same_v<T, float>)
-    return MPI_FLOAT;
+    return Datatype::f32;
   else if constexpr (std::is_same_v<T, std::int64_t>)
-    return MPI_INT64_T;
+    return Datatype::i64;
   else if constexpr (std::is_same_v<T, std::uint64_t>)
-    return MPI_UINT64_T;
+    return Datatype::u64;
   else if constexpr (std::is_same_v<T, int>)
-    return MPI_INT;
+    return Datatype::i32;
   else if constexpr (std::is_same_v<T, char>)
-    return MPI_CHAR;
+    return Datatype::character;
   else if constexpr (std::is_same_v<T, unsigned char>)
-    return MPI_UNSIGNED_CHAR;
+    return Datatype::unsigned_character;
   else
     static_assert(sizeof(T) == 0, "idprune::dist: no MPI datatype for this type");
 }
-/// Throws idprune::Error "MPI routine failed: <MPI's error string>" when rc != MPI_SUCCESS.
-void check_mpi(int rc, const char* routine);
+
+/// Access to the MPI communicator behind a Comm, for mpi_interop.hpp (defined in comm.cpp).
+struct NativeAccess;
 }  // namespace detail
 
-/// A communicator: a non-owning view of an existing MPI communicator (world(), wrap()), or the
-/// owner of one it created (duplicate(), split()), freed when the last copy goes away.
+/// A communicator: a non-owning view of an existing MPI communicator (world(), or wrap() of
+/// mpi_interop.hpp), or the owner of one it created (duplicate(), split()), freed when the last
+/// copy goes away.
 class Comm {
  public:
   /// MPI_COMM_WORLD (its error handler is set to MPI_ERRORS_RETURN). Requires MPI to be initialised.
   static Comm world();
-  /// A non-owning view of `comm` (its error handler is set to MPI_ERRORS_RETURN).
-  static Comm wrap(MPI_Comm comm);
 
   [[nodiscard]] int rank() const { return rank_; }
   [[nodiscard]] int size() const { return size_; }
-  [[nodiscard]] MPI_Comm native() const;
 
   /// MPI_Comm_dup: same group, separate message space, own byte counter.
   [[nodiscard]] Comm duplicate() const;
@@ -95,24 +99,24 @@ class Comm {
 
   template <class T>
   void allreduce_sum(std::span<T> inout) const {
-    allreduce_raw(inout.data(), inout.size(), detail::mpi_type<T>(), MPI_SUM, sizeof(T));
+    allreduce_raw(inout.data(), inout.size(), detail::datatype_of<T>(), detail::ReduceOp::sum, sizeof(T));
   }
   template <class T>
   void allreduce_max(std::span<T> inout) const {
-    allreduce_raw(inout.data(), inout.size(), detail::mpi_type<T>(), MPI_MAX, sizeof(T));
+    allreduce_raw(inout.data(), inout.size(), detail::datatype_of<T>(), detail::ReduceOp::max, sizeof(T));
   }
   template <class T>
   void allreduce_min(std::span<T> inout) const {
-    allreduce_raw(inout.data(), inout.size(), detail::mpi_type<T>(), MPI_MIN, sizeof(T));
+    allreduce_raw(inout.data(), inout.size(), detail::datatype_of<T>(), detail::ReduceOp::min, sizeof(T));
   }
   /// Sum onto `root` in place (other ranks' buffers are left unspecified-but-valid: unchanged).
   template <class T>
   void reduce_sum(std::span<T> inout, int root) const {
-    reduce_raw(inout.data(), inout.size(), detail::mpi_type<T>(), MPI_SUM, sizeof(T), root);
+    reduce_raw(inout.data(), inout.size(), detail::datatype_of<T>(), detail::ReduceOp::sum, sizeof(T), root);
   }
   template <class T>
   void bcast(std::span<T> data, int root) const {
-    bcast_raw(data.data(), data.size(), detail::mpi_type<T>(), sizeof(T), root);
+    bcast_raw(data.data(), data.size(), detail::datatype_of<T>(), sizeof(T), root);
   }
   /// Scalar conveniences.
   template <class T>
@@ -134,11 +138,11 @@ class Comm {
   /// Blocking point-to-point (tag 0 unless given).
   template <class T>
   void send(std::span<const T> data, int dest, int tag = 0) const {
-    send_raw(data.data(), data.size(), detail::mpi_type<T>(), sizeof(T), dest, tag);
+    send_raw(data.data(), data.size(), detail::datatype_of<T>(), sizeof(T), dest, tag);
   }
   template <class T>
   void recv(std::span<T> data, int source, int tag = 0) const {
-    recv_raw(data.data(), data.size(), detail::mpi_type<T>(), sizeof(T), source, tag);
+    recv_raw(data.data(), data.size(), detail::datatype_of<T>(), sizeof(T), source, tag);
   }
 
   /// Every rank's `value`, in rank order, on every rank (MPI_Allgather).
@@ -150,7 +154,7 @@ class Comm {
   template <class T>
   [[nodiscard]] std::vector<T> allgather(std::span<const T> block) const {
     std::vector<T> out(block.size() * static_cast<std::size_t>(size_));
-    allgather_raw(block.data(), block.size(), out.data(), detail::mpi_type<T>(), sizeof(T));
+    allgather_raw(block.data(), block.size(), out.data(), detail::datatype_of<T>(), sizeof(T));
     return out;
   }
   /// Concatenation of every rank's `local` (sizes may differ) in rank order, on `root` only
@@ -164,7 +168,7 @@ class Comm {
       for (auto c : counts) total += c;
       out.resize(static_cast<std::size_t>(total));
     }
-    gatherv_raw(local.data(), counts, out.data(), detail::mpi_type<T>(), sizeof(T), root);
+    gatherv_raw(local.data(), counts, out.data(), detail::datatype_of<T>(), sizeof(T), root);
     return out;
   }
   /// MPI_Alltoallv: send_counts[r] items of `send` (consecutive, in rank order) go to rank r;
@@ -175,7 +179,7 @@ class Comm {
     std::int64_t total = 0;
     for (auto c : recv_counts) total += c;
     std::vector<T> out(static_cast<std::size_t>(total));
-    alltoallv_raw(send.data(), send_counts, out.data(), recv_counts, detail::mpi_type<T>(), sizeof(T));
+    alltoallv_raw(send.data(), send_counts, out.data(), recv_counts, detail::datatype_of<T>(), sizeof(T));
     return out;
   }
 
@@ -186,19 +190,21 @@ class Comm {
   [[nodiscard]] std::uint64_t bytes_sent() const;
 
  private:
+  friend struct detail::NativeAccess;
   struct State;
   explicit Comm(std::shared_ptr<State> state);
 
-  void allreduce_raw(void* buf, std::size_t count, MPI_Datatype type, MPI_Op op, std::size_t elem) const;
-  void reduce_raw(void* buf, std::size_t count, MPI_Datatype type, MPI_Op op, std::size_t elem, int root) const;
-  void bcast_raw(void* buf, std::size_t count, MPI_Datatype type, std::size_t elem, int root) const;
-  void send_raw(const void* buf, std::size_t count, MPI_Datatype type, std::size_t elem, int dest, int tag) const;
-  void recv_raw(void* buf, std::size_t count, MPI_Datatype type, std::size_t elem, int source, int tag) const;
-  void allgather_raw(const void* block, std::size_t count, void* out, MPI_Datatype type, std::size_t elem) const;
-  void gatherv_raw(const void* local, std::span<const std::int64_t> counts, void* out, MPI_Datatype type,
+  void allreduce_raw(void* buf, std::size_t count, detail::Datatype type, detail::ReduceOp op, std::size_t elem) const;
+  void reduce_raw(void* buf, std::size_t count, detail::Datatype type, detail::ReduceOp op, std::size_t elem,
+                  int root) const;
+  void bcast_raw(void* buf, std::size_t count, detail::Datatype type, std::size_t elem, int root) const;
+  void send_raw(const void* buf, std::size_t count, detail::Datatype type, std::size_t elem, int dest, int tag) const;
+  void recv_raw(void* buf, std::size_t count, detail::Datatype type, std::size_t elem, int source, int tag) const;
+  void allgather_raw(const void* block, std::size_t count, void* out, detail::Datatype type, std::size_t elem) const;
+  void gatherv_raw(const void* local, std::span<const std::int64_t> counts, void* out, detail::Datatype type,
                    std::size_t elem, int root) const;
   void alltoallv_raw(const void* send, std::span<const std::int64_t> send_counts, void* recv,
-                     std::span<const std::int64_t> recv_counts, MPI_Datatype type, std::size_t elem) const;
+                     std::span<const std::int64_t> recv_counts, detail::Datatype type, std::size_t elem) const;
 
   std::shared_ptr<State> state_;
   int rank_ = 0;

@@ -1,13 +1,12 @@
 #pragma once
 // C declarations of the BLACS and ScaLAPACK routines idprune calls (Debian's
 // libscalapack-openmpi ships no header). Fortran conventions: every argument by pointer,
-// 1-based indices, column-major arrays, 9-integer array descriptors.
-#include <mpi.h>
+// 1-based indices, column-major arrays, 9-integer array descriptors. Csys2blacs_handle, which
+// takes an MPI_Comm, is declared in src/dist/scalapack.cpp, so this header needs no <mpi.h>.
 
 extern "C" {
 // BLACS (C interface).
 void Cblacs_pinfo(int* mypnum, int* nprocs);
-int Csys2blacs_handle(MPI_Comm comm);
 void Cfree_blacs_system_handle(int handle);
 void Cblacs_gridinit(int* context, const char* order, int nprow, int npcol);
 void Cblacs_gridinfo(int context, int* nprow, int* npcol, int* myrow, int* mycol);

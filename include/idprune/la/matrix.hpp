@@ -17,6 +17,13 @@ namespace idprune::la {
 
 using index_t = std::int64_t;
 
+/// An index or size (index_t: signed, as in LAPACK) as a std::size_t, for std::vector subscripts
+/// and sizes. `i` >= 0 (asserted in debug builds).
+[[nodiscard]] constexpr std::size_t uz(index_t i) {
+  assert(i >= 0);
+  return static_cast<std::size_t>(i);
+}
+
 class ConstMatrixView {
  public:
   ConstMatrixView() = default;
