@@ -10,6 +10,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "idprune/dist/collectives.hpp"
 #include "idprune/io/file.hpp"
 #include "idprune/la/error.hpp"
 #include "idprune/version.hpp"
@@ -221,7 +222,7 @@ SensitivityTable sensitivity_table(const nn::Mlp& original, const CompressedMode
     }
   });
   dist::check_collective(compression_set.comm(), error);
-  compression_set.comm().allreduce_sum(std::span<double>(sums));
+  dist::sum_in_place(compression_set.comm(), std::span<double>(sums));
   for (index_t l = 0; l < L; ++l) {
     const LayerOutcome& o = compressed.layers[uz(l)];
     LayerSensitivity s;
