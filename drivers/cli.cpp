@@ -14,6 +14,7 @@
 #include <map>
 #include <sstream>
 
+#include "idprune/data/sampling.hpp"
 #include "idprune/dist/fault.hpp"
 #include "idprune/io/file.hpp"
 #include "idprune/io/sha256.hpp"
@@ -580,6 +581,39 @@ void check_model_fits_data(const std::string& command, const nn::Mlp& model, con
           " inputs, the samples of '", dir, "' have ", info.features, " features");
   require(model.num_classes() == info.classes, command, ": the model '", model_path, "' has ", model.num_classes(),
           " classes, the data '", dir, "' has ", info.classes);
+}
+
+SelectionData load_selection_data(const dist::Comm& comm, const std::string& command, const nn::Mlp& model,
+                                  const std::string& model_path, const std::string& data_dir, long compression_size,
+                                  long validation_size, long test_size, std::uint64_t seed) {
+  SelectionData out;
+  dist::inject_fault(comm.rank(), "load-data");
+  require(model.num_hidden() >= 1, command, ": the model '", model_path, "' has no hidden layer");
+  const auto train = data::dataset_info(data_dir, data::Split::train);
+  check_model_fits_data(command, model, model_path, train, data_dir);
+  const std::array<data::Split, 2> splits = {data::Split::train, data::Split::test};
+  out.data_sha256 = data_sha256(data_dir, splits);
+  require(validation_size + compression_size <= train.samples, command, ": --validation-size=", validation_size,
+          " plus --compression-size=", compression_size, " exceed the ", train.samples, " training images of '",
+          data_dir, "'");
+  const auto split = data::train_validation_split(train.samples, validation_size, seed);
+  const auto sample = data::sample_compression_set(split.train, compression_size, seed);
+  const auto part = [&](const std::vector<std::int64_t>& rows) {
+    const auto mine = dist::block_rows(static_cast<la::index_t>(rows.size()), comm.size(), comm.rank());
+    return std::span<const std::int64_t>(rows).subspan(static_cast<std::size_t>(mine.begin),
+                                                       static_cast<std::size_t>(mine.count));
+  };
+  out.xc = data::load_dataset_rows(data_dir, data::Split::train, part(sample)).x;
+  auto val = data::load_dataset_rows(data_dir, data::Split::train, part(split.validation));
+  out.xv = std::move(val.x);
+  out.yv = std::move(val.y);
+  const auto test = data::dataset_info(data_dir, data::Split::test);
+  out.test_samples = test_size > 0 ? std::min<std::int64_t>(test_size, test.samples) : test.samples;
+  const auto tmine = dist::block_rows(out.test_samples, comm.size(), comm.rank());
+  auto ds = data::load_dataset(data_dir, data::Split::test, tmine.begin, tmine.count);
+  out.xt = std::move(ds.x);
+  out.yt = std::move(ds.y);
+  return out;
 }
 
 }  // namespace idprune::cli

@@ -129,4 +129,21 @@ void check_same_data(const dist::Comm& comm, const std::string& command, const s
 void check_model_fits_data(const std::string& command, const nn::Mlp& model, const std::string& model_path,
                            const data::DatasetInfo& info, const std::string& dir);
 
+/// This rank's rows of the data a validation-selected study reads (`pareto`, `compress`): the
+/// compression set and the validation split drawn from the training images with `seed` (disjoint),
+/// and the first `test_size` test images (0: all). Not collective: call inside capture_error.
+struct SelectionData {
+  la::Matrix xc;
+  la::Matrix xv;
+  std::vector<int> yv;
+  la::Matrix xt;
+  std::vector<int> yt;
+  std::int64_t test_samples = 0;
+  std::string data_sha256;  ///< content of both splits' files
+};
+[[nodiscard]] SelectionData load_selection_data(const dist::Comm& comm, const std::string& command,
+                                                const nn::Mlp& model, const std::string& model_path,
+                                                const std::string& data_dir, long compression_size,
+                                                long validation_size, long test_size, std::uint64_t seed);
+
 }  // namespace idprune::cli

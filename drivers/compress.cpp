@@ -201,37 +201,20 @@ int run_compress(const std::vector<std::string>& args) {
   la::Matrix xt;
   std::vector<int> yt;
   std::int64_t n_test = 0;
-  dist::check_collective(
-      comm, dist::capture_error([&] {
-        dist::inject_fault(comm.rank(), "load-data");
-        require(model.num_hidden() >= 1, "compress: the model '", model_path, "' has no hidden layer");
-        compress::check_compress_request(request, &model);
-        const auto train = data::dataset_info(data_dir, data::Split::train);
-        check_model_fits_data("compress", model, model_path, train, data_dir);
-        const std::array<data::Split, 2> splits = {data::Split::train, data::Split::test};
-        data_sha256 = cli::data_sha256(data_dir, splits);
-        require(validation_size + compression_size <= train.samples, "compress: --validation-size=", validation_size,
-                " plus --compression-size=", compression_size, " exceed the ", train.samples, " training images of '",
-                data_dir, "'");
-        // The same split and compression set as `idprune pareto` with the same sizes and seed.
-        const auto split = data::train_validation_split(train.samples, validation_size, seed);
-        const auto sample = data::sample_compression_set(split.train, compression_size, seed);
-        const auto part = [&](const std::vector<std::int64_t>& rows) {
-          const auto mine = dist::block_rows(static_cast<la::index_t>(rows.size()), comm.size(), comm.rank());
-          return std::span<const std::int64_t>(rows).subspan(static_cast<std::size_t>(mine.begin),
-                                                             static_cast<std::size_t>(mine.count));
-        };
-        xc = data::load_dataset_rows(data_dir, data::Split::train, part(sample)).x;
-        auto val = data::load_dataset_rows(data_dir, data::Split::train, part(split.validation));
-        xv = std::move(val.x);
-        yv = std::move(val.y);
-        const auto test = data::dataset_info(data_dir, data::Split::test);
-        n_test = test_size > 0 ? std::min<std::int64_t>(test_size, test.samples) : test.samples;
-        const auto tmine = dist::block_rows(n_test, comm.size(), comm.rank());
-        auto ds = data::load_dataset(data_dir, data::Split::test, tmine.begin, tmine.count);
-        xt = std::move(ds.x);
-        yt = std::move(ds.y);
-      }));
+  dist::check_collective(comm, dist::capture_error([&] {
+                           require(model.num_hidden() >= 1, "compress: the model '", model_path,
+                                   "' has no hidden layer");
+                           compress::check_compress_request(request, &model);
+                           SelectionData d = load_selection_data(comm, "compress", model, model_path, data_dir,
+                                                                 compression_size, validation_size, test_size, seed);
+                           xc = std::move(d.xc);
+                           xv = std::move(d.xv);
+                           yv = std::move(d.yv);
+                           xt = std::move(d.xt);
+                           yt = std::move(d.yt);
+                           n_test = d.test_samples;
+                           data_sha256 = std::move(d.data_sha256);
+                         }));
   check_same_data(comm, "compress", data_dir, data_sha256);
 
   const dist::DistMatrix xcd = dist::DistMatrix::block_distributed(comm, std::move(xc), compression_size);

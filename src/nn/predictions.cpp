@@ -1,8 +1,8 @@
 #include <algorithm>
 #include <string>
 
-#include "idprune/nn/evaluate.hpp"
 #include "idprune/io/file.hpp"
+#include "idprune/nn/evaluate.hpp"
 
 namespace idprune::nn {
 

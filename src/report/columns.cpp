@@ -59,7 +59,8 @@ constexpr std::array sweep = {
 
 constexpr std::array pareto = {
     ColumnDoc{"strategy",
-              "strategy (greedy, greedy-fraction, magnitude, svd, corrected, spectrum, budget, descent, ...: idprune pareto --help)"},
+              "strategy (greedy, greedy-fraction, magnitude, svd, corrected, spectrum, budget, descent, ...: idprune "
+              "pareto --help)"},
     ColumnDoc{"budget", "parameter budget: the largest params_fraction allowed, in (0, 1]"},
     ColumnDoc{"params", "parameters of the model the strategy selected within the budget"},
     ColumnDoc{"params_fraction", "params / original_params"},

@@ -187,17 +187,14 @@ TEST(Resume, FinishedPointsMatchStrategyRuleLayersAndProvenance) {
   const std::vector<ordered_json> records = {record("greedy", 0.1, "all"), record("magnitude", 0.2, "all"),
                                              record("greedy", 0.3, "1")};
   const std::vector<double> grid = {0.1, 0.2, 0.3};
-  const auto done =
-      compress::finished_points(records, grid, "greedy", compress::RankRule::eps, {}, prov);
+  const auto done = compress::finished_points(records, grid, "greedy", compress::RankRule::eps, {}, prov);
   EXPECT_EQ(done, (std::vector<char>{1, 0, 0}));
   const std::vector<la::index_t> first = {0};
   EXPECT_EQ(compress::finished_points(records, grid, "greedy", compress::RankRule::eps, first, prov),
             (std::vector<char>{0, 0, 1}));
   compress::SweepProvenance other = prov;
   other.model = "other.safetensors";
-  EXPECT_THROW(
-      (void)compress::finished_points(records, grid, "greedy", compress::RankRule::eps, {}, other),
-      Error);
+  EXPECT_THROW((void)compress::finished_points(records, grid, "greedy", compress::RankRule::eps, {}, other), Error);
 }
 
 TEST(Progress, RendersBarRateAndEta) {

@@ -143,8 +143,7 @@ TEST(ReadableFigures, SweepsOfTwoModelsGetOneOriginalLineEach) {
 TEST(ColumnReference, SweepColumnsAreExactlyTheKeysOfASweepRecord) {
   compress::SweepRow row;
   row.layers.resize(2);
-  const auto record =
-      compress::sweep_record(row, "greedy", compress::RankRule::eps, {}, compress::SweepProvenance{});
+  const auto record = compress::sweep_record(row, "greedy", compress::RankRule::eps, {}, compress::SweepProvenance{});
   std::vector<std::string> keys;
   for (const auto& [key, value] : record.items()) keys.push_back(key);
   std::vector<std::string> documented;
