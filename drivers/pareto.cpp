@@ -47,7 +47,7 @@ search = a search on the validation split; joint is an alias of descent):
 )";
 const char* const kUsageTail =
     R"(Writes DIR/pareto.csv, DIR/pareto-curves.csv, DIR/pareto-summary.csv (each strategy vs greedy
-interpolated along its sweep), DIR/joint-path-*.csv, DIR/config.ini and the report DIR/report
+interpolated along its sweep), DIR/descent-path-*.csv, DIR/config.ini and the report DIR/report
 (--no-report to skip). Each strategy is recorded in DIR/pareto-strategies.jsonl as it finishes;
 --resume keeps the finished ones (same options and the same model and data contents) and computes
 the rest. SIGINT/SIGTERM/SIGUSR1 stop after the strategy in flight (a second one at once). One run

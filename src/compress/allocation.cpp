@@ -1,18 +1,16 @@
 #include "idprune/compress/allocation.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <limits>
 #include <string>
+
+#include "idprune/compress/timing.hpp"
 
 namespace idprune::compress {
 
 namespace {
 using la::uz;
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 /// Parameters saved by removing one neuron of hidden layer l (its column of W_l, its bias entry,
 /// its row of W_{l+1}).
@@ -250,7 +248,7 @@ std::vector<SearchPoint> validation_descent(CompressionEngine& engine, const std
           " outside (0, 1)");
   require(options.stop_fraction > 0.0 && options.stop_fraction <= 1.0,
           "validation_descent: stop_fraction=", options.stop_fraction, " outside (0, 1]");
-  const auto t0 = Clock::now();
+  const Stopwatch watch;
   const nn::Mlp& original = engine.original();
   const index_t L = original.num_hidden();
   const std::int64_t total = original.parameter_count();
@@ -268,7 +266,7 @@ std::vector<SearchPoint> validation_descent(CompressionEngine& engine, const std
     p.params_fraction = static_cast<double>(p.params) / static_cast<double>(total);
     p.validation = s;
     p.step = step;
-    p.seconds = seconds_since(t0);
+    p.seconds = watch.seconds();
     return p;
   };
 

@@ -1,10 +1,10 @@
 #include "idprune/compress/engine.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <numeric>
 #include <string>
 
+#include "idprune/compress/timing.hpp"
 #include "idprune/dist/collectives.hpp"
 #include "idprune/dist/kernels.hpp"
 #include "idprune/dist/least_squares.hpp"
@@ -17,9 +17,6 @@ using la::Matrix;
 
 namespace {
 std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 /// body(i) for i in [0, n) as TBB tasks, BLAS single-threaded even when the tasks run inline: every
 /// result is then computed by the same sequence of operations for any number of threads.
@@ -206,7 +203,7 @@ LayerContext CompressionEngine::context(const Node& node, index_t layer) {
 }
 
 void CompressionEngine::ensure_activations(std::span<Node* const> nodes, index_t layer, bool blocks) {
-  const auto t0 = Clock::now();
+  const ScopedTimer timer(stats_.activation_seconds);
   std::vector<Node*> todo;
   for (Node* n : nodes) {
     if (n->original) {
@@ -243,7 +240,6 @@ void CompressionEngine::ensure_activations(std::span<Node* const> nodes, index_t
     if (blocks && n.block.empty()) n.block = engine_block(n.z);
   });
   dist::check_collective(comm(), error);
-  stats_.activation_seconds += seconds_since(t0);
 }
 
 void CompressionEngine::ensure_factorizations(std::span<Node* const> nodes, std::span<const la::CpqrOptions> rules,
@@ -258,7 +254,7 @@ void CompressionEngine::ensure_factorizations(std::span<Node* const> nodes, std:
   }
   if (todo.empty()) return;
   ensure_activations(todo, layer, true);
-  const auto t0 = Clock::now();
+  const ScopedTimer timer(stats_.factorization_seconds);
   const dist::Comm& c = comm();
   const bool prereduces =
       options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram;
@@ -281,7 +277,6 @@ void CompressionEngine::ensure_factorizations(std::span<Node* const> nodes, std:
     stats_.bytes_sent += st[i].bytes_sent;
   }
   stats_.factorizations += static_cast<std::int64_t>(todo.size());
-  stats_.factorization_seconds += seconds_since(t0);
 }
 
 void CompressionEngine::prepare(std::span<const PointPlan> plans) {
@@ -431,14 +426,14 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
     }
 
     if (!fresh.empty()) {
-      auto t0 = Clock::now();
+      ScopedTimer timer(stats_.fold_seconds);
       std::vector<LayerContext> contexts;
       for (const auto& f : fresh) contexts.push_back(context(*f.parent, l));
       std::string error = tasks(fresh.size(), [&](std::size_t i) {
         if (fresh[i].policy != nullptr) fresh[i].change = fresh[i].policy->change(fresh[i].count, contexts[i]);
       });
       dist::check_collective(c, error);
-      stats_.fold_seconds += seconds_since(t0);
+      timer.stop();
 
       // (b) every least-squares T of the level in one call. Parents whose children go on to later
       // layers need their activations too (computed from their stored inputs, the same bits as
@@ -456,7 +451,7 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
       }
       ensure_activations(needs_z, l, false);
       const auto z_of = [&](const Node* n) -> const Matrix& { return n->original ? original_z_.at(l) : n->z; };
-      t0 = Clock::now();
+      timer.restart(stats_.least_squares_seconds);
       std::vector<std::size_t> owners;
       std::vector<Matrix> lhs;
       std::vector<Matrix> rhs;
@@ -513,10 +508,9 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
         }
       }
       stats_.least_squares += static_cast<std::int64_t>(owners.size());
-      stats_.least_squares_seconds += seconds_since(t0);
 
       // (c) the child nodes: layer l as changed, layer l + 1 with T folded in, and their inputs.
-      t0 = Clock::now();
+      timer.restart(stats_.fold_seconds);
       const nn::DenseLayer& following = original_.layer(l + 1);
       error = tasks(fresh.size(), [&](std::size_t i) {
         Fresh& f = fresh[i];
@@ -586,7 +580,6 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
       });
       dist::check_collective(c, error);
       for (auto& f : fresh) nodes_.emplace(f.key, std::move(f.node));
-      stats_.fold_seconds += seconds_since(t0);
     }
 
     for (std::size_t p = 0; p < plans.size(); ++p)

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -10,12 +9,11 @@
 
 #include "idprune/compress/chee_heuristic.hpp"
 #include "idprune/compress/dense_shape.hpp"
+#include "idprune/compress/timing.hpp"
 
 namespace idprune::compress {
 
 namespace {
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 
 std::vector<double> log_grid(double lo, double hi, int per_decade) {
@@ -93,7 +91,7 @@ class Study {
     for (const std::string& name : options_.strategies) {
       const StrategyInfo& info = strategy(name);
       log("pareto: " + name + " ...");
-      const auto t0 = Clock::now();
+      const Stopwatch watch;
       ParetoCurve curve;
       curve.strategy = name;
       EngineOptions eo = options_.engine;
@@ -124,7 +122,7 @@ class Study {
           break;
       }
       log_stats(name, engine);
-      curve.seconds = seconds_since(t0);
+      curve.seconds = watch.seconds();
       if (info.family == Family::sweep) {
         // The best sweep point within each budget, chosen by validation accuracy.
         for (double b : options_.budgets) {
@@ -184,7 +182,7 @@ class Study {
   /// the whole allocation's divided by the number of budgets.
   std::vector<ParetoRow> budget_rows(CompressionEngine& engine, const StrategyInfo& info,
                                      const std::shared_ptr<const LayerPolicy>& policy, ParetoCurve& curve) const {
-    const auto tb = Clock::now();
+    const Stopwatch watch;
     std::vector<std::int64_t> targets;
     for (double b : options_.budgets) targets.push_back(budget_params(b, model_.parameter_count()));
     std::vector<std::vector<index_t>> widths;
@@ -201,7 +199,7 @@ class Study {
       labels.push_back(setting("budget", options_.budgets[i]));
     }
     const auto compressed = engine.compress(plans);
-    const double per_budget = seconds_since(tb) / static_cast<double>(widths.size());
+    const double per_budget = watch.seconds() / static_cast<double>(widths.size());
     std::vector<ParetoRow> rows;
     for (auto& m : final_models(compressed, labels)) {
       curve.models.push_back(m);

@@ -20,6 +20,11 @@ using json = nlohmann::ordered_json;
 
 constexpr const char* kRecords = "pareto-strategies.jsonl";
 
+/// The validation descent's path of `strategy`, and the name idprune gave that file before the
+/// search was named for what it does (folders written then are still resumed).
+std::string path_file(const std::string& strategy) { return "descent-path-" + strategy + ".csv"; }
+std::string legacy_path_file(const std::string& strategy) { return "joint-path-" + strategy + ".csv"; }
+
 /// JSON has no NaN or infinity (nlohmann writes null): read null back as NaN.
 double number(const json& v) { return v.is_null() ? std::numeric_limits<double>::quiet_NaN() : v.get<double>(); }
 
@@ -160,6 +165,13 @@ ParetoFiles::ParetoFiles(std::string dir, bool resume, const std::string& owner)
     for (const auto& r : records_) text += r.dump() + "\n";
     io::write_file_atomically(records, text);
   }
+  for (const auto& r : records_) {
+    const std::string strategy = r["strategy"].get<std::string>();
+    std::error_code missing;
+    if (!fs::exists(d / legacy_path_file(strategy), missing) || fs::exists(d / path_file(strategy), missing)) continue;
+    fs::rename(d / legacy_path_file(strategy), d / path_file(strategy));
+    notes_.push_back("renamed " + legacy_path_file(strategy) + " to " + path_file(strategy) + " (the current name)");
+  }
   std::error_code ec;
   if (records_.empty() && fs::file_size(d / "pareto.csv", ec) > 0 && !ec) {
     // Tables without records (an older idprune, or an edited folder): kept until the first
@@ -217,8 +229,7 @@ void ParetoFiles::record(const ParetoCurve& curve, std::span<const ParetoRow> ro
   io::append_durably((fs::path(dir_) / kRecords).string(), r.dump() + "\n");
   records_.push_back(std::move(r));
   if (!curve.path.empty())
-    io::write_file_atomically((fs::path(dir_) / ("joint-path-" + curve.strategy + ".csv")).string(),
-                              path_csv(curve.path));
+    io::write_file_atomically((fs::path(dir_) / path_file(curve.strategy)).string(), path_csv(curve.path));
   rewrite_tables();
 }
 

@@ -2,16 +2,14 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <ctime>
 
+#include "idprune/compress/timing.hpp"
 #include "idprune/dist/collectives.hpp"
 
 namespace idprune::compress {
 
 namespace {
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);
@@ -59,16 +57,17 @@ SweepSummary run_sweep(CompressionEngine& engine, const StrategyInfo& strategy, 
       summary.stopped = true;
       break;
     }
-    const auto t0 = Clock::now();
+    double compress_seconds = 0.0;
+    double evaluate_seconds = 0.0;
+    ScopedTimer timer(compress_seconds);
     const std::vector<CompressedModel> models =
         compress_points(engine, strategy, std::span<const PointPlan>(plans).subspan(begin, end - begin));
     // Waves share no node but the original network's: cached ones would only hold memory, and
     // fresh pages cost more than the copies they save (page faults were 8% of a sweep's time).
     engine.clear_cache();
-    const double compress_seconds = seconds_since(t0);
-    const auto t1 = Clock::now();
+    timer.restart(evaluate_seconds);
     const std::vector<Scores> counts = test.score(models);
-    const double evaluate_seconds = seconds_since(t1);
+    timer.stop();
     std::vector<SweepRow> rows;
     for (std::size_t i = 0; i < models.size(); ++i) {
       const std::size_t p = begin + i;

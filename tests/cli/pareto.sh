@@ -39,7 +39,7 @@ done
 column "$csv" validation_size | sort -u | grep -qx 500 || fail "validation size not recorded"
 [ -s "$work/run/pareto-summary.csv" ] || fail "no pareto-summary.csv"
 column "$work/run/pareto-summary.csv" greedy_interpolated | grep -qv nan || fail "greedy never interpolated"
-[ -s "$work/run/joint-path-joint-corrected.csv" ] || fail "no descent path"
+[ -s "$work/run/descent-path-joint-corrected.csv" ] || fail "no descent path"
 [ -s "$work/run/config.ini" ] || fail "no config.ini"
 if command -v gnuplot >/dev/null; then
   [ -s "$work/run/report/index.html" ] || { cat "$work/run.log"; fail "no report"; }

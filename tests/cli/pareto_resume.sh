@@ -18,7 +18,7 @@ strip() {
 }
 same_tables() {  # same_tables DIR WHAT
   local f
-  for f in pareto.csv pareto-curves.csv pareto-summary.csv joint-path-joint.csv; do
+  for f in pareto.csv pareto-curves.csv pareto-summary.csv descent-path-joint.csv; do
     diff <(strip "$work/ref/$f") <(strip "$1/$f") >"$work/diff.txt" || { cat "$work/diff.txt"; fail "$2: $f differs"; }
   done
 }

@@ -6,7 +6,8 @@
 //                                primary record, appended durably; a cut last line is dropped
 //   DIR/pareto.csv               one row per strategy and budget (rewritten atomically each time)
 //   DIR/pareto-curves.csv        every model each strategy evaluated
-//   DIR/joint-path-NAME.csv      the descent path of a joint strategy
+//   DIR/descent-path-NAME.csv    the path of a validation-descent strategy (joint-path-NAME.csv
+//                                in folders of an earlier idprune: renamed on --resume)
 //   DIR/pareto-summary.csv       each strategy against greedy (write_summary, at the end)
 // The folder is locked (io::OutputFolder) for the object's lifetime: one run at a time. Only MPI
 // rank 0 opens it.
@@ -46,7 +47,7 @@ class ParetoFiles {
                                                     const nlohmann::ordered_json& settings);
 
   /// Records a finished strategy: appends its record to pareto-strategies.jsonl (fsync'd), then
-  /// rewrites pareto.csv and pareto-curves.csv from every record, and writes its joint-path CSV.
+  /// rewrites pareto.csv and pareto-curves.csv from every record, and writes its descent-path CSV.
   /// `provenance` holds the columns added to each of its rows (original model figures, inputs,
   /// settings, build).
   void record(const ParetoCurve& curve, std::span<const ParetoRow> rows, const nlohmann::ordered_json& provenance);
