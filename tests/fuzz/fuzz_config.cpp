@@ -1,5 +1,5 @@
 // libFuzzer target: the drivers' INI-style config files (`idprune COMMAND --config FILE`), parsed by
-// cli::parse with an option table of every value type the drivers use, then the list values parsed as
+// app::parse with an option table of every value type the drivers use, then the list values parsed as
 // the drivers do. A config that is accepted must survive resolved_config (what sweep and pareto
 // write as DIR/config.ini) and parse back to the same values.
 #include <cmath>
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cli.hpp"
+#include "idprune/app/options.hpp"
 #include "fuzz_support.hpp"
 
 using namespace idprune;
@@ -58,21 +58,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // comes from the file and must name it.
   const std::vector<std::string> args{"--config", path, "--model", "m.safetensors"};
   po::variables_map listed;
-  fuzz::reads_cleanly(path, [&] { cli::parse("fuzz", "", with_list, args, listed); });
+  fuzz::reads_cleanly(path, [&] { app::parse("fuzz", "", with_list, args, listed); });
 
   po::variables_map vm;
-  if (!fuzz::reads_cleanly(path, [&] { cli::parse("fuzz", "", options, args, vm); })) return 0;
+  if (!fuzz::reads_cleanly(path, [&] { app::parse("fuzz", "", options, args, vm); })) return 0;
   for (const char* name : {"grid", "layers"}) {
     if (!vm.count(name)) continue;
     const std::string text = vm[name].as<std::string>();
-    fuzz::reads_cleanly(name, [&] { (void)cli::parse_doubles(text, name); });
-    fuzz::reads_cleanly(name, [&] { (void)cli::parse_integers(text, name); });
+    fuzz::reads_cleanly(name, [&] { (void)app::parse_doubles(text, name); });
+    fuzz::reads_cleanly(name, [&] { (void)app::parse_integers(text, name); });
   }
 
-  const std::string resolved = cli::resolved_config("fuzz", options, vm);
+  const std::string resolved = app::resolved_config("fuzz", options, vm);
   const std::string& path2 = again.write(reinterpret_cast<const std::uint8_t*>(resolved.data()), resolved.size());
   po::variables_map back;
-  if (!fuzz::reads_cleanly(path2, [&] { cli::parse("fuzz", "", options, {"--config", path2}, back); }))
+  if (!fuzz::reads_cleanly(path2, [&] { app::parse("fuzz", "", options, {"--config", path2}, back); }))
     fuzz::check(false, "resolved_config wrote a config that does not parse");
   for (const auto& opt : options.options())
     fuzz::check(same_value(vm, back, opt->long_name()), "resolved_config does not round-trip a value");

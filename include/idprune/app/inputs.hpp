@@ -1,0 +1,53 @@
+#pragma once
+// A run's model and data on every MPI rank: loaded with collective checks (a failure on one rank
+// ends every rank with one message; every rank must read the same contents), and this rank's rows
+// of the splits a study reads.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "idprune/data/dataset.hpp"
+#include "idprune/dist/comm.hpp"
+#include "idprune/la/matrix.hpp"
+#include "idprune/nn/mlp.hpp"
+#include "idprune/nn/model_io.hpp"
+
+namespace idprune::app {
+
+/// Loads the model at `path` on every rank. A failure on any rank (missing, corrupt, a fault
+/// injected at "load-model") ends every rank with one message naming that rank; then every rank
+/// must have read the same content (SHA-256 of the file or folder, returned), else every rank
+/// fails with "COMMAND: the model 'PATH' (widths ...) differs from rank 0's".
+[[nodiscard]] nn::Mlp load_model_on_every_rank(const dist::Comm& comm, const std::string& command,
+                                               const std::string& path, std::string& sha256,
+                                               const nn::ModelReadOptions& read = {});
+/// SHA-256 over the data files of `splits` in `dir` (their contents, in order, so the same files
+/// elsewhere hash the same).
+[[nodiscard]] std::string data_sha256(const std::string& dir, std::span<const data::Split> splits);
+/// Collective check that `sha256` (this rank's data_sha256) is rank 0's, else every rank fails
+/// with "COMMAND: the data 'DIR' differs from rank 0's".
+void check_same_data(const dist::Comm& comm, const std::string& command, const std::string& dir,
+                     const std::string& sha256);
+/// Refuses data whose samples the model cannot take: features (input width) and classes.
+void check_model_fits_data(const std::string& command, const nn::Mlp& model, const std::string& model_path,
+                           const data::DatasetInfo& info, const std::string& dir);
+
+/// This rank's rows of the data a validation-selected study reads (`pareto`, `compress`): the
+/// compression set and the validation split drawn from the training images with `seed` (disjoint),
+/// and the first `test_size` test images (0: all). Not collective: call inside capture_error.
+struct SelectionData {
+  la::Matrix xc;
+  la::Matrix xv;
+  std::vector<int> yv;
+  la::Matrix xt;
+  std::vector<int> yt;
+  std::int64_t test_samples = 0;
+  std::string data_sha256;  ///< content of both splits' files
+};
+[[nodiscard]] SelectionData load_selection_data(const dist::Comm& comm, const std::string& command,
+                                                const nn::Mlp& model, const std::string& model_path,
+                                                const std::string& data_dir, long compression_size,
+                                                long validation_size, long test_size, std::uint64_t seed);
+
+}  // namespace idprune::app
