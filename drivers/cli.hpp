@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "idprune/app/inputs.hpp"
+#include "idprune/app/model_options.hpp"
 #include "idprune/app/options.hpp"
 #include "idprune/app/stop.hpp"
 

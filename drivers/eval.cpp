@@ -14,7 +14,6 @@
 #include "idprune/la/error.hpp"
 #include "idprune/nn/evaluate.hpp"
 #include "idprune/nn/model_io.hpp"
-#include "model_options.hpp"
 
 namespace idprune::cli {
 

@@ -22,7 +22,6 @@
 #include "idprune/la/error.hpp"
 #include "idprune/la/kernel.hpp"
 #include "idprune/nn/model_io.hpp"
-#include "model_options.hpp"
 
 namespace idprune::cli {
 

@@ -23,6 +23,7 @@ int run_eval(const std::vector<std::string>& args);
 int run_report(const std::vector<std::string>& args);
 int run_pareto(const std::vector<std::string>& args);
 int run_compress(const std::vector<std::string>& args);
+int run_strategies(const std::vector<std::string>& args);
 
 const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {
@@ -36,6 +37,7 @@ const std::vector<Subcommand>& subcommands() {
       {"pareto", "accuracy / parameter Pareto fronts: greedy, baselines and joint strategies", run_pareto},
       {"compress", "write one compressed model (a budget or a rule), with its per-layer sensitivity table",
        run_compress},
+      {"strategies", "the compression strategies (the registry), as a table or README.md's Markdown", run_strategies},
   };
   return table;
 }

@@ -1,32 +1,11 @@
 // `idprune sweep`: one compression strategy over a grid of rank-rule values, one row per point in
 // DIR/results.csv and DIR/results.jsonl (crash-safe, resumable), DIR/config.ini to repeat the run.
-#include "idprune/compress/sweep.hpp"
-
-#include <malloc.h>
-
-#include <algorithm>
-#include <array>
-#include <cstdint>
-#include <filesystem>
-#include <future>
-#include <iostream>
-#include <numeric>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli.hpp"
-#include "idprune/compress/progress.hpp"
-#include "idprune/compress/results.hpp"
+#include "idprune/app/runs.hpp"
 #include "idprune/compress/strategy.hpp"
-#include "idprune/data/dataset.hpp"
-#include "idprune/data/sampling.hpp"
-#include "idprune/dist/comm.hpp"
-#include "idprune/dist/fault.hpp"
-#include "idprune/dist/parallelism.hpp"
-#include "idprune/la/blas.hpp"
-#include "idprune/nn/model_io.hpp"
-#include "idprune/version.hpp"
 
 namespace idprune::cli {
 
@@ -76,232 +55,31 @@ int run_sweep(const std::vector<std::string>& args) {
       ("one of " + compress::strategy_names(true)).c_str())("rule", po::value<std::string>()->default_value("eps"),
                                                             "eps | k | fraction | rank")(
       "grid", po::value<std::string>()->required(), "comma-separated rule values, one model each")(
-      "layers", po::value<std::string>()->default_value("all"), "hidden layers to compress, 1-based, or all")(
-      "compression-size", po::value<long>()->default_value(2000), "images in the compression set")(
-      "seed", po::value<unsigned long>()->default_value(1), "seed of the compression set and the random strategy")(
-      "engine", po::value<std::string>()->default_value("tsqr"),
-      "pivot engine: tsqr | gram | sketch | scalapack | lapack")(
-      "cpqr-method", po::value<std::string>()->default_value("blocked"), "local CPQR: blocked | unblocked | lapack")(
-      "test-size", po::value<long>()->default_value(0), "evaluate on the first N test images (0: all)")(
-      "threads", po::value<int>()->default_value(0), "threads per rank (0: the cores this process may use)")(
-      "wave", po::value<long>()->default_value(0), "points per wave (0: 2 x threads)")(
-      "batch-rows", po::value<long>()->default_value(500), "test rows per evaluation task")(
+      "layers", po::value<std::string>()->default_value("all"), "hidden layers to compress, 1-based, or all");
+  add_compression_set_options(options, "seed of the compression set and the random strategy",
+                              "pivot engine: tsqr | gram | sketch | scalapack | lapack");
+  add_evaluation_options(options, "test rows per evaluation task");
+  options.add_options()("wave", po::value<long>()->default_value(0), "points per wave (0: 2 x threads)")(
       "progress-interval", real(30.0), "seconds between progress lines when stderr is not a terminal")(
       "out", path()->required(), "output folder")("resume", po::bool_switch()->default_value(false),
                                                   "keep the rows in --out and compute only missing points");
   po::variables_map vm;
   if (!parse("sweep", usage().c_str(), options, args, vm)) return 0;
 
-  // Matrices of megabytes are allocated and freed for every point and layer: keep freed memory in
-  // the heap rather than returning it to the kernel, which would cost a page fault per 4 KiB page on
-  // every reuse (a measurable share of a sweep's time).
-  mallopt(M_MMAP_THRESHOLD, 256 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-
-  const dist::Comm comm = dist::Comm::world();
-  const bool root = comm.rank() == 0;
-  const compress::StrategyInfo& info = compress::strategy(vm["strategy"].as<std::string>());
-  require(!info.sweep_rules.empty(), "sweep: strategy '", info.name, "' is not a sweep strategy (sweep takes ",
-          compress::strategy_names(true), "; the others run in idprune pareto)");
-  const std::string strategy(info.name);
-  const auto rule = compress::parse_rank_rule(vm["rule"].as<std::string>());
-  const std::vector<double> grid = parse_doubles(vm["grid"].as<std::string>(), "--grid");
-  for (double v : grid) compress::strategy_policy(info)->check(compress::LayerRule{rule, v});
-  require(std::find(info.sweep_rules.begin(), info.sweep_rules.end(), rule) != info.sweep_rules.end(),
-          "sweep: strategy ", info.name, " does not take the rule ", compress::to_string(rule),
-          " (see idprune sweep --help)");
-  const long compression_size = vm["compression-size"].as<long>();
-  require(compression_size >= 1, "sweep: --compression-size=", compression_size, " (needs >= 1)");
-  const long test_size = vm["test-size"].as<long>();
-  require(test_size >= 0, "sweep: --test-size=", test_size, " (needs >= 0)");
-  const long batch_rows = vm["batch-rows"].as<long>();
-  require(batch_rows >= 1, "sweep: --batch-rows=", batch_rows, " (needs >= 1)");
-  const auto seed = vm["seed"].as<unsigned long>();
-  const std::string model_path = vm["model"].as<std::string>();
-  const std::string data_dir = vm["data"].as<std::string>();
-  const std::string out_dir = vm["out"].as<std::string>();
-  const bool resume = vm["resume"].as<bool>();
-
-  // Threads: TBB's parallelism and BLAS outside TBB regions; never more than the cores we may use.
-  const dist::ResolvedThreads resolved = dist::resolve_threads(vm["threads"].as<int>(), "--threads");
-  if (root && !resolved.warning.empty()) std::cerr << "sweep: " << resolved.warning << "\n";
-  const int threads = resolved.threads;
-  const dist::ThreadLimit thread_limit(threads);
-  const long wave = vm["wave"].as<long>();
-  require(wave >= 0, "sweep: --wave=", wave, " (needs >= 0)");
-
-  compress::EngineOptions copts;
-  copts.pivot.engine = dist::parse_pivot_engine(vm["engine"].as<std::string>());
-  copts.cpqr_method = la::parse_cpqr_method(vm["cpqr-method"].as<std::string>());
-  copts.complete_factorizations = info.complete_factorizations;
-  compress::PolicyOptions policy;
-  policy.seed = seed;
-
-  // The results folder first (rank 0 only): locked for this run, so that a second run on it fails
-  // at once, before any loading.
-  std::optional<compress::ResultsFiles> files;
-  std::string error = dist::capture_error([&] {
-    if (!root) return;
-    files.emplace(out_dir, resume, "idprune sweep");
-    for (const auto& note : files->notes()) std::cerr << "sweep: " << note << "\n";
-  });
-  dist::check_collective(comm, error);
-
-  // Model and this rank's rows of the compression and test sets.
-  nn::Mlp model;
-  la::Matrix xc;
-  la::Matrix xt;
-  std::vector<int> yt;
-  std::int64_t n_test = 0;
-  std::vector<la::index_t> layers;
-  // Phase boundaries (model, data, results folder, each wave) end with a collective error check, so
-  // a failure on one rank (a missing or corrupt file on its node) ends every rank with one message.
-  std::string model_sha256;
-  model = load_model_on_every_rank(comm, "sweep", model_path, model_sha256);
-  std::string data_sha256;
-  error = dist::capture_error([&] {
-    dist::inject_fault(comm.rank(), "load-data");
-    require(model.num_hidden() >= 1, "sweep: the model '", model_path, "' has no hidden layer");
-    if (const std::string text = vm["layers"].as<std::string>(); !text.empty() && text != "all") {
-      for (long l : parse_integers(text, "--layers")) {
-        require(l >= 1 && l <= model.num_hidden(), "sweep: --layers entry ", l, " outside [1, ", model.num_hidden(),
-                "] (the model's hidden layers)");
-        layers.push_back(l - 1);
-      }
-      std::sort(layers.begin(), layers.end());
-      layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
-    }
-    const auto train = data::dataset_info(data_dir, data::Split::train);
-    check_model_fits_data("sweep", model, model_path, train, data_dir);
-    const std::array<data::Split, 2> splits = {data::Split::train, data::Split::test};
-    data_sha256 = cli::data_sha256(data_dir, splits);
-    require(compression_size <= train.samples, "sweep: --compression-size=", compression_size, " exceeds the ",
-            train.samples, " training images of '", data_dir, "'");
-    std::vector<std::int64_t> pool(static_cast<std::size_t>(train.samples));
-    std::iota(pool.begin(), pool.end(), std::int64_t{0});
-    const auto sample = data::sample_compression_set(pool, compression_size, seed);
-    const auto mine = dist::block_rows(compression_size, comm.size(), comm.rank());
-    const auto load_train = [&] {
-      return data::load_dataset_rows(data_dir, data::Split::train,
-                                     std::span<const std::int64_t>(sample).subspan(
-                                         static_cast<std::size_t>(mine.begin), static_cast<std::size_t>(mine.count)))
-          .x;
-    };
-    // With two threads or more, the training rows (the larger file to decompress) load on a
-    // second thread while this one loads the test rows. (On an exception here the future's
-    // destructor waits for that thread.)
-    std::future<la::Matrix> train_rows;
-    if (threads >= 2)
-      train_rows = std::async(std::launch::async, load_train);
-    else
-      xc = load_train();
-    const auto test = data::dataset_info(data_dir, data::Split::test);
-    n_test = test_size > 0 ? std::min<std::int64_t>(test_size, test.samples) : test.samples;
-    const auto tmine = dist::block_rows(n_test, comm.size(), comm.rank());
-    auto ds = data::load_dataset(data_dir, data::Split::test, tmine.begin, tmine.count);
-    if (train_rows.valid()) xc = train_rows.get();
-    xt = std::move(ds.x);
-    yt = std::move(ds.y);
-  });
-  dist::check_collective(comm, error);
-  check_same_data(comm, "sweep", data_dir, data_sha256);
-
-  compress::SweepProvenance prov;
-  prov.model = model_path;
-  prov.data = data_dir;
-  prov.model_sha256 = model_sha256;
-  prov.data_sha256 = data_sha256;
-  prov.compression_size = compression_size;
-  prov.test_samples = n_test;
-  prov.seed = seed;
-  prov.engine = std::string(dist::to_string(copts.pivot.engine));
-  prov.cpqr_method = std::string(la::to_string(copts.cpqr_method));
-  prov.ranks = comm.size();
-  prov.threads = threads;
-  prov.wave_size = static_cast<std::size_t>(wave > 0 ? wave : 2L * threads);
-  prov.git_revision = git_revision();
-  prov.version = version_string();
-  prov.blas_core = la::blas_core_name();
-
-  // The points the folder already holds; its configuration (inputs identified by content).
-  std::vector<char> finished(grid.size(), 0);
-  error = dist::capture_error([&] {
-    if (!root) return;
-    finished = compress::finished_points(files->records(), grid, strategy, rule, layers, prov);
-    const std::vector<std::pair<std::string, std::string>> hashes = {{"model_sha256", model_sha256},
-                                                                     {"data_sha256", data_sha256}};
-    write_resolved_config((std::filesystem::path(out_dir) / "config.ini").string(), "sweep", options, vm, hashes);
-    const std::string name = "config-" + strategy + "-" + std::string(compress::to_string(rule)) + "-" +
-                             compress::layers_label(layers) + ".ini";
-    std::string safe = name;
-    std::replace(safe.begin(), safe.end(), ';', '_');
-    write_resolved_config((std::filesystem::path(out_dir) / safe).string(), "sweep", options, vm, hashes);
-  });
-  dist::check_collective(comm, error);
-  comm.bcast(std::span<char>(finished), 0);
-
-  dist::DistMatrix xcd = dist::DistMatrix::block_distributed(comm, std::move(xc), compression_size);
-  compress::ScorerOptions scoring;
-  scoring.batch_rows = batch_rows;
-  const compress::Scorer test(model, std::move(xt), std::move(yt), comm, scoring);
-  prov.original_accuracy = test.original_scores().accuracy();
-  compress::CompressionEngine engine(model, std::move(xcd), copts);
-
-  const std::size_t skipped = static_cast<std::size_t>(std::count(finished.begin(), finished.end(), 1));
-  if (root)
-    std::cerr << "sweep: " << strategy << " / " << compress::to_string(rule) << ", " << grid.size() << " points ("
-              << skipped << " already in " << out_dir << "), layers " << compress::layers_label(layers)
-              << ", original accuracy " << prov.original_accuracy << " on " << n_test << " test images, "
-              << model.parameter_count() << " parameters; " << comm.size() << " rank(s) x " << threads
-              << " thread(s), engine " << prov.engine << "\n";
-
-  compress::Progress progress(std::cerr, "sweep", grid.size(), skipped, compress::is_terminal(2),
-                              vm["progress-interval"].as<double>());
-  std::size_t done = skipped;
-  compress::SweepOptions sopts;
-  sopts.rule = rule;
-  sopts.grid = grid;
-  sopts.layers = layers;
-  sopts.wave_size = prov.wave_size;
-  compress::SweepHooks hooks;
-  hooks.on_wave = [&](std::span<const compress::SweepRow> rows) {
-    // Test facility: a failure outside any check while the other ranks wait in the one below.
-    if (!rows.empty()) dist::inject_fault(comm.rank(), "wave-abort", static_cast<long>(rows.front().wave));
-    // Rank 0 writes; a write failure there must end every rank, not leave them waiting.
-    const std::string e = dist::capture_error([&] {
-      if (!root) return;
-      std::vector<nlohmann::ordered_json> records;
-      for (const auto& row : rows) records.push_back(compress::sweep_record(row, strategy, rule, layers, prov));
-      files->append(records);
-      done += rows.size();
-      progress.update(done);
-    });
-    dist::check_collective(comm, e);
-  };
-  std::optional<StopSignals> signals;
-  hooks.stop_requested = [&] { return signals->requested(); };
-  hooks.before_wave = [&](std::size_t w) { dist::inject_fault(comm.rank(), "wave", static_cast<long>(w)); };
-
-  compress::SweepSummary summary;
-  signals.emplace("sweep", "wave", root);
-  summary = compress::run_sweep(engine, info, policy, test, sopts, finished, hooks);
-  const int stop_code = signals->exit_code();
-  signals.reset();
-  if (root) {
-    progress.finish();
-    const auto& st = engine.stats();
-    std::cerr << "sweep: " << summary.computed << " points computed in " << summary.waves << " waves ("
-              << summary.skipped << " skipped); compression: activations " << st.activation_seconds
-              << " s, factorizations " << st.factorization_seconds << " s (" << st.factorizations << " engine calls), "
-              << "least squares " << st.least_squares_seconds << " s, selection and folds " << st.fold_seconds
-              << " s\n";
-    if (summary.stopped)
-      std::cerr << "sweep: stopped by a signal after a finished wave; every finished point is in " << out_dir
-                << "/results.csv. Resume with: idprune sweep --config " << out_dir << "/config.ini --resume\n";
-    else
-      std::cout << out_dir << "/results.csv\n";
-  }
-  return summary.stopped ? stop_code : 0;
+  app::SweepRun run;
+  run.model = vm["model"].as<std::string>();
+  run.data = vm["data"].as<std::string>();
+  run.out = vm["out"].as<std::string>();
+  run.strategy = vm["strategy"].as<std::string>();
+  run.rule = vm["rule"].as<std::string>();
+  run.grid = vm["grid"].as<std::string>();
+  run.layers = vm["layers"].as<std::string>();
+  run.compression = compression_set_options("sweep", vm);
+  run.evaluation = evaluation_options("sweep", vm);
+  run.wave = vm["wave"].as<long>();
+  run.progress_interval = vm["progress-interval"].as<double>();
+  run.resume = vm["resume"].as<bool>();
+  return app::run_sweep(run, {"sweep", options, vm});
 }
 
 }  // namespace idprune::cli

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <future>
+#include <numeric>
+#include <sstream>
 
+#include "idprune/app/options.hpp"
 #include "idprune/data/sampling.hpp"
 #include "idprune/dist/fault.hpp"
 #include "idprune/io/sha256.hpp"
@@ -87,6 +91,104 @@ SelectionData load_selection_data(const dist::Comm& comm, const std::string& com
   out.xt = std::move(ds.x);
   out.yt = std::move(ds.y);
   return out;
+}
+
+SweepData load_sweep_data(const dist::Comm& comm, const std::string& command, const nn::Mlp& model,
+                          const std::string& model_path, const std::string& data_dir, const std::string& layers_text,
+                          long compression_size, long test_size, std::uint64_t seed, int threads) {
+  SweepData out;
+  dist::inject_fault(comm.rank(), "load-data");
+  require(model.num_hidden() >= 1, command, ": the model '", model_path, "' has no hidden layer");
+  if (!layers_text.empty() && layers_text != "all") {
+    for (long l : parse_integers(layers_text, "--layers")) {
+      require(l >= 1 && l <= model.num_hidden(), command, ": --layers entry ", l, " outside [1, ", model.num_hidden(),
+              "] (the model's hidden layers)");
+      out.layers.push_back(l - 1);
+    }
+    std::sort(out.layers.begin(), out.layers.end());
+    out.layers.erase(std::unique(out.layers.begin(), out.layers.end()), out.layers.end());
+  }
+  const auto train = data::dataset_info(data_dir, data::Split::train);
+  check_model_fits_data(command, model, model_path, train, data_dir);
+  const std::array<data::Split, 2> splits = {data::Split::train, data::Split::test};
+  out.data_sha256 = data_sha256(data_dir, splits);
+  require(compression_size <= train.samples, command, ": --compression-size=", compression_size, " exceeds the ",
+          train.samples, " training images of '", data_dir, "'");
+  std::vector<std::int64_t> pool(static_cast<std::size_t>(train.samples));
+  std::iota(pool.begin(), pool.end(), std::int64_t{0});
+  const auto sample = data::sample_compression_set(pool, compression_size, seed);
+  const auto mine = dist::block_rows(compression_size, comm.size(), comm.rank());
+  const auto load_train = [&] {
+    return data::load_dataset_rows(data_dir, data::Split::train,
+                                   std::span<const std::int64_t>(sample).subspan(static_cast<std::size_t>(mine.begin),
+                                                                                 static_cast<std::size_t>(mine.count)))
+        .x;
+  };
+  // With two threads or more, the training rows (the larger file to decompress) load on a second
+  // thread while this one loads the test rows. (On an exception here the future's destructor waits
+  // for that thread.)
+  std::future<la::Matrix> train_rows;
+  if (threads >= 2)
+    train_rows = std::async(std::launch::async, load_train);
+  else
+    out.xc = load_train();
+  const auto test = data::dataset_info(data_dir, data::Split::test);
+  out.test_samples = test_size > 0 ? std::min<std::int64_t>(test_size, test.samples) : test.samples;
+  const auto tmine = dist::block_rows(out.test_samples, comm.size(), comm.rank());
+  auto ds = data::load_dataset(data_dir, data::Split::test, tmine.begin, tmine.count);
+  if (train_rows.valid()) out.xc = train_rows.get();
+  out.xt = std::move(ds.x);
+  out.yt = std::move(ds.y);
+  return out;
+}
+
+std::string SelectionInputs::summary(int threads) const {
+  std::ostringstream os;
+  os << "validation accuracy " << validation.original_scores().accuracy() << " on " << validation.samples()
+     << " held-out training images, test accuracy " << test.original_scores().accuracy() << " on " << test_samples
+     << " test images; compression set " << compression_set.global_rows() << "; " << compression_set.comm().size()
+     << " rank(s) x " << threads << " thread(s)";
+  return os.str();
+}
+
+compress::CompressionProvenance SelectionInputs::provenance(std::uint64_t seed) const {
+  compress::CompressionProvenance prov;
+  prov.original_sha256 = model_sha256;
+  prov.data_sha256 = data_sha256;
+  prov.compression_size = compression_set.global_rows();
+  prov.validation_size = validation.samples();
+  prov.seed = seed;
+  return prov;
+}
+
+SelectionInputs load_selection_inputs(const dist::Comm& comm, const std::string& command, const std::string& model_path,
+                                      const nn::ModelReadOptions& read, const std::string& data_dir,
+                                      long compression_size, long validation_size, long test_size, std::uint64_t seed,
+                                      long batch_rows, const std::function<void(const nn::Mlp&)>& check_model) {
+  std::string model_sha256;
+  nn::Mlp model = load_model_on_every_rank(comm, command, model_path, model_sha256, read);
+  SelectionData d;
+  dist::check_collective(comm, dist::capture_error([&] {
+                           if (check_model) check_model(model);
+                           d = load_selection_data(comm, command, model, model_path, data_dir, compression_size,
+                                                   validation_size, test_size, seed);
+                         }));
+  check_same_data(comm, command, data_dir, d.data_sha256);
+  compress::ScorerOptions vopts;
+  vopts.batch_rows = batch_rows;
+  vopts.cross_entropy = true;
+  vopts.second_layer_shortcut = false;
+  compress::ScorerOptions topts;
+  topts.batch_rows = batch_rows;
+  compress::Scorer validation(model, std::move(d.xv), std::move(d.yv), comm, vopts);
+  compress::Scorer test(model, std::move(d.xt), std::move(d.yt), comm, topts);
+  return SelectionInputs{std::move(model),
+                         std::move(model_sha256),
+                         std::move(d.data_sha256),
+                         dist::DistMatrix::block_distributed(comm, std::move(d.xc), compression_size),
+                         std::move(validation),
+                         std::move(test),
+                         d.test_samples};
 }
 
 }  // namespace idprune::app

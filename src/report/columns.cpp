@@ -9,7 +9,7 @@ namespace {
 // Accuracies and fractions are in [0, 1] (not percent); counts are exact integers; lists are
 // ';'-separated in CSV and arrays in JSON Lines.
 constexpr std::array sweep = {
-    ColumnDoc{"strategy", "compression strategy: greedy (ID of each layer in order), magnitude, random or svd"},
+    ColumnDoc{"strategy", "compression strategy, one of idprune sweep's (the registry: idprune strategies)"},
     ColumnDoc{"rule", "rank rule: eps, k, fraction or rank"},
     ColumnDoc{"value",
               "the rule's value at this grid point: eps; k (neurons kept); fraction (of each layer's neurons, or svd: "
@@ -58,9 +58,7 @@ constexpr std::array sweep = {
 };
 
 constexpr std::array pareto = {
-    ColumnDoc{"strategy",
-              "strategy (greedy, greedy-fraction, magnitude, svd, corrected, spectrum, budget, descent, ...: idprune "
-              "pareto --help)"},
+    ColumnDoc{"strategy", "strategy (the registry, with families and descriptions: idprune strategies)"},
     ColumnDoc{"budget", "parameter budget: the largest params_fraction allowed, in (0, 1]"},
     ColumnDoc{"params", "parameters of the model the strategy selected within the budget"},
     ColumnDoc{"params_fraction", "params / original_params"},

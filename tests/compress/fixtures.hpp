@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "idprune/dist/comm.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/la/matrix.hpp"
 #include "idprune/nn/mlp.hpp"
@@ -80,6 +81,41 @@ inline bool identical_models(const nn::Mlp& a, const nn::Mlp& b) {
     }
   }
   return true;
+}
+
+/// This rank's contiguous block of `full` (dist::block_rows), e.g. its labels of a distributed set.
+template <class T>
+std::vector<T> block_of(const std::vector<T>& full, const dist::Comm& comm) {
+  const auto r = dist::block_rows(static_cast<index_t>(full.size()), comm.size(), comm.rank());
+  return {full.begin() + r.begin, full.begin() + r.begin + r.count};
+}
+
+/// A model with a compression set, a validation split and a test set, identical on every rank.
+struct SelectionProblem {
+  nn::Mlp model;
+  Matrix xc;  ///< full compression set (every rank)
+  Matrix xv;
+  std::vector<int> yv;
+  Matrix xt;
+  std::vector<int> yt;
+};
+
+/// A small ReLU network (30-24-20-16-5; with `bias`, distinct random biases, so that a bias vector
+/// identifies the neurons it belongs to) with a decaying activation spectrum, and labels it
+/// predicts well enough that compression changes accuracy visibly: its own predictions with every
+/// seventh flipped.
+inline SelectionProblem selection_problem(std::uint64_t seed, bool bias = false) {
+  SelectionProblem p;
+  p.model = random_mlp(30, {24, 20, 16}, 5, bias, seed);
+  p.xc = structured_inputs(150, 30, 8, seed + 1);
+  p.xv = structured_inputs(240, 30, 8, seed + 2);
+  p.xt = structured_inputs(200, 30, 8, seed + 3);
+  p.yv = p.model.predict(p.xv);
+  p.yt = p.model.predict(p.xt);
+  std::mt19937_64 gen(seed + 4);
+  for (std::size_t i = 0; i < p.yv.size(); i += 7) p.yv[i] = static_cast<int>(gen() % 5);
+  for (std::size_t i = 0; i < p.yt.size(); i += 7) p.yt[i] = static_cast<int>(gen() % 5);
+  return p;
 }
 
 }  // namespace idprune::test

@@ -22,36 +22,7 @@ using compress::LayerRule;
 using compress::PointPlan;
 using compress::RankRule;
 
-template <class T>
-std::vector<T> block_of(const std::vector<T>& full, const dist::Comm& comm) {
-  const auto r = dist::block_rows(static_cast<index_t>(full.size()), comm.size(), comm.rank());
-  return {full.begin() + r.begin, full.begin() + r.begin + r.count};
-}
-
-struct Problem {
-  nn::Mlp model;
-  Matrix xc;
-  Matrix xv;
-  std::vector<int> yv;
-  Matrix xt;
-  std::vector<int> yt;
-};
-
-/// A ReLU network WITH distinct random biases (so a bias vector identifies the neurons it belongs
-/// to) and labels it mostly predicts.
-Problem problem(std::uint64_t seed) {
-  Problem p;
-  p.model = random_mlp(30, {24, 20, 16}, 5, true, seed);
-  p.xc = structured_inputs(150, 30, 8, seed + 1);
-  p.xv = structured_inputs(240, 30, 8, seed + 2);
-  p.xt = structured_inputs(200, 30, 8, seed + 3);
-  p.yv = p.model.predict(p.xv);
-  p.yt = p.model.predict(p.xt);
-  std::mt19937_64 gen(seed + 4);
-  for (std::size_t i = 0; i < p.yv.size(); i += 7) p.yv[i] = static_cast<int>(gen() % 5);
-  for (std::size_t i = 0; i < p.yt.size(); i += 7) p.yt[i] = static_cast<int>(gen() % 5);
-  return p;
-}
+using Problem = SelectionProblem;
 
 /// The scorers as `idprune pareto` and `idprune compress` make them.
 compress::Scorer validation_scorer(const Problem& p, const dist::Comm& comm) {
@@ -101,7 +72,7 @@ void expect_kept_neurons_index_the_original(const nn::Mlp& original, const Compr
 
 TEST(KeptNeurons, EveryStrategyRecordsIndicesOfTheOriginalLayer) {
   const auto comm = dist::Comm::world();
-  const Problem p = problem(201);
+  const Problem p = selection_problem(201, true);
   const auto xc = distribute(p.xc, comm);
   for (const char* strategy : {"greedy", "random", "magnitude"}) {
     for (const LayerRule rule : {LayerRule{RankRule::fraction, 0.4}, LayerRule{RankRule::k, 7}}) {
@@ -135,7 +106,7 @@ TEST(KeptNeurons, EveryStrategyRecordsIndicesOfTheOriginalLayer) {
 
 TEST(KeptNeurons, EnginePlansRecordIndicesOfTheOriginalLayer) {
   const auto comm = dist::Comm::world();
-  const Problem p = problem(211);
+  const Problem p = selection_problem(211, true);
   for (const char* name : {"id", "corrected"}) {
     const auto policy = compress::make_policy(name);
     compress::CompressionEngine engine(p.model, distribute(p.xc, comm));
@@ -179,7 +150,7 @@ std::vector<double> direct_errors(const nn::Mlp& original, const CompressedModel
 
 TEST(SensitivityTable, MatchesTheDefinitionOnTheWholeCompressionSet) {
   const auto comm = dist::Comm::world();
-  const Problem p = problem(221);
+  const Problem p = selection_problem(221, true);
   const auto xc = distribute(p.xc, comm);
   for (const std::string strategy : {"greedy", "magnitude", "svd"}) {
     const LayerRule rule = strategy == "svd" ? LayerRule{RankRule::rank, 4} : LayerRule{RankRule::fraction, 0.5};
@@ -207,7 +178,7 @@ TEST(SensitivityTable, MatchesTheDefinitionOnTheWholeCompressionSet) {
 
 TEST(SensitivityTable, LayersBeforeTheOnlyCompressedOneHaveNoError) {
   const auto comm = dist::Comm::world();
-  const Problem p = problem(231);
+  const Problem p = selection_problem(231, true);
   const auto xc = distribute(p.xc, comm);
   const std::vector<index_t> last = {2};
   const CompressedModel m = compress::compress_model(p.model, xc, "greedy", LayerRule{RankRule::fraction, 0.5}, last);
@@ -223,7 +194,7 @@ TEST(SensitivityTable, LayersBeforeTheOnlyCompressedOneHaveNoError) {
 
 TEST(ParetoStudy, KeptModelsAreTheModelsOfTheRows) {
   const auto comm = dist::Comm::world();
-  const Problem p = problem(241);
+  const Problem p = selection_problem(241, true);
   compress::ParetoOptions o;
   o.strategies = {"greedy", "svd", "budget-corrected"};
   o.budgets = {0.15, 0.4};
@@ -263,7 +234,7 @@ bool float32_exact(const nn::Mlp& m) {
 
 TEST(CompressNetwork, BudgetModeChoosesTheBestCandidateOnValidationAndMeetsTheBudget) {
   const auto comm = dist::Comm::world();
-  const Problem p = problem(251);
+  const Problem p = selection_problem(251, true);
   const compress::Scorer scorer = validation_scorer(p, comm);
   const compress::Scorer test = test_scorer(p, comm);
   const auto xc = distribute(p.xc, comm);
@@ -296,7 +267,7 @@ TEST(CompressNetwork, BudgetModeChoosesTheBestCandidateOnValidationAndMeetsTheBu
 
 TEST(CompressNetwork, PointModeIsTheStrategysModelAndTheMetadataRecordsIt) {
   const auto comm = dist::Comm::world();
-  const Problem p = problem(261);
+  const Problem p = selection_problem(261, true);
   const compress::Scorer scorer = validation_scorer(p, comm);
   const compress::Scorer test = test_scorer(p, comm);
   const auto xc = distribute(p.xc, comm);

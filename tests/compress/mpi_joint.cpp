@@ -28,12 +28,6 @@ using compress::PointPlan;
 
 using la::uz;
 
-template <class T>
-std::vector<T> block_of(const std::vector<T>& full, const dist::Comm& comm) {
-  const auto r = dist::block_rows(static_cast<index_t>(full.size()), comm.size(), comm.rank());
-  return {full.begin() + r.begin, full.begin() + r.begin + r.count};
-}
-
 /// The engine as the budget and search strategies use it (complete factorizations).
 CompressionEngine complete_engine(const nn::Mlp& model, const dist::DistMatrix& xc,
                                   std::size_t cache_bytes = 768u << 20) {
@@ -61,30 +55,7 @@ double frobenius_diff(const Matrix& a, const Matrix& b) {
   return la::norm_fro(d);
 }
 
-struct Problem {
-  nn::Mlp model;
-  Matrix xc;  ///< full compression set (every rank)
-  Matrix xv;
-  std::vector<int> yv;
-  Matrix xt;
-  std::vector<int> yt;
-};
-
-/// A small ReLU network with a decaying activation spectrum, labels it predicts well enough that
-/// compression changes accuracy visibly (labels: its own predictions with a few flipped).
-Problem problem(std::uint64_t seed, bool bias = false) {
-  Problem p;
-  p.model = random_mlp(30, {24, 20, 16}, 5, bias, seed);
-  p.xc = structured_inputs(150, 30, 8, seed + 1);
-  p.xv = structured_inputs(240, 30, 8, seed + 2);
-  p.xt = structured_inputs(200, 30, 8, seed + 3);
-  p.yv = p.model.predict(p.xv);
-  p.yt = p.model.predict(p.xt);
-  std::mt19937_64 gen(seed + 4);
-  for (std::size_t i = 0; i < p.yv.size(); i += 7) p.yv[i] = static_cast<int>(gen() % 5);
-  for (std::size_t i = 0; i < p.yt.size(); i += 7) p.yt[i] = static_cast<int>(gen() % 5);
-  return p;
-}
+using Problem = SelectionProblem;
 
 // The loosest-rule factorizations of a sweep and the complete ones of a search select the same
 // neurons for the same eps (prefix property of CPQR).
@@ -95,7 +66,7 @@ compress::Scorer validation_scorer(const Problem& p, const dist::Comm& comm, ind
 
 TEST(Engine, CompleteFactorizationsSelectWhatTheLoosestRuleSelects) {
   const auto comm = dist::Comm::world();
-  const Problem p = problem(31, true);
+  const Problem p = selection_problem(31, true);
   CompressionEngine greedy(p.model, distribute(p.xc, comm), {});
   CompressionEngine joint = complete_engine(p.model, distribute(p.xc, comm));
   std::vector<PointPlan> plans;
@@ -176,7 +147,7 @@ TEST(CorrectedPolicy, AnInterceptOnlyLowersTheLeastSquaresError) {
 
 TEST(Engine, ModelsDependOnlyOnThePlanNotOnBatchingOrCaching) {
   const auto comm = dist::Comm::world();
-  const Problem p = problem(61);
+  const Problem p = selection_problem(61);
   for (const std::string name : {"id", "corrected", "random", "magnitude"}) {
     SCOPED_TRACE(name);
     const auto policy = compress::make_policy(name);
@@ -214,7 +185,7 @@ TEST(Engine, ModelsDependOnlyOnThePlanNotOnBatchingOrCaching) {
 
 TEST(Engine, KeepingEveryNeuronReproducesTheOriginal) {
   const auto comm = dist::Comm::world();
-  const Problem p = problem(71, true);
+  const Problem p = selection_problem(71, true);
   for (const std::string name : {"id", "corrected"}) {
     CompressionEngine c = complete_engine(p.model, distribute(p.xc, comm));
     const std::vector<index_t> full = {24, 20, 16};
@@ -230,7 +201,7 @@ TEST(Engine, KeepingEveryNeuronReproducesTheOriginal) {
 TEST(BudgetStrategy, CompressedModelMeetsTheBudgetFromBelow) {
   const auto comm = dist::Comm::world();
   for (const int variant : {0, 1, 2}) {
-    const Problem p = problem(81, variant == 1);  // biases of its own, or gained from intercepts
+    const Problem p = selection_problem(81, variant == 1);  // biases of its own, or gained from intercepts
     // variant 2: every layer after the first gains a bias, counted by the allocation.
     const auto policy = variant == 0 ? id_policy() : corrected_policy(variant == 2);
     CompressionEngine c = complete_engine(p.model, distribute(p.xc, comm));
@@ -248,7 +219,7 @@ TEST(BudgetStrategy, CompressedModelMeetsTheBudgetFromBelow) {
 
 TEST(Scorer, ValidationScoresMatchADirectComputation) {
   const auto comm = dist::Comm::world();
-  const Problem p = problem(91);
+  const Problem p = selection_problem(91);
   const compress::Scorer scorer = validation_scorer(p, comm, 37);
   CompressionEngine c = complete_engine(p.model, distribute(p.xc, comm));
   const auto models =
@@ -276,7 +247,7 @@ TEST(Scorer, ValidationScoresMatchADirectComputation) {
 
 TEST(ValidationDescent, IsIdenticalForOneAndTwoThreadsAndShrinksEveryStep) {
   const auto comm = dist::Comm::world();
-  const Problem p = problem(101);
+  const Problem p = selection_problem(101);
   const compress::Scorer scorer = validation_scorer(p, comm, 50);
   compress::DescentOptions o;
   o.step = 0.25;
@@ -302,7 +273,7 @@ TEST(ValidationDescent, IsIdenticalForOneAndTwoThreadsAndShrinksEveryStep) {
 
 TEST(ParetoStudy, SelectionNeverDependsOnTheTestLabels) {
   const auto comm = dist::Comm::world();
-  const Problem p = problem(111);
+  const Problem p = selection_problem(111);
   compress::ParetoOptions o;
   o.strategies = {"greedy", "svd", "corrected", "spectrum", "budget-corrected", "tuned-corrected", "descent-corrected"};
   o.tune.rounds = 2;

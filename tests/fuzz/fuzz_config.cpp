@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "idprune/app/options.hpp"
 #include "fuzz_support.hpp"
+#include "idprune/app/options.hpp"
 
 using namespace idprune;
 namespace po = boost::program_options;

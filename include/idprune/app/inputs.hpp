@@ -3,12 +3,16 @@
 // ends every rank with one message; every rank must read the same contents), and this rank's rows
 // of the splits a study reads.
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "idprune/compress/export.hpp"
+#include "idprune/compress/scorer.hpp"
 #include "idprune/data/dataset.hpp"
 #include "idprune/dist/comm.hpp"
+#include "idprune/dist/dist_matrix.hpp"
 #include "idprune/la/matrix.hpp"
 #include "idprune/nn/mlp.hpp"
 #include "idprune/nn/model_io.hpp"
@@ -49,5 +53,50 @@ struct SelectionData {
                                                 const nn::Mlp& model, const std::string& model_path,
                                                 const std::string& data_dir, long compression_size,
                                                 long validation_size, long test_size, std::uint64_t seed);
+
+/// This rank's rows of the data a sweep reads: the compression set (`compression_size` images drawn
+/// with `seed` from all training images) and the first `test_size` test images (0: all), and the
+/// 0-based hidden layers `layers_text` names ("all": every layer, as an empty list; else 1-based,
+/// comma-separated, sorted without repeats). With `threads` >= 2 the training rows load on a second
+/// thread. Not collective: call inside capture_error.
+struct SweepData {
+  la::Matrix xc;
+  la::Matrix xt;
+  std::vector<int> yt;
+  std::int64_t test_samples = 0;
+  std::vector<la::index_t> layers;
+  std::string data_sha256;  ///< content of both splits' files
+};
+[[nodiscard]] SweepData load_sweep_data(const dist::Comm& comm, const std::string& command, const nn::Mlp& model,
+                                        const std::string& model_path, const std::string& data_dir,
+                                        const std::string& layers_text, long compression_size, long test_size,
+                                        std::uint64_t seed, int threads);
+
+/// Everything a validation-selected study (`pareto`, `compress`) reads, on every rank: the model,
+/// the compression set, and the scorers of the validation split (selection reads its loss, through
+/// the layers' own products: the shared second-layer shortcut agrees only to rounding, which could
+/// tip a search's near ties) and of the test rows.
+struct SelectionInputs {
+  nn::Mlp model;
+  std::string model_sha256;
+  std::string data_sha256;
+  dist::DistMatrix compression_set;
+  compress::Scorer validation;
+  compress::Scorer test;
+  std::int64_t test_samples = 0;
+  /// "validation accuracy A on N held-out training images, test accuracy B on M test images;
+  /// compression set C; R rank(s) x T thread(s)": what a study announces it starts from.
+  [[nodiscard]] std::string summary(int threads) const;
+  /// What a written model records of where it came from (the compression set drawn with `seed`).
+  [[nodiscard]] compress::CompressionProvenance provenance(std::uint64_t seed) const;
+};
+/// Collective: load_model_on_every_rank, then (with the collective checks) `check_model` (may be
+/// empty) and load_selection_data, check_same_data, and the scorers.
+[[nodiscard]] SelectionInputs load_selection_inputs(const dist::Comm& comm, const std::string& command,
+                                                    const std::string& model_path, const nn::ModelReadOptions& read,
+                                                    const std::string& data_dir, long compression_size,
+                                                    long validation_size, long test_size, std::uint64_t seed,
+                                                    long batch_rows,
+                                                    const std::function<void(const nn::Mlp&)>& check_model = {});
 
 }  // namespace idprune::app

@@ -14,6 +14,14 @@ namespace idprune::app {
 
 namespace po = boost::program_options;
 
+/// The options a run was started with, as parsed: written beside its results (config.ini) so
+/// that it re-runs, and the settings a resumed run must match.
+struct CommandLine {
+  std::string command;  ///< the subcommand, e.g. "sweep"
+  const po::options_description& options;
+  const po::variables_map& vm;
+};
+
 /// Parses `args` against `options` (plus --help and --config FILE). Returns false when --help was
 /// given (the help text has been printed); throws idprune::Error on unknown or malformed options.
 /// Words that are not options are refused (with a hint to write a list as one comma-separated

@@ -3,11 +3,11 @@
 // keys do not settle the order of their layers) and the loader that applies it.
 #include <string>
 
-#include "cli.hpp"
+#include "idprune/app/options.hpp"
 #include "idprune/nn/mlp.hpp"
 #include "idprune/nn/model_io.hpp"
 
-namespace idprune::cli {
+namespace idprune::app {
 
 /// Adds --layer-order to `options`.
 void add_layer_order_option(po::options_description& options);
@@ -17,4 +17,4 @@ void add_layer_order_option(po::options_description& options);
 /// nn::load_model(path) with the --layer-order given in `vm` (if any).
 [[nodiscard]] nn::Mlp load_model(const po::variables_map& vm, const std::string& path);
 
-}  // namespace idprune::cli
+}  // namespace idprune::app

@@ -1,8 +1,8 @@
-#include "model_options.hpp"
+#include "idprune/app/model_options.hpp"
 
 #include "idprune/nn/model_io.hpp"
 
-namespace idprune::cli {
+namespace idprune::app {
 
 void add_layer_order_option(po::options_description& options) {
   options.add_options()("layer-order", po::value<std::string>(),
@@ -20,4 +20,4 @@ nn::Mlp load_model(const po::variables_map& vm, const std::string& path) {
   return nn::load_model(path, model_read_options(vm));
 }
 
-}  // namespace idprune::cli
+}  // namespace idprune::app
