@@ -143,6 +143,14 @@ la::Matrix scaled_rows(std::span<const std::uint8_t* const> src, std::int64_t fe
   return x;
 }
 
+/// The images and labels files of an IDX split describe the same samples.
+void check_idx_pair(const Source& s) {
+  const IdxInfo labels_info = read_idx_info(s.labels);
+  const IdxInfo images_info = read_idx_info(s.images);
+  require(images_info.ndims == 3 && labels_info.ndims == 1 && images_info.dims[0] == labels_info.dims[0], s.images,
+          ": ", images_info.dims[0], " images but ", s.labels, ": ", labels_info.dims[0], " labels");
+}
+
 }  // namespace
 
 const char* to_string(Split split) { return split == Split::train ? "train" : "test"; }
@@ -189,10 +197,7 @@ RawDataset load_raw(const std::string& dir, Split split, std::int64_t begin, std
     for (std::int64_t i = 0; i < count; ++i) rows[static_cast<std::size_t>(i)] = begin + i;
     return load_cifar_rows(s, rows);
   }
-  const IdxInfo labels_info = read_idx_info(s.labels);
-  const IdxInfo images_info = read_idx_info(s.images);
-  require(images_info.ndims == 3 && labels_info.ndims == 1 && images_info.dims[0] == labels_info.dims[0], s.images,
-          ": ", images_info.dims[0], " images but ", s.labels, ": ", labels_info.dims[0], " labels");
+  check_idx_pair(s);
   RawDataset out;
   out.classes = dataset_classes;
   out.y = read_idx_labels(s.labels, begin, count);
@@ -204,10 +209,7 @@ RawDataset load_raw(const std::string& dir, Split split, std::int64_t begin, std
 RawDataset load_raw_rows(const std::string& dir, Split split, std::span<const std::int64_t> rows) {
   const Source s = locate(dir, split);
   if (s.format == Format::cifar10) return load_cifar_rows(s, rows);
-  const IdxInfo labels_info = read_idx_info(s.labels);
-  const IdxInfo images_info = read_idx_info(s.images);
-  require(images_info.ndims == 3 && labels_info.ndims == 1 && images_info.dims[0] == labels_info.dims[0], s.images,
-          ": ", images_info.dims[0], " images but ", s.labels, ": ", labels_info.dims[0], " labels");
+  check_idx_pair(s);
   RawDataset out;
   out.classes = dataset_classes;
   out.y = read_idx_labels_rows(s.labels, rows);
