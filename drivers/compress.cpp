@@ -104,6 +104,9 @@ int run_compress(const std::vector<std::string>& args) {
       "dtype", po::value<std::string>()->default_value("F32"), "safetensors dtype: F32 or F64")(
       "intercept", po::bool_switch()->default_value(false),
       "corrected strategies: least-squares fit with an intercept (the next layer gains a bias)")(
+      "mean-compensation", po::bool_switch()->default_value(false),
+      "id, corrected and random strategies: the next layer's bias absorbs the mean residual (the "
+      "next layer's mean pre-activation on the compression set stays the original's)")(
       "eps-grid", po::value<std::string>()->default_value(""), "budget mode: eps values of the sweep strategies")(
       "tau-grid", po::value<std::string>()->default_value(""), "budget mode: spectrum tolerances")(
       "svd-grid", po::value<std::string>()->default_value(""),
@@ -162,6 +165,7 @@ int run_compress(const std::vector<std::string>& args) {
   request.engine.pivot.engine = dist::parse_pivot_engine(vm["engine"].as<std::string>());
   request.engine.cpqr_method = la::parse_cpqr_method(vm["cpqr-method"].as<std::string>());
   request.policy.intercept = vm["intercept"].as<bool>();
+  request.policy.mean_compensation = vm["mean-compensation"].as<bool>();
   const auto seed = vm["seed"].as<unsigned long>();
   request.policy.seed = seed;
   const std::string out = vm["out"].as<std::string>();

@@ -35,7 +35,7 @@ namespace {
 
 const char* const kUsageHead = R"(--model M --data D --out DIR [--strategies greedy,magnitude,svd,...]
        [--budgets 0.05,0.075,0.1,0.15,0.2,0.3] [--compression-size 2000] [--validation-size 5000]
-       [--seed S] [--threads T] [--intercept] [--step 0.05] [--objective cross-entropy|error-rate]
+       [--seed S] [--threads T] [--intercept] [--mean-compensation] [--step 0.05] [--objective cross-entropy|error-rate]
        [--save-models MODELS_DIR]
 
 For every strategy and parameter budget (a fraction of the model's parameters), the strategy's best
@@ -66,15 +66,15 @@ Example:
 /// by rank 0 as DIR/STRATEGY_BUDGET.safetensors with its sensitivity table beside it.
 void save_models(const std::string& dir, const nn::Mlp& model, const dist::DistMatrix& xc,
                  const compress::Scorer& validation, const compress::Scorer& test,
-                 std::span<const compress::ParetoRow> rows, const compress::CompressionProvenance& prov, bool intercept,
-                 bool root) {
+                 std::span<const compress::ParetoRow> rows, const compress::CompressionProvenance& prov,
+                 const compress::PolicyOptions& policy, bool root) {
   for (const compress::ParetoRow& row : rows) {
     compress::CompressedNetwork network = compress::network_of_row(model, row, validation, test);
     network.sensitivity = compress::sensitivity_table(model, network.compressed, xc);
     compress::CompressRequest request;
     request.budget = row.budget;
     request.budget_strategies = {row.strategy};
-    request.policy.intercept = intercept;
+    request.policy = policy;
     nn::ModelWriteOptions write;
     write.metadata = compress::compression_metadata(model, network, request, prov);
     std::ostringstream name;
@@ -123,6 +123,9 @@ int run_pareto(const std::vector<std::string>& args) {
       "batch-rows", po::value<long>()->default_value(500), "rows per evaluation task")(
       "intercept", po::bool_switch()->default_value(false),
       "corrected strategies: least-squares fit with an intercept (the next layer gains a bias)")(
+      "mean-compensation", po::bool_switch()->default_value(false),
+      "id, corrected and random strategies: the next layer's bias absorbs the mean residual (the "
+      "next layer's mean pre-activation on the compression set stays the original's)")(
       "no-report", po::bool_switch()->default_value(false), "do not build DIR/report")(
       "save-models", path(), "also write the model each strategy selected at each budget into this folder")(
       "resume", po::bool_switch()->default_value(false), "keep the strategies finished in --out, compute the rest");
@@ -152,6 +155,7 @@ int run_pareto(const std::vector<std::string>& args) {
   popts.engine.pivot.engine = dist::parse_pivot_engine(vm["engine"].as<std::string>());
   popts.engine.cpqr_method = la::parse_cpqr_method(vm["cpqr-method"].as<std::string>());
   popts.policy.intercept = vm["intercept"].as<bool>();
+  popts.policy.mean_compensation = vm["mean-compensation"].as<bool>();
   const long wave = vm["wave"].as<long>();
   require(wave >= 1, "pareto: --wave=", wave, " (needs >= 1)");
   popts.wave_size = static_cast<std::size_t>(wave);
@@ -261,6 +265,7 @@ int run_pareto(const std::vector<std::string>& args) {
   prov["validation_size"] = validation_size;
   prov["test_samples"] = n_test;
   prov["seed"] = seed;
+  prov["mean_compensation"] = popts.policy.mean_compensation;
   prov["engine"] = std::string(dist::to_string(popts.engine.pivot.engine));
   prov["cpqr_method"] = std::string(la::to_string(popts.engine.cpqr_method));
   prov["step"] = popts.descent.step;
@@ -301,7 +306,7 @@ int run_pareto(const std::vector<std::string>& args) {
     });
     dist::check_collective(comm, e);
     if (!models_dir.empty())
-      save_models(models_dir, model, xcd, validation, test, new_rows, prov_of_models, popts.policy.intercept, root);
+      save_models(models_dir, model, xcd, validation, test, new_rows, prov_of_models, popts.policy, root);
     throw_if_stop_requested(comm, signals);
   };
   if (!todo.empty()) {

@@ -87,8 +87,10 @@ int run_sweep(const std::vector<std::string>& args) {
       "wave", po::value<long>()->default_value(0), "points per wave (0: 2 x threads)")(
       "batch-rows", po::value<long>()->default_value(500), "test rows per evaluation task")(
       "progress-interval", real(30.0), "seconds between progress lines when stderr is not a terminal")(
-      "out", path()->required(), "output folder")("resume", po::bool_switch()->default_value(false),
-                                                  "keep the rows in --out and compute only missing points");
+      "mean-compensation", po::bool_switch()->default_value(false),
+      "id, corrected and random strategies: the next layer's bias absorbs the mean residual (rows are "
+      "recorded as STRATEGY+mean)")("out", path()->required(), "output folder")(
+      "resume", po::bool_switch()->default_value(false), "keep the rows in --out and compute only missing points");
   po::variables_map vm;
   if (!parse("sweep", usage().c_str(), options, args, vm)) return 0;
 
@@ -103,7 +105,11 @@ int run_sweep(const std::vector<std::string>& args) {
   const compress::StrategyInfo& info = compress::strategy(vm["strategy"].as<std::string>());
   require(!info.sweep_rules.empty(), "sweep: strategy '", info.name, "' is not a sweep strategy (sweep takes ",
           compress::strategy_names(true), "; the others run in idprune pareto)");
-  const std::string strategy(info.name);
+  const bool mean_compensation = vm["mean-compensation"].as<bool>();
+  require(!mean_compensation || info.policy == "id" || info.policy == "corrected" || info.policy == "random",
+          "sweep: --mean-compensation applies to the id, corrected and random strategies, not to ", info.name);
+  // Compensated rows are another strategy's rows: a resumed sweep never mixes them.
+  const std::string strategy = std::string(info.name) + (mean_compensation ? "+mean" : "");
   const auto rule = compress::parse_rank_rule(vm["rule"].as<std::string>());
   const std::vector<double> grid = parse_doubles(vm["grid"].as<std::string>(), "--grid");
   for (double v : grid) compress::strategy_policy(info)->check(compress::LayerRule{rule, v});
@@ -136,6 +142,7 @@ int run_sweep(const std::vector<std::string>& args) {
   copts.complete_factorizations = info.complete_factorizations;
   compress::PolicyOptions policy;
   policy.seed = seed;
+  policy.mean_compensation = mean_compensation;
 
   // The results folder first (rank 0 only): locked for this run, so that a second run on it fails
   // at once, before any loading.

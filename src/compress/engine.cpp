@@ -450,7 +450,7 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
           return last[p] > l && k == f.key;
         });
         const bool from_inputs = !f.parent->original && !f.parent->h.empty();
-        if (f.change.solve != LeastSquaresTarget::none ||
+        if (f.change.solve != LeastSquaresTarget::none || f.change.compensate_mean ||
             (continues && from_inputs && !f.change.replacement && l + 1 < L))
           needs_z.push_back(f.parent);
       }
@@ -515,6 +515,43 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
       stats_.least_squares += static_cast<std::int64_t>(owners.size());
       stats_.least_squares_seconds += seconds_since(t0);
 
+      // Mean compensation: shift += mean(Z_orig - Z(:, C) T) over the compression set. The sums of
+      // the rows are linear, so each rank sums its rows of Z_orig and of the parent's Z and ONE
+      // reduction gives every global column sum; T is the same on every rank.
+      std::vector<std::size_t> compensated;
+      for (std::size_t i = 0; i < fresh.size(); ++i)
+        if (fresh[i].policy != nullptr && fresh[i].change.compensate_mean) compensated.push_back(i);
+      if (!compensated.empty()) {
+        const Matrix& z_orig = original_activations(l);
+        std::vector<double> sums(uz(width) * (compensated.size() + 1), 0.0);
+        const auto add_column_sums = [&](const Matrix& z, std::size_t slot) {
+          for (index_t j = 0; j < z.cols(); ++j) {
+            double acc = 0.0;
+            for (double v : z.col(j)) acc += v;
+            sums[slot * uz(width) + uz(j)] = acc;
+          }
+        };
+        add_column_sums(z_orig, 0);
+        for (std::size_t j = 0; j < compensated.size(); ++j) add_column_sums(z_of(fresh[compensated[j]].parent), j + 1);
+        dist::sum_in_place(c, sums);
+        const auto m = static_cast<double>(xc_.global_rows());
+        for (std::size_t j = 0; j < compensated.size(); ++j) {
+          LayerChange& ch = fresh[compensated[j]].change;
+          const Selection& s = ch.selection;
+          const auto k = static_cast<index_t>(s.kept.size());
+          std::vector<double> mu(uz(width));
+          for (index_t col = 0; col < width; ++col) {
+            // mean(Z_orig(:, col)) - sum_i mean(Z(:, C_i)) T(i, col)
+            double v = sums[uz(col)];
+            for (index_t i = 0; i < k; ++i)
+              v -= sums[(j + 1) * uz(width) + uz(s.kept[uz(i)])] * s.interpolation(i, col);
+            mu[uz(col)] = v / m;
+          }
+          if (ch.shift_values.empty()) ch.shift_values.assign(uz(width), 0.0);
+          for (index_t col = 0; col < width; ++col) ch.shift_values[uz(col)] += mu[uz(col)];
+        }
+      }
+
       // (c) the child nodes: layer l as changed, layer l + 1 with T folded in, and their inputs.
       t0 = Clock::now();
       const nn::DenseLayer& following = original_.layer(l + 1);
@@ -564,7 +601,8 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
             node->first_columns = s.kept;
             // The first layer's ID (T(:, C) = I) lets scorers start the second layer from the
             // original's shared product Z_1 W_2; a dead layer's T = 0 is no ID.
-            if (f.count > 0 && !s.identity_rows && ch.solve == LeastSquaresTarget::none && L >= 2) {
+            if (f.count > 0 && !s.identity_rows && ch.solve == LeastSquaresTarget::none && ch.shift_values.empty() &&
+                L >= 2) {
               node->first_interpolation = std::make_shared<const Matrix>(s.interpolation);
               node->second_columns = all_columns(original_.hidden(1).d_out());
             }

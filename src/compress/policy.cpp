@@ -18,14 +18,14 @@ void require_neuron_rule(std::string_view policy, const LayerRule& rule) {
 /// The CPQR policies: C = the first k pivots of the node's activations.
 class PivotPolicy : public LayerPolicy {
  public:
-  PivotPolicy(bool corrected, bool intercept) : corrected_(corrected), intercept_(intercept) {}
+  PivotPolicy(bool corrected, bool intercept, bool mean) : corrected_(corrected), intercept_(intercept), mean_(mean) {}
 
   [[nodiscard]] std::string key() const override {
-    return corrected_ ? (intercept_ ? "corrected+intercept" : "corrected") : "id";
+    return std::string(corrected_ ? (intercept_ ? "corrected+intercept" : "corrected") : "id") + (mean_ ? "+mean" : "");
   }
   void check(const LayerRule& rule) const override { require_neuron_rule(key(), rule); }
   [[nodiscard]] bool needs_factorization(const LayerRule& /*rule*/) const override { return true; }
-  [[nodiscard]] bool adds_biases() const override { return corrected_ && intercept_; }
+  [[nodiscard]] bool adds_biases() const override { return (corrected_ && intercept_) || mean_; }
 
   [[nodiscard]] index_t count(const LayerRule& rule, const LayerContext& c) const override {
     const la::CpqrResult& f = *c.factorization;
@@ -37,6 +37,7 @@ class PivotPolicy : public LayerPolicy {
     const la::CpqrResult& f = *c.factorization;
     const index_t width = c.current->d_out();
     LayerChange out;
+    out.compensate_mean = mean_;
     if (k == 0) {
       out.selection = dead_layer_selection(width);
       return out;
@@ -59,12 +60,14 @@ class PivotPolicy : public LayerPolicy {
  private:
   bool corrected_;
   bool intercept_;
+  bool mean_;
 };
 
 class RandomPolicy : public LayerPolicy {
  public:
-  explicit RandomPolicy(std::uint64_t seed) : seed_(seed) {}
-  [[nodiscard]] std::string key() const override { return "random:" + std::to_string(seed_); }
+  RandomPolicy(std::uint64_t seed, bool mean) : seed_(seed), mean_(mean) {}
+  [[nodiscard]] std::string key() const override { return "random:" + std::to_string(seed_) + (mean_ ? "+mean" : ""); }
+  [[nodiscard]] bool adds_biases() const override { return mean_; }
   void check(const LayerRule& rule) const override { require_neuron_rule("random", rule); }
   [[nodiscard]] bool needs_factorization(const LayerRule& /*rule*/) const override { return false; }
   [[nodiscard]] index_t count(const LayerRule& rule, const LayerContext& c) const override {
@@ -75,11 +78,13 @@ class RandomPolicy : public LayerPolicy {
     LayerChange out;
     out.selection.kept = random_columns(c.current->d_out(), k, seed_, c.layer);
     out.solve = LeastSquaresTarget::own_activations;
+    out.compensate_mean = mean_;
     return out;
   }
 
  private:
   std::uint64_t seed_;
+  bool mean_;
 };
 
 class MagnitudePolicy : public LayerPolicy {
@@ -157,9 +162,10 @@ la::CpqrOptions LayerPolicy::stopping_rule(const LayerRule& rule, const LayerCon
 }
 
 std::shared_ptr<const LayerPolicy> make_policy(std::string_view name, const PolicyOptions& options) {
-  if (name == "id") return std::make_shared<PivotPolicy>(false, false);
-  if (name == "corrected") return std::make_shared<PivotPolicy>(true, options.intercept);
-  if (name == "random") return std::make_shared<RandomPolicy>(options.seed);
+  const bool mean = options.mean_compensation;
+  if (name == "id") return std::make_shared<PivotPolicy>(false, false, mean);
+  if (name == "corrected") return std::make_shared<PivotPolicy>(true, options.intercept, mean);
+  if (name == "random") return std::make_shared<RandomPolicy>(options.seed, mean);
   if (name == "magnitude") return std::make_shared<MagnitudePolicy>();
   if (name == "svd") return std::make_shared<SvdPolicy>();
   if (name == "merging") return std::make_shared<MergingPolicy>();

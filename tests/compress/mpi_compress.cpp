@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "fixtures.hpp"
 #include "idprune/compress/engine.hpp"
@@ -123,6 +124,61 @@ TEST(Engine, ADeadLayerKeepsOneNeuronAndChangesNothing) {
   EXPECT_EQ(m.front().model.hidden(0).d_out(), 1);
   EXPECT_EQ(m.front().layers[0].next_ratio, 0.0);
   EXPECT_EQ(max_abs_diff(model.logits(xc), m.front().model.logits(xc)), 0.0);
+}
+
+/// Column means over the rows of the pre-activation of layer `layer + 1` (the classifier when
+/// `layer` is the last hidden layer), H W + 1 b^T with H the output of hidden layer `layer`.
+std::vector<double> next_preactivation_means(const nn::Mlp& m, const Matrix& x, index_t layer) {
+  const Matrix h = m.hidden_activations(x, layer);
+  const nn::DenseLayer& next = m.layer(layer + 1);
+  const Matrix a = la::matmul(h, next.weight());
+  std::vector<double> mean(uz(a.cols()), 0.0);
+  for (index_t j = 0; j < a.cols(); ++j) {
+    for (double v : a.col(j)) mean[uz(j)] += v;
+    mean[uz(j)] = mean[uz(j)] / static_cast<double>(a.rows()) + (next.has_bias() ? next.bias()[uz(j)] : 0.0);
+  }
+  return mean;
+}
+
+// Mean compensation: whatever the layers before did, the mean over the compression set of every
+// compressed layer's next pre-activation is the original network's (on the neurons the next layer
+// keeps), for the id, corrected and random policies; without it the means differ.
+TEST(MeanCompensation, NextPreactivationMeansEqualTheOriginals) {
+  const dist::Comm comm = dist::Comm::world();
+  for (const bool bias : {false, true}) {
+    const Problem p = problem(181, bias);
+    compress::CompressionEngine e(p.model, distribute(p.xc, comm), {});
+    for (const char* name : {"id", "corrected", "random"}) {
+      SCOPED_TRACE(std::string(name) + (bias ? " with biases" : " without biases"));
+      compress::PolicyOptions on{3, false, true};
+      compress::PolicyOptions off{3, false, false};
+      const auto plan_on = compress::uniform_plan(compress::make_policy(name, on), 3, {}, LayerRule{RankRule::k, 6});
+      const auto plan_off = compress::uniform_plan(compress::make_policy(name, off), 3, {}, LayerRule{RankRule::k, 6});
+      const auto m = e.compress(std::vector<compress::PointPlan>{plan_on, plan_off});
+      EXPECT_TRUE(compress::make_policy(name, on)->adds_biases());
+      double worst_off = 0.0;
+      for (index_t l = 0; l < 3; ++l) {
+        const std::vector<double> orig = next_preactivation_means(p.model, p.xc, l);
+        // The neurons of layer l + 1 that stay (every class for the classifier).
+        std::vector<index_t> cols(orig.size());
+        std::iota(cols.begin(), cols.end(), index_t{0});
+        if (l + 1 < 3) cols = m[0].layers[uz(l + 1)].kept_neurons;
+        const std::vector<double> got = next_preactivation_means(m[0].model, p.xc, l);
+        ASSERT_EQ(got.size(), cols.size());
+        double scale = 1.0;
+        for (double v : orig) scale = std::max(scale, std::abs(v));
+        for (std::size_t j = 0; j < cols.size(); ++j)
+          EXPECT_NEAR(got[j], orig[uz(cols[j])], 1e3 * eps * scale) << "layer " << l + 2 << " neuron " << cols[j];
+        const std::vector<double> plain = next_preactivation_means(m[1].model, p.xc, l);
+        std::vector<index_t> cols_off(orig.size());
+        std::iota(cols_off.begin(), cols_off.end(), index_t{0});
+        if (l + 1 < 3) cols_off = m[1].layers[uz(l + 1)].kept_neurons;
+        for (std::size_t j = 0; j < cols_off.size(); ++j)
+          worst_off = std::max(worst_off, std::abs(plain[j] - orig[uz(cols_off[j])]) / scale);
+      }
+      EXPECT_GT(worst_off, 1e-6) << "the property holds without compensation: the test cannot fail";
+    }
+  }
 }
 
 // How points are batched into compress() calls (one wave, one point at a time, or another order

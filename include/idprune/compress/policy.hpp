@@ -13,6 +13,12 @@
 //   svd        W_l replaced by U_r (S_r V_r^T); no neuron removed
 //   merging    neuron merging (Kim et al., NeurIPS 2020): l1-norm selection, each pruned neuron's
 //              outgoing weights merged into its most similar kept neuron; data-free
+//
+// Mean compensation (PolicyOptions::mean_compensation; id, corrected, random): the next layer's bias
+// gains mu W_{l+1} with mu = mean over the compression set of Z_orig - Z(:, C) T, the residual
+// against the ORIGINAL network's activations of layer l. The compressed network's pre-activation
+// of layer l + 1 then has exactly the original's mean over the compression set, whatever the layers
+// before did (FLAP's bias compensation, An et al. AAAI 2024, applied to the ID's residual).
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -55,7 +61,10 @@ struct LayerChange {
   bool intercept = false;                     ///< original_activations: fit an intercept too
   std::vector<double> shift_values;           ///< the fitted intercept t (filled by the engine)
   std::optional<nn::DenseLayer> replacement;  ///< the layer replaced, same width (svd)
-  double next_ratio = 0.0;                    ///< |r_{k+1,k+1}| / |r_11| at the chosen k (CPQR policies)
+  /// The engine adds mean(Z_orig - Z(:, C) T) over the compression set to shift_values (the
+  /// next layer's bias then gains its product with W_{l+1}).
+  bool compensate_mean = false;
+  double next_ratio = 0.0;  ///< |r_{k+1,k+1}| / |r_11| at the chosen k (CPQR policies)
 };
 
 class LayerPolicy {
@@ -82,6 +91,9 @@ class LayerPolicy {
 struct PolicyOptions {
   std::uint64_t seed = 1;  ///< random: the column draws
   bool intercept = false;  ///< corrected: fit an intercept (the next layer gains a bias)
+  /// id, corrected, random: the next layer's bias absorbs the mean residual against the original
+  /// network's activations (the next layer gains a bias).
+  bool mean_compensation = false;
 };
 
 /// The built-in policies: "id", "corrected", "random", "magnitude", "svd", "merging".
