@@ -105,10 +105,12 @@ struct CompressionEngine::Node {
   std::vector<index_t> first_columns;
   std::shared_ptr<const Matrix> first_interpolation;
   std::vector<index_t> second_columns;
-  std::optional<la::CpqrResult> f;  ///< CPQR of the activations of layer depth()
-  la::CpqrOptions f_rule;           ///< the rule f was computed with
-  Matrix z;                         ///< transient: this rank's rows of those activations
-  Matrix block;                     ///< transient: the pivot engine's input for z (local R or z)
+  std::optional<la::CpqrResult> f;                  ///< CPQR of the activations of layer depth()
+  la::CpqrOptions f_rule;                           ///< the rule f was computed with
+  std::optional<ActivationMoments> input_moments;   ///< of h (non-original nodes; summed over ranks)
+  std::optional<ActivationMoments> output_moments;  ///< of the activations of layer depth()
+  Matrix z;                                         ///< transient: this rank's rows of those activations
+  Matrix block;                                     ///< transient: the pivot engine's input for z (local R or z)
   std::uint64_t used = 0;
 
   [[nodiscard]] index_t depth() const { return static_cast<index_t>(key.size()); }
@@ -118,6 +120,8 @@ struct CompressionEngine::Node {
     if (!layers.empty())
       for (const auto& m : layers.back()->factors()) b += uz(m.size());
     if (f) b += uz(f->r.size());
+    for (const auto* m : {&input_moments, &output_moments})
+      if (*m) b += uz((*m)->gram.size()) + (*m)->sum.size();
     return b * sizeof(double);
   }
 };
@@ -202,6 +206,15 @@ LayerContext CompressionEngine::context(const Node& node, index_t layer) {
   c.next_norm = next_norm(layer);
   c.rows = xc_.global_rows();
   c.cpqr_method = options_.cpqr_method;
+  const auto find = [&](const std::map<index_t, ActivationMoments>& m) -> const ActivationMoments* {
+    const auto i = m.find(layer);
+    return i != m.end() ? &i->second : nullptr;
+  };
+  c.original_input_moments = find(original_input_moments_);
+  c.original_output_moments = find(original_output_moments_);
+  c.input_moments = node.original ? c.original_input_moments : (node.input_moments ? &*node.input_moments : nullptr);
+  c.output_moments =
+      node.original ? c.original_output_moments : (node.output_moments ? &*node.output_moments : nullptr);
   return c;
 }
 
@@ -282,6 +295,115 @@ void CompressionEngine::ensure_factorizations(std::span<Node* const> nodes, std:
   }
   stats_.factorizations += static_cast<std::int64_t>(todo.size());
   stats_.factorization_seconds += seconds_since(t0);
+}
+
+void CompressionEngine::ensure_moments(std::span<Node* const> nodes, std::span<const MomentNeeds> needs,
+                                       index_t layer) {
+  // Rows per local block: the blocks are fixed by the data alone and summed in order, so the sums
+  // have the same bits for any number of threads.
+  constexpr index_t kBlockRows = 2048;
+  const auto t0 = Clock::now();
+  struct Job {
+    ActivationMoments* out = nullptr;
+    Node* node = nullptr;  ///< non-original node whose input or output is summed
+    bool outputs = false;
+  };
+  std::vector<Job> jobs;
+  std::vector<Node*> need_inputs;
+  std::vector<Node*> need_outputs;
+  std::map<index_t, ActivationMoments> fresh_in;
+  std::map<index_t, ActivationMoments> fresh_out;
+  const auto original_job = [&](bool outputs) {
+    auto& cache = outputs ? original_output_moments_ : original_input_moments_;
+    auto& fresh = outputs ? fresh_out : fresh_in;
+    if (cache.count(layer) != 0 || fresh.count(layer) != 0) return;
+    jobs.push_back(Job{&fresh[layer], nullptr, outputs});
+  };
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    Node* n = nodes[i];
+    const MomentNeeds& w = needs[i];
+    if (n->original || w.original) {
+      if (w.inputs) original_job(false);
+      if (w.outputs) original_job(true);
+    }
+    if (n->original) continue;
+    if (w.inputs && !n->input_moments) {
+      n->input_moments.emplace();
+      jobs.push_back(Job{&*n->input_moments, n, false});
+      need_inputs.push_back(n);
+    }
+    if (w.outputs && !n->output_moments) {
+      n->output_moments.emplace();
+      jobs.push_back(Job{&*n->output_moments, n, true});
+      need_outputs.push_back(n);
+    }
+  }
+  if (jobs.empty()) return;
+  // The sources: the original's inputs and activations from the engine's cache (on this thread,
+  // as original_activations always computes them), the nodes' from their stored inputs.
+  for (const Job& j : jobs)
+    if (j.node == nullptr) {
+      if (j.outputs || layer > 0) (void)original_activations(j.outputs ? layer : layer - 1);
+    }
+  std::string error = tasks(need_inputs.size(), [&](std::size_t i) {
+    Node& n = *need_inputs[i];
+    if (!n.h.empty()) return;
+    Matrix a(xc_.local());
+    Matrix b;
+    for (const auto& l : n.layers) {
+      l->forward(a, b);
+      std::swap(a, b);
+    }
+    n.h = std::move(a);
+  });
+  dist::check_collective(comm(), error);
+  ensure_activations(need_outputs, layer, false);
+  const auto source = [&](const Job& j) -> la::ConstMatrixView {
+    if (j.node == nullptr) {
+      if (j.outputs) return original_z_.at(layer).view();
+      return layer == 0 ? xc_.local() : original_z_.at(layer - 1).view();
+    }
+    return j.outputs ? j.node->z.view() : j.node->h.view();
+  };
+  // Local sums: one task per (job, row block), merged in block order.
+  struct Part {
+    std::size_t job = 0;
+    index_t begin = 0;
+    index_t rows = 0;
+    ActivationMoments m;
+  };
+  std::vector<Part> parts;
+  for (std::size_t j = 0; j < jobs.size(); ++j) {
+    const la::ConstMatrixView x = source(jobs[j]);
+    for (index_t b = 0; b < x.rows() || b == 0; b += kBlockRows)
+      parts.push_back(Part{j, b, std::min(kBlockRows, x.rows() - b), {}});
+  }
+  error = tasks(parts.size(), [&](std::size_t i) {
+    Part& part = parts[i];
+    const la::ConstMatrixView x = source(jobs[part.job]);
+    part.m = moments(x.rows_range(part.begin, part.rows));
+  });
+  dist::check_collective(comm(), error);
+  for (Part& part : parts) merge(*jobs[part.job].out, part.m);
+  // One reduction for the level: [rows, sum, gram] of every job.
+  std::vector<double> buffer;
+  for (const Job& j : jobs) {
+    buffer.push_back(static_cast<double>(j.out->rows));
+    buffer.insert(buffer.end(), j.out->sum.begin(), j.out->sum.end());
+    buffer.insert(buffer.end(), j.out->gram.values().begin(), j.out->gram.values().end());
+  }
+  dist::sum_in_place(comm(), buffer);
+  std::size_t at = 0;
+  for (const Job& j : jobs) {
+    // Row counts are integers far below 2^53: their double sum is exact.
+    j.out->rows = static_cast<index_t>(buffer[at++]);
+    for (double& v : j.out->sum) v = buffer[at++];
+    for (double& v : j.out->gram.values()) v = buffer[at++];
+  }
+  for (auto& [l, m] : fresh_in) original_input_moments_.emplace(l, std::move(m));
+  for (auto& [l, m] : fresh_out) original_output_moments_.emplace(l, std::move(m));
+  stats_.moments += static_cast<std::int64_t>(jobs.size());
+  stats_.moment_seconds += seconds_since(t0);
 }
 
 void CompressionEngine::prepare(std::span<const PointPlan> plans) {
@@ -395,6 +517,24 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
       }
     }
     ensure_factorizations(fnodes, frules, l);
+    // Activation moments the policies read, one reduction for the whole level.
+    std::vector<Node*> mnodes;
+    std::vector<MomentNeeds> mneeds;
+    for (std::size_t p = 0; p < plans.size(); ++p) {
+      const auto& rule = plans[p].layers[uz(l)];
+      if (last[p] < l || !rule) continue;
+      const MomentNeeds w = plans[p].policy->needs_moments(*rule);
+      if (!w.any()) continue;
+      const auto it = std::find(mnodes.begin(), mnodes.end(), cur[p]);
+      if (it == mnodes.end()) {
+        mnodes.push_back(cur[p]);
+        mneeds.push_back(w);
+      } else {
+        auto& known = mneeds[uz(it - mnodes.begin())];
+        known = known | w;
+      }
+    }
+    ensure_moments(mnodes, mneeds, l);
 
     // Kept counts, then the children that are not cached yet.
     std::vector<index_t> kept(plans.size(), -1);

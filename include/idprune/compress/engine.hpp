@@ -13,6 +13,8 @@
 //   (b) the calling thread runs the collective steps, batched over the level's nodes: one
 //       dist::distributed_cpqr_batch of every factorization a policy needs, one
 //       dist::least_squares of every least-squares T;
+//       Activation moments a policy asks for (needs_moments) are summed as TBB tasks over fixed
+//       row blocks and reduced in ONE dist::sum_in_place per level;
 //   (c) TBB tasks form the selections and the child nodes (layer l compressed, T folded into l+1).
 // A node's CPQR runs as many steps as the loosest rule of the plans through it (or every step up to
 // the numerical rank with `complete_factorizations`); by the prefix property of CPQR a rule's
@@ -31,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "idprune/compress/moments.hpp"
 #include "idprune/compress/policy.hpp"
 #include "idprune/dist/dist_matrix.hpp"
 #include "idprune/dist/pivot.hpp"
@@ -96,6 +99,8 @@ struct EngineStats {
   double factorization_seconds = 0.0;  ///< (b), CPQR including the collective engine calls
   double least_squares_seconds = 0.0;  ///< (b), least squares
   double fold_seconds = 0.0;           ///< (c)
+  std::int64_t moments = 0;            ///< activation moments computed (needs_moments), including the original's
+  double moment_seconds = 0.0;         ///< their local sums and the one reduction per level
 };
 
 class CompressionEngine {
@@ -145,6 +150,7 @@ class CompressionEngine {
   void ensure_activations(std::span<Node* const> nodes, index_t layer, bool blocks);
   void ensure_factorizations(std::span<Node* const> nodes, std::span<const la::CpqrOptions> rules, index_t layer);
   const la::Matrix& original_activations(index_t layer);
+  void ensure_moments(std::span<Node* const> nodes, std::span<const MomentNeeds> needs, index_t layer);
   const la::Svd& weight_svd(index_t layer);
   [[nodiscard]] la::Matrix engine_block(const la::Matrix& z) const;
   [[nodiscard]] CompressedModel assemble(const Node* leaf, const PointPlan& plan);
@@ -157,6 +163,8 @@ class CompressionEngine {
   bool inputs_checked_ = false;
   std::map<index_t, la::Matrix> original_z_;
   std::map<index_t, la::Svd> svds_;
+  std::map<index_t, ActivationMoments> original_input_moments_;   ///< by layer: the original's H
+  std::map<index_t, ActivationMoments> original_output_moments_;  ///< by layer: the original's Z
   std::vector<double> next_norms_;
   std::map<std::vector<std::string>, std::unique_ptr<Node>> nodes_;
   std::uint64_t clock_ = 0;

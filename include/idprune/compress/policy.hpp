@@ -34,6 +34,25 @@
 
 namespace idprune::compress {
 
+struct ActivationMoments;  // moments.hpp
+
+/// The activation moments (moments.hpp: rows, column sums, Gram) a policy reads for a layer, summed
+/// over the whole compression set (every rank's rows). The engine computes only what is asked for.
+struct MomentNeeds {
+  /// Of the layer's INPUT H (H^T H): the Hessian / whitening of W_l (activation-aware low rank).
+  bool inputs = false;
+  /// Of its OUTPUT Z = act(H W_l + b_l) (Z^T Z, means, variances): the Hessian of W_{l+1} (OBS), FLAP.
+  bool outputs = false;
+  /// The same moments of the ORIGINAL network's layer too (they differ once an upstream layer changed).
+  bool original = false;
+
+  [[nodiscard]] bool any() const { return inputs || outputs; }
+  /// Everything either asks for.
+  [[nodiscard]] MomentNeeds operator|(const MomentNeeds& o) const {
+    return {inputs || o.inputs, outputs || o.outputs, original || o.original};
+  }
+};
+
 /// What a policy sees of one layer at one node of the engine's prefix tree.
 struct LayerContext {
   index_t layer = 0;                              ///< hidden layer, 0-based
@@ -45,6 +64,12 @@ struct LayerContext {
   double next_norm = 0.0;                         ///< ||W_{l+1}||_2 of the original network
   index_t rows = 0;                               ///< global rows of the compression set
   la::CpqrMethod cpqr_method = la::CpqrMethod::blocked;
+  // Moments (needs_moments), summed over ranks; null when not asked for. For a node whose network
+  // is the original up to layer l the node's and the original's are the same objects.
+  const ActivationMoments* input_moments = nullptr;            ///< H, the node's network
+  const ActivationMoments* output_moments = nullptr;           ///< Z, the node's network
+  const ActivationMoments* original_input_moments = nullptr;   ///< H, the original network (original)
+  const ActivationMoments* original_output_moments = nullptr;  ///< Z, the original network (original)
 };
 
 /// Which activations the engine fits Z(:, C) T to, when a policy asks for a least-squares T.
@@ -76,6 +101,8 @@ class LayerPolicy {
   virtual void check(const LayerRule& rule) const = 0;
   [[nodiscard]] virtual bool needs_factorization(const LayerRule& rule) const = 0;
   [[nodiscard]] virtual bool needs_weight_svd() const { return false; }
+  /// The activation moments count() and change() read (LayerContext::*_moments).
+  [[nodiscard]] virtual MomentNeeds needs_moments(const LayerRule& /*rule*/) const { return {}; }
   /// The CPQR stopping rule this layer's factorization must cover (needs_factorization only).
   [[nodiscard]] la::CpqrOptions stopping_rule(const LayerRule& rule, const LayerContext& context) const;
   /// Neurons kept (svd: the rank r). 0 only when every neuron is dead (a CPQR of rank 0).
