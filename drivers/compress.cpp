@@ -105,7 +105,7 @@ int run_compress(const std::vector<std::string>& args) {
       "intercept", po::bool_switch()->default_value(false),
       "corrected strategies: least-squares fit with an intercept (the next layer gains a bias)")(
       "mean-compensation", po::bool_switch()->default_value(false),
-      "id, corrected and random strategies: the next layer's bias absorbs the mean residual (the "
+      "id, corrected, random and output strategies: the next layer's bias absorbs the mean residual (the "
       "next layer's mean pre-activation on the compression set stays the original's)")(
       "eps-grid", po::value<std::string>()->default_value(""), "budget mode: eps values of the sweep strategies")(
       "tau-grid", po::value<std::string>()->default_value(""), "budget mode: spectrum tolerances")(

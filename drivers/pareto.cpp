@@ -124,7 +124,7 @@ int run_pareto(const std::vector<std::string>& args) {
       "intercept", po::bool_switch()->default_value(false),
       "corrected strategies: least-squares fit with an intercept (the next layer gains a bias)")(
       "mean-compensation", po::bool_switch()->default_value(false),
-      "id, corrected and random strategies: the next layer's bias absorbs the mean residual (the "
+      "id, corrected, random and output strategies: the next layer's bias absorbs the mean residual (the "
       "next layer's mean pre-activation on the compression set stays the original's)")(
       "no-report", po::bool_switch()->default_value(false), "do not build DIR/report")(
       "save-models", path(), "also write the model each strategy selected at each budget into this folder")(

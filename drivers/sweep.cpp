@@ -88,7 +88,7 @@ int run_sweep(const std::vector<std::string>& args) {
       "batch-rows", po::value<long>()->default_value(500), "test rows per evaluation task")(
       "progress-interval", real(30.0), "seconds between progress lines when stderr is not a terminal")(
       "mean-compensation", po::bool_switch()->default_value(false),
-      "id, corrected and random strategies: the next layer's bias absorbs the mean residual (rows are "
+      "id, corrected, random and output strategies: the next layer's bias absorbs the mean residual (rows are "
       "recorded as STRATEGY+mean)")("out", path()->required(), "output folder")(
       "resume", po::bool_switch()->default_value(false), "keep the rows in --out and compute only missing points");
   po::variables_map vm;
@@ -106,8 +106,8 @@ int run_sweep(const std::vector<std::string>& args) {
   require(!info.sweep_rules.empty(), "sweep: strategy '", info.name, "' is not a sweep strategy (sweep takes ",
           compress::strategy_names(true), "; the others run in idprune pareto)");
   const bool mean_compensation = vm["mean-compensation"].as<bool>();
-  require(!mean_compensation || info.policy == "id" || info.policy == "corrected" || info.policy == "random",
-          "sweep: --mean-compensation applies to the id, corrected and random strategies, not to ", info.name);
+  require(!mean_compensation || compress::takes_mean_compensation(info.policy),
+          "sweep: --mean-compensation applies to the id, corrected, random and output strategies, not to ", info.name);
   // Compensated rows are another strategy's rows: a resumed sweep never mixes them.
   const std::string strategy = std::string(info.name) + (mean_compensation ? "+mean" : "");
   const auto rule = compress::parse_rank_rule(vm["rule"].as<std::string>());

@@ -375,8 +375,7 @@ nn::Metadata compression_metadata(const nn::Mlp& original, const CompressedNetwo
   }
   const bool corrected = strategy(network.strategy).policy == "corrected";
   if (corrected && request.policy.intercept) key("intercept", "true");
-  const std::string_view policy = strategy(network.strategy).policy;
-  if (request.policy.mean_compensation && (policy == "id" || policy == "corrected" || policy == "random"))
+  if (request.policy.mean_compensation && takes_mean_compensation(strategy(network.strategy).policy))
     key("mean_compensation", "true");
   key("widths", joined(m.widths(), ","));
   key("params", std::to_string(m.parameter_count()));

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "idprune/compress/moments.hpp"
 #include "idprune/compress/neuron_merging.hpp"
+#include "idprune/compress/output_selection.hpp"
 #include "idprune/la/error.hpp"
 
 namespace idprune::compress {
@@ -132,6 +134,53 @@ class MergingPolicy : public LayerPolicy {
   }
 };
 
+/// Output-aware selection (output_selection.hpp): C greedily preserves Z W_{l+1} (from the Gram
+/// Z^T Z of the node's activations), T the least-squares fit to the node's own activations, or to
+/// the original network's (corrected). The CPQR of the activations only sizes the layer: k is
+/// capped at its numerical rank, and allocations read its diagonal as for id.
+class OutputPolicy : public LayerPolicy {
+ public:
+  OutputPolicy(bool corrected, bool mean) : corrected_(corrected), mean_(mean) {}
+  [[nodiscard]] std::string key() const override {
+    return std::string(corrected_ ? "output-corrected" : "output") + (mean_ ? "+mean" : "");
+  }
+  void check(const LayerRule& rule) const override {
+    require(rule.rule == RankRule::k || rule.rule == RankRule::fraction, "rank rule ", to_string(rule.rule),
+            " does not apply to the output-aware strategies (use k or fraction)");
+    check_rule_value(rule);
+  }
+  [[nodiscard]] bool needs_factorization(const LayerRule& /*rule*/) const override { return true; }
+  [[nodiscard]] MomentNeeds needs_moments(const LayerRule& /*rule*/) const override {
+    MomentNeeds n;
+    n.outputs = true;
+    return n;
+  }
+  [[nodiscard]] bool adds_biases() const override { return mean_; }
+  [[nodiscard]] index_t count(const LayerRule& rule, const LayerContext& c) const override {
+    const la::CpqrResult& f = *c.factorization;
+    return f.rank == 0 ? 0 : std::max<index_t>(1, prefix_rank(f, stopping_rule(rule, c)));
+  }
+  [[nodiscard]] LayerChange change(index_t k, const LayerContext& c) const override {
+    LayerChange out;
+    out.compensate_mean = mean_;
+    if (k == 0) {
+      out.selection = dead_layer_selection(c.current->d_out());
+      return out;
+    }
+    require(c.output_moments != nullptr, "output-aware selection: the engine gave no activation moments");
+    const OutputSelection sel = output_aware_selection(c.output_moments->gram, c.next->weight(), k);
+    out.selection.kept = sel.order;
+    std::sort(out.selection.kept.begin(), out.selection.kept.end());
+    out.solve = corrected_ && !c.original_inputs ? LeastSquaresTarget::original_activations
+                                                 : LeastSquaresTarget::own_activations;
+    return out;
+  }
+
+ private:
+  bool corrected_;
+  bool mean_;
+};
+
 class SvdPolicy : public LayerPolicy {
  public:
   [[nodiscard]] std::string key() const override { return "svd"; }
@@ -161,6 +210,10 @@ la::CpqrOptions LayerPolicy::stopping_rule(const LayerRule& rule, const LayerCon
   return o;
 }
 
+bool takes_mean_compensation(std::string_view name) {
+  return name == "id" || name == "corrected" || name == "random" || name == "output" || name == "output-corrected";
+}
+
 std::shared_ptr<const LayerPolicy> make_policy(std::string_view name, const PolicyOptions& options) {
   const bool mean = options.mean_compensation;
   if (name == "id") return std::make_shared<PivotPolicy>(false, false, mean);
@@ -169,8 +222,10 @@ std::shared_ptr<const LayerPolicy> make_policy(std::string_view name, const Poli
   if (name == "magnitude") return std::make_shared<MagnitudePolicy>();
   if (name == "svd") return std::make_shared<SvdPolicy>();
   if (name == "merging") return std::make_shared<MergingPolicy>();
-  throw Error(
-      detail::concat("unknown selection policy '", name, "' (known: id, corrected, random, magnitude, svd, merging)"));
+  if (name == "output") return std::make_shared<OutputPolicy>(false, mean);
+  if (name == "output-corrected") return std::make_shared<OutputPolicy>(true, mean);
+  throw Error(detail::concat("unknown selection policy '", name,
+                             "' (known: id, corrected, random, magnitude, svd, merging, output, output-corrected)"));
 }
 
 }  // namespace idprune::compress

@@ -31,6 +31,10 @@ const std::vector<StrategyInfo>& registry() {
        "neuron merging (Kim et al. 2020): l1-norm pruning, pruned neurons merged into their most similar "
        "kept neuron; data-free",
        {R::k, R::fraction}},
+      {"output", Family::sweep, "output", Allocation::rule, R::fraction,
+       "neurons chosen greedily to preserve the next layer's input Z W_next (forward selection on the Gram "
+       "matrix), least-squares T",
+       {R::k, R::fraction}},
       {"svd", Family::sweep, "svd", Allocation::rule, R::fraction,
        "each layer's weight replaced by its rank-r truncated SVD U_r (S_r V_r^T)", {R::rank, R::fraction}},
       {"corrected", Family::sweep, "corrected", Allocation::rule, R::eps,
@@ -44,6 +48,8 @@ const std::vector<StrategyInfo>& registry() {
        "a parameter budget allocated from the CPQR diagonals (no labels)", {}, true},
       {"budget-corrected", Family::budget, "corrected", Allocation::budget, R::k,
        "budget with the corrected interpolation", {}, true},
+      {"budget-output", Family::budget, "output-corrected", Allocation::budget, R::k,
+       "budget's allocation with output-aware neurons and the corrected interpolation", {}, true},
       {"chee", Family::budget, "id", Allocation::chee, R::k,
        "Chee et al. (2022): shrink by 5% the layer with the least |r_kk/r_11| per parameter saved, "
        "until the budget",

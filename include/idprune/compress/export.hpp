@@ -151,7 +151,7 @@ struct CompressionProvenance {
 ///   candidates                  budget mode: JSON array of {strategy, setting, params,
 ///                               validation_accuracy, test_accuracy} of every candidate
 ///   intercept                   "true" when a corrected strategy fitted an intercept
-///   mean_compensation           "true" when an id, corrected or random strategy compensated the mean
+///   mean_compensation           "true" when an id, corrected, random or output strategy compensated the mean
 ///   widths, params, params_fraction, original_widths, original_params
 ///   compression_size, validation_size, seed, test_samples
 ///   validation_accuracy, test_accuracy, test_agreement (with the original's predictions),

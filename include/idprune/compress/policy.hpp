@@ -13,8 +13,10 @@
 //   svd        W_l replaced by U_r (S_r V_r^T); no neuron removed
 //   merging    neuron merging (Kim et al., NeurIPS 2020): l1-norm selection, each pruned neuron's
 //              outgoing weights merged into its most similar kept neuron; data-free
+//   output     C chosen greedily to preserve Z W_{l+1} (output_selection.hpp), least-squares T;
+//              output-corrected: T fitted to the original network's activations
 //
-// Mean compensation (PolicyOptions::mean_compensation; id, corrected, random): the next layer's bias
+// Mean compensation (PolicyOptions::mean_compensation; id, corrected, random, output): the next layer's bias
 // gains mu W_{l+1} with mu = mean over the compression set of Z_orig - Z(:, C) T, the residual
 // against the ORIGINAL network's activations of layer l. The compressed network's pre-activation
 // of layer l + 1 then has exactly the original's mean over the compression set, whatever the layers
@@ -118,12 +120,15 @@ class LayerPolicy {
 struct PolicyOptions {
   std::uint64_t seed = 1;  ///< random: the column draws
   bool intercept = false;  ///< corrected: fit an intercept (the next layer gains a bias)
-  /// id, corrected, random: the next layer's bias absorbs the mean residual against the original
+  /// id, corrected, random, output: the next layer's bias absorbs the mean residual against the original
   /// network's activations (the next layer gains a bias).
   bool mean_compensation = false;
 };
 
-/// The built-in policies: "id", "corrected", "random", "magnitude", "svd", "merging".
+/// The built-in policies: "id", "corrected", "random", "magnitude", "svd", "merging", "output",
+/// "output-corrected".
 [[nodiscard]] std::shared_ptr<const LayerPolicy> make_policy(std::string_view name, const PolicyOptions& options = {});
+/// True for the policies that take PolicyOptions::mean_compensation.
+[[nodiscard]] bool takes_mean_compensation(std::string_view name);
 
 }  // namespace idprune::compress
