@@ -406,6 +406,22 @@ void CompressionEngine::ensure_moments(std::span<Node* const> nodes, std::span<c
   stats_.moment_seconds += seconds_since(t0);
 }
 
+const ActivationMoments& CompressionEngine::original_moments(index_t layer) {
+  require(layer >= 0 && layer < original_.num_hidden(), "CompressionEngine::original_moments: layer ", layer,
+          " outside [0, ", original_.num_hidden(), ")");
+  check_inputs();
+  if (original_output_moments_.count(layer) == 0) {
+    Node probe;  // stands for the original network's node at this layer
+    Node* const nodes[] = {&probe};
+    MomentNeeds need;
+    need.outputs = true;
+    need.original = true;
+    const MomentNeeds needs[] = {need};
+    ensure_moments(nodes, needs, layer);
+  }
+  return original_output_moments_.at(layer);
+}
+
 void CompressionEngine::prepare(std::span<const PointPlan> plans) {
   check_plans(plans);
   (void)next_norm(0);

@@ -10,6 +10,7 @@
 
 #include "idprune/compress/chee_heuristic.hpp"
 #include "idprune/compress/dense_shape.hpp"
+#include "idprune/compress/flap.hpp"
 
 namespace idprune::compress {
 
@@ -47,6 +48,26 @@ ParetoModel describe(const nn::Mlp& original, const CompressedModel& m, std::str
   out.kept_per_layer = metrics.kept_per_layer;
   out.ranks_per_layer = metrics.ranks_per_layer;
   for (const auto& o : m.layers) out.kept_neurons.push_back(o.kept_neurons);
+  return out;
+}
+
+/// FLAP's global allocation for every parameter budget: scores from the original network's
+/// activation moments and weights, one threshold on the standardised scores; every layer after the
+/// first and the classifier counted with the bias the compensation gives them.
+std::vector<std::vector<index_t>> flap_widths(CompressionEngine& engine, std::span<const std::int64_t> targets) {
+  const nn::Mlp& model = engine.original();
+  const index_t L = model.num_hidden();
+  std::vector<std::vector<double>> scores;
+  for (index_t l = 0; l < L; ++l)
+    scores.push_back(flap_scores(engine.original_moments(l), model.layer(l + 1).weight()));
+  FlapOptions o;
+  o.shape = dense_shape(model);
+  for (std::size_t l = 1; l < o.shape.bias.size(); ++l) o.shape.bias[l] = true;
+  std::vector<std::vector<index_t>> out;
+  for (const std::int64_t t : targets) {
+    o.budget = static_cast<double>(t);
+    out.push_back(flap_select(scores, o).widths);
+  }
   return out;
 }
 
@@ -115,6 +136,7 @@ class Study {
         case Allocation::budget:
         case Allocation::tuned:
         case Allocation::chee:
+        case Allocation::flap:
           rows = budget_rows(engine, info, policy, curve);
           break;
         case Allocation::descent:
@@ -192,6 +214,8 @@ class Study {
       widths = tuned_budget_widths(engine, policy, validation_, targets, options_.budget, options_.tune);
     else if (info.allocation == Allocation::chee)
       widths = chee_widths(engine, policy, targets);
+    else if (info.allocation == Allocation::flap)
+      widths = flap_widths(engine, targets);
     else
       widths = budget_widths(engine, policy, targets, options_.budget);
     std::vector<PointPlan> plans;

@@ -1,7 +1,9 @@
 #include "idprune/compress/policy.hpp"
 
 #include <algorithm>
+#include <numeric>
 
+#include "idprune/compress/flap.hpp"
 #include "idprune/compress/moments.hpp"
 #include "idprune/compress/neuron_merging.hpp"
 #include "idprune/compress/output_selection.hpp"
@@ -181,6 +183,49 @@ class OutputPolicy : public LayerPolicy {
   bool mean_;
 };
 
+/// FLAP (flap.hpp) on one layer: the k neurons of largest fluctuation score Var(z_j) ||W_{l+1}(j, :)||^2
+/// from the ORIGINAL network's activations and weights (the authors' one-pass statistics), no
+/// interpolation (T = rows of I), and the bias compensation through the engine's mean compensation:
+/// on the original network's inputs that is FLAP's b_{l+1} += sum over pruned j of mean(z_j) W_{l+1}(j, :);
+/// after a changed layer the kept neurons' mean shift is compensated too, so the mean of the next
+/// pre-activation over the compression set stays exactly the original's at every layer.
+class FlapPolicy : public LayerPolicy {
+ public:
+  [[nodiscard]] std::string key() const override { return "flap"; }
+  void check(const LayerRule& rule) const override {
+    require(rule.rule == RankRule::k || rule.rule == RankRule::fraction, "rank rule ", to_string(rule.rule),
+            " does not apply to the flap strategies (use k or fraction)");
+    check_rule_value(rule);
+  }
+  [[nodiscard]] bool needs_factorization(const LayerRule& /*rule*/) const override { return false; }
+  [[nodiscard]] MomentNeeds needs_moments(const LayerRule& /*rule*/) const override {
+    MomentNeeds n;
+    n.outputs = true;
+    n.original = true;
+    return n;
+  }
+  [[nodiscard]] bool adds_biases() const override { return true; }
+  [[nodiscard]] index_t count(const LayerRule& rule, const LayerContext& c) const override {
+    return kept_count(rule, c.current->d_out());
+  }
+  [[nodiscard]] LayerChange change(index_t k, const LayerContext& c) const override {
+    require(c.original_output_moments != nullptr, "flap: the engine gave no activation moments");
+    const std::vector<double> score = flap_scores(*c.original_output_moments, c.next->weight());
+    const auto width = static_cast<index_t>(score.size());
+    std::vector<index_t> order(uz(width));
+    std::iota(order.begin(), order.end(), index_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) { return score[uz(a)] > score[uz(b)]; });
+    LayerChange out;
+    out.selection.kept.assign(order.begin(), order.begin() + k);
+    std::sort(out.selection.kept.begin(), out.selection.kept.end());
+    out.selection.interpolation = la::Matrix(k, width);
+    for (index_t i = 0; i < k; ++i) out.selection.interpolation(i, out.selection.kept[uz(i)]) = 1.0;
+    out.selection.identity_rows = true;
+    out.compensate_mean = true;
+    return out;
+  }
+};
+
 class SvdPolicy : public LayerPolicy {
  public:
   [[nodiscard]] std::string key() const override { return "svd"; }
@@ -222,10 +267,12 @@ std::shared_ptr<const LayerPolicy> make_policy(std::string_view name, const Poli
   if (name == "magnitude") return std::make_shared<MagnitudePolicy>();
   if (name == "svd") return std::make_shared<SvdPolicy>();
   if (name == "merging") return std::make_shared<MergingPolicy>();
+  if (name == "flap") return std::make_shared<FlapPolicy>();
   if (name == "output") return std::make_shared<OutputPolicy>(false, mean);
   if (name == "output-corrected") return std::make_shared<OutputPolicy>(true, mean);
-  throw Error(detail::concat("unknown selection policy '", name,
-                             "' (known: id, corrected, random, magnitude, svd, merging, output, output-corrected)"));
+  throw Error(
+      detail::concat("unknown selection policy '", name,
+                     "' (known: id, corrected, random, magnitude, svd, merging, output, output-corrected, flap)"));
 }
 
 }  // namespace idprune::compress

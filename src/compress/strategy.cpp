@@ -35,6 +35,10 @@ const std::vector<StrategyInfo>& registry() {
        "neurons chosen greedily to preserve the next layer's input Z W_next (forward selection on the Gram "
        "matrix), least-squares T",
        {R::k, R::fraction}},
+      {"flap", Family::sweep, "flap", Allocation::rule, R::fraction,
+       "FLAP (An et al. 2024) in every layer alike: the neurons of largest fluctuation Var(z_j) "
+       "||W_next(j,:)||^2, no interpolation, the next bias compensated for the mean",
+       {R::k, R::fraction}},
       {"svd", Family::sweep, "svd", Allocation::rule, R::fraction,
        "each layer's weight replaced by its rank-r truncated SVD U_r (S_r V_r^T)", {R::rank, R::fraction}},
       {"corrected", Family::sweep, "corrected", Allocation::rule, R::eps,
@@ -50,6 +54,10 @@ const std::vector<StrategyInfo>& registry() {
        "budget with the corrected interpolation", {}, true},
       {"budget-output", Family::budget, "output-corrected", Allocation::budget, R::k,
        "budget's allocation with output-aware neurons and the corrected interpolation", {}, true},
+      {"flap-global", Family::budget, "flap", Allocation::flap, R::k,
+       "FLAP (An et al. 2024): one global threshold on the per-layer standardised fluctuation scores "
+       "until the budget, bias compensation",
+       {}},
       {"chee", Family::budget, "id", Allocation::chee, R::k,
        "Chee et al. (2022): shrink by 5% the layer with the least |r_kk/r_11| per parameter saved, "
        "until the budget",

@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "fixtures.hpp"
 #include "idprune/compress/engine.hpp"
+#include "idprune/compress/flap.hpp"
 #include "idprune/compress/layer.hpp"
 #include "idprune/compress/scorer.hpp"
 #include "idprune/compress/strategy.hpp"
@@ -177,6 +179,60 @@ TEST(MeanCompensation, NextPreactivationMeansEqualTheOriginals) {
           worst_off = std::max(worst_off, std::abs(plain[j] - orig[uz(cols_off[j])]) / scale);
       }
       EXPECT_GT(worst_off, 1e-6) << "the property holds without compensation: the test cannot fail";
+    }
+  }
+}
+
+// FLAP as a policy: on the first layer it keeps the neurons of largest fluctuation score and adds
+// exactly FLAP's compensation sum_{j pruned} mean(z_j) W_2(j, :) to the next bias; through every
+// layer the mean of each next pre-activation over the compression set stays the original's.
+TEST(Flap, KeepsTheLargestScoresAndCompensatesTheMeanExactly) {
+  const dist::Comm comm = dist::Comm::world();
+  for (const bool bias : {false, true}) {
+    SCOPED_TRACE(bias ? "with biases" : "without biases");
+    const Problem p = problem(191, bias);
+    compress::CompressionEngine e(p.model, distribute(p.xc, comm), {});
+    const auto flap = compress::make_policy("flap");
+    const auto first = compress::uniform_plan(flap, 3, std::vector<index_t>{0}, LayerRule{RankRule::k, 10});
+    const auto all = compress::uniform_plan(flap, 3, {}, LayerRule{RankRule::fraction, 0.4});
+    const auto m = e.compress(std::vector<compress::PointPlan>{first, all});
+
+    const Matrix z = p.model.hidden_activations(p.xc, 0);
+    const auto mom = compress::moments(z);
+    const Matrix w2 = p.model.hidden(1).weight();
+    const std::vector<double> score = compress::flap_scores(mom, w2);
+    const std::vector<index_t>& kept = m[0].layers[0].kept_neurons;
+    ASSERT_EQ(kept.size(), 10u);
+    double least_kept = std::numeric_limits<double>::infinity();
+    double most_pruned = 0.0;
+    for (index_t j = 0; j < 32; ++j) {
+      if (std::find(kept.begin(), kept.end(), j) != kept.end())
+        least_kept = std::min(least_kept, score[uz(j)]);
+      else
+        most_pruned = std::max(most_pruned, score[uz(j)]);
+    }
+    EXPECT_GE(least_kept, most_pruned);
+    const std::vector<double> shift = compress::flap_bias_compensation(mom.mean(), w2, kept);
+    const nn::DenseLayer& second = m[0].model.hidden(1);
+    ASSERT_TRUE(second.has_bias());
+    double scale = 1.0;
+    for (double v : shift) scale = std::max(scale, std::abs(v));
+    for (index_t c = 0; c < 24; ++c) {
+      const double b0 = bias ? p.model.hidden(1).bias()[uz(c)] : 0.0;
+      EXPECT_NEAR(second.bias()[uz(c)] - b0, shift[uz(c)], 1e3 * eps * scale) << "neuron " << c;
+    }
+
+    for (index_t l = 0; l < 3; ++l) {
+      const std::vector<double> orig = next_preactivation_means(p.model, p.xc, l);
+      std::vector<index_t> cols(orig.size());
+      std::iota(cols.begin(), cols.end(), index_t{0});
+      if (l + 1 < 3) cols = m[1].layers[uz(l + 1)].kept_neurons;
+      const std::vector<double> got = next_preactivation_means(m[1].model, p.xc, l);
+      ASSERT_EQ(got.size(), cols.size());
+      double s = 1.0;
+      for (double v : orig) s = std::max(s, std::abs(v));
+      for (std::size_t j = 0; j < cols.size(); ++j)
+        EXPECT_NEAR(got[j], orig[uz(cols[j])], 1e3 * eps * s) << "layer " << l + 2 << " neuron " << cols[j];
     }
   }
 }

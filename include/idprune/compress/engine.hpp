@@ -133,6 +133,10 @@ class CompressionEngine {
   /// of every hidden layer it compresses (empty results for layers it leaves as they are).
   [[nodiscard]] std::vector<std::vector<la::CpqrResult>> factorizations(std::span<const PointPlan> plans);
 
+  /// Collective on first use: the moments over the whole compression set of the ORIGINAL network's
+  /// activations of hidden layer `layer` (cached; the ones policies see as original_output_moments).
+  const ActivationMoments& original_moments(index_t layer);
+
   /// ||W_{l+1}||_2 of the original network (collective on first use: computed on rank 0, broadcast).
   double next_norm(index_t layer);
 

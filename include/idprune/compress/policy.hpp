@@ -15,6 +15,8 @@
 //              outgoing weights merged into its most similar kept neuron; data-free
 //   output     C chosen greedily to preserve Z W_{l+1} (output_selection.hpp), least-squares T;
 //              output-corrected: T fitted to the original network's activations
+//   flap       FLAP (An et al., AAAI 2024; flap.hpp): the neurons of largest fluctuation score, T = rows
+//              of I, the next bias compensated for the mean (always)
 //
 // Mean compensation (PolicyOptions::mean_compensation; id, corrected, random, output): the next layer's bias
 // gains mu W_{l+1} with mu = mean over the compression set of Z_orig - Z(:, C) T, the residual
@@ -126,7 +128,7 @@ struct PolicyOptions {
 };
 
 /// The built-in policies: "id", "corrected", "random", "magnitude", "svd", "merging", "output",
-/// "output-corrected".
+/// "output-corrected", "flap".
 [[nodiscard]] std::shared_ptr<const LayerPolicy> make_policy(std::string_view name, const PolicyOptions& options = {});
 /// True for the policies that take PolicyOptions::mean_compensation.
 [[nodiscard]] bool takes_mean_compensation(std::string_view name);

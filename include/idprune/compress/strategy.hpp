@@ -31,6 +31,7 @@ enum class Allocation {
   tuned,     ///< the budget allocation with per-layer weights tuned on the validation split
   descent,   ///< validation_descent
   chee,      ///< Chee et al.'s per-layer heuristic from the original network's CPQR diagonals
+  flap,      ///< FLAP's one global threshold on the standardised fluctuation scores (flap.hpp)
 };
 
 struct StrategyInfo {
