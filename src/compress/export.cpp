@@ -55,7 +55,8 @@ ParetoOptions study_options(const CompressRequest& request) {
   return o;
 }
 
-/// Rounds every parameter to float32 (to nearest), as a float32 file stores it.
+}  // namespace
+
 void round_to_float32(nn::Mlp& model) {
   for (index_t l = 0; l < model.num_layers(); ++l) {
     nn::DenseLayer& layer = model.layer(l);
@@ -67,6 +68,8 @@ void round_to_float32(nn::Mlp& model) {
     for (double& b : layer.bias_values()) b = static_cast<double>(static_cast<float>(b));
   }
 }
+
+namespace {
 
 /// The model as it will be written (rounded), scored on validation and test.
 void finish(CompressedNetwork& out, CompressedModel model, const Scorer& validation, const Scorer& test,

@@ -123,6 +123,9 @@ struct CompressedNetwork {
   SensitivityTable sensitivity;
 };
 
+/// Rounds every parameter to float32 (to nearest), as a float32 file stores it.
+void round_to_float32(nn::Mlp& model);
+
 /// Collective. `compression_set`: rows of the TRAINING images outside the validation split;
 /// `validation` scores (and in budget mode selects; make it as `idprune pareto` does, with
 /// ScorerOptions::cross_entropy and without the second-layer shortcut), `test` only reports. Loads
