@@ -66,12 +66,16 @@ const std::vector<StrategyInfo>& registry() {
        "budget with per-layer error weights tuned on the validation split", {}, true},
       {"tuned-corrected", Family::budget, "corrected", Allocation::tuned, R::k,
        "tuned with the corrected interpolation", {}, true},
+      {"tuned-output", Family::budget, "output-corrected", Allocation::tuned, R::k,
+       "tuned with output-aware neurons and the corrected interpolation", {}, true},
       {"descent", Family::search, "id", Allocation::descent, R::k,
        "marginal-gain descent on the validation split: each step shrinks the layer that costs least "
        "validation loss per parameter",
        {}, true},
       {"descent-corrected", Family::search, "corrected", Allocation::descent, R::k,
        "descent with the corrected interpolation", {}, true},
+      {"descent-output", Family::search, "output-corrected", Allocation::descent, R::k,
+       "descent with output-aware neurons and the corrected interpolation", {}, true},
   };
   // clang-format on
   return list;

@@ -293,6 +293,36 @@ TEST(Engine, ResultsDoNotDependOnTheNumberOfRanks) {
 }
 
 // One thread or two (TBB and BLAS): bit-identical models and identical counts.
+// The data-aware policies that read activation moments or compensate the mean (output-aware
+// selection, FLAP, id with mean compensation) give the same models on one rank and on all of them.
+TEST(Engine, MomentPoliciesDoNotDependOnTheNumberOfRanks) {
+  const dist::Comm world = dist::Comm::world();
+  const dist::Comm self = world.split(world.rank(), 0);
+  const Problem p = problem(137, true);
+  compress::PolicyOptions mean;
+  mean.mean_compensation = true;
+  for (const auto& [name, options] :
+       {std::pair{"output", compress::PolicyOptions{}}, std::pair{"output-corrected", mean},
+        std::pair{"flap", compress::PolicyOptions{}}, std::pair{"id", mean}}) {
+    SCOPED_TRACE(name);
+    const auto pol = compress::make_policy(name, options);
+    std::vector<compress::PointPlan> pl;
+    for (double f : {0.5, 0.25}) pl.push_back(compress::uniform_plan(pol, 3, {}, LayerRule{RankRule::fraction, f}));
+    compress::CompressionEngine cw(p.model, distribute(p.xc, world), {});
+    compress::CompressionEngine cs(p.model, distribute(p.xc, self), {});
+    const auto mw = cw.compress(pl);
+    const auto ms = cs.compress(pl);
+    for (std::size_t i = 0; i < pl.size(); ++i) {
+      for (std::size_t l = 0; l < 3; ++l) EXPECT_EQ(mw[i].layers[l].kept_neurons, ms[i].layers[l].kept_neurons);
+      const Matrix lw = mw[i].model.logits(p.xt);
+      const Matrix ls = ms[i].model.logits(p.xt);
+      double scale = 1.0;
+      for (double v : ls.values()) scale = std::max(scale, std::abs(v));
+      EXPECT_LE(max_abs_diff(lw, ls), 1e-9 * scale) << "point " << i;
+    }
+  }
+}
+
 TEST(Engine, ResultsDoNotDependOnTheNumberOfThreads) {
   const dist::Comm comm = dist::Comm::world();
   const Problem p = problem(141);
