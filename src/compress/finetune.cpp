@@ -22,12 +22,14 @@ FinetuneResult finetune(const nn::Mlp& model, la::ConstMatrixView x, std::span<c
   return out;
 }
 
-FinetunedNetwork finetune_network(const CompressedNetwork& network, la::ConstMatrixView x, std::span<const int> y,
-                                  const nn::TrainOptions& options, const Scorer& validation, const Scorer& test,
-                                  std::optional<nn::Dtype> round_to) {
+namespace {
+/// The fine-tuned model (rounded as round_to says), then its scores on both sets.
+FinetunedNetwork tune_and_score(const nn::Mlp& model, std::vector<LayerOutcome> layers, la::ConstMatrixView x,
+                                std::span<const int> y, const nn::TrainOptions& options, const Scorer& validation,
+                                const Scorer& test, std::optional<nn::Dtype> round_to) {
   FinetunedNetwork out;
   std::string error = dist::capture_error([&] {
-    FinetuneResult r = finetune(network.compressed.model, x, y, options);
+    FinetuneResult r = finetune(model, x, y, options);
     if (round_to == nn::Dtype::f32) round_to_float32(r.model);
     const std::string bad = nn::non_finite_parameter(r.model);
     require(bad.empty(), "the fine-tuned model has a non-finite or (float32) overflowing parameter: ", bad);
@@ -38,11 +40,29 @@ FinetunedNetwork finetune_network(const CompressedNetwork& network, la::ConstMat
   // Scored as it is (no shared products: its first layer is no longer columns of the original's).
   CompressedModel m;
   m.model = out.model;
-  m.layers = network.compressed.layers;
+  m.layers = std::move(layers);
   const std::span<const CompressedModel> one(&m, 1);
   out.validation = validation.score(one).front();
   out.test = test.score(one).front();
   return out;
+}
+}  // namespace
+
+bool finetunable(const nn::Mlp& model) {
+  for (la::index_t l = 0; l < model.num_layers(); ++l)
+    if (model.layer(l).factor_count() != 1) return false;
+  return true;
+}
+
+FinetunedNetwork finetune_and_score(const nn::Mlp& model, la::ConstMatrixView x, std::span<const int> y,
+                                    const nn::TrainOptions& options, const Scorer& validation, const Scorer& test) {
+  return tune_and_score(model, {}, x, y, options, validation, test, std::nullopt);
+}
+
+FinetunedNetwork finetune_network(const CompressedNetwork& network, la::ConstMatrixView x, std::span<const int> y,
+                                  const nn::TrainOptions& options, const Scorer& validation, const Scorer& test,
+                                  std::optional<nn::Dtype> round_to) {
+  return tune_and_score(network.compressed.model, network.compressed.layers, x, y, options, validation, test, round_to);
 }
 
 }  // namespace idprune::compress

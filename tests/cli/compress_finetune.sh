@@ -2,7 +2,8 @@
 # idprune compress --finetune-epochs on the embedded model and a small split: the post-training file
 # is the same model with the same accuracies as without fine-tuning (the two are never mixed), the
 # fine-tuned model is written apart with its own *_finetuned keys and the shapes of the compressed
-# one, results agree on 1 and 2 ranks, and a factored (svd) model is refused with a clear error.
+# one, results agree on 1 and 2 ranks, and a factored (svd) model is refused with a clear error;
+# pareto --finetune-epochs adds columns of its own and leaves the others as they are.
 # Usage: compress_finetune.sh /path/to/idprune /path/to/source_root
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
@@ -56,4 +57,24 @@ if "$idprune" compress --model "$model" --data "$data" --strategy svd --rule fra
   fail "fine-tuning an svd model succeeded"
 fi
 grep -q "factored" "$work/svd.txt" || { cat "$work/svd.txt"; fail "no clear error for an svd model"; }
+# pareto --finetune-epochs: the fine-tuned accuracies in columns of their own (NaN for svd), the
+# post-training columns the same as without fine-tuning.
+psizes=(--budgets 0.3 --compression-size 300 --validation-size 500 --test-size 400 --threads 1 --no-report)
+"$idprune" pareto --model "$model" --data "$data" --strategies greedy-fraction,svd "${psizes[@]}" \
+  --out "$work/p0" >/dev/null 2>&1 || fail "pareto without fine-tuning"
+"$idprune" pareto --model "$model" --data "$data" --strategies greedy-fraction,svd "${psizes[@]}" \
+  --out "$work/p1" --finetune-epochs 1 >"$work/p1.txt" 2>&1 || { cat "$work/p1.txt"; fail "pareto --finetune-epochs"; }
+python3 - "$work" <<'PY' || fail "pareto columns"
+import csv, math, sys
+work = sys.argv[1]
+plain = {r["strategy"]: r for r in csv.DictReader(open(f"{work}/p0/pareto.csv"))}
+tuned = {r["strategy"]: r for r in csv.DictReader(open(f"{work}/p1/pareto.csv"))}
+assert set(plain) == set(tuned) == {"greedy-fraction", "svd"}, (plain.keys(), tuned.keys())
+assert "test_accuracy_finetuned" not in next(iter(plain.values())), "fine-tuning columns without fine-tuning"
+for s in plain:
+    for key in ("test_accuracy", "validation_accuracy", "params", "kept_per_layer"):
+        assert plain[s][key] == tuned[s][key], (s, key, plain[s][key], tuned[s][key])
+assert 0.0 <= float(tuned["greedy-fraction"]["test_accuracy_finetuned"]) <= 1.0
+assert math.isnan(float(tuned["svd"]["test_accuracy_finetuned"] or "nan")), tuned["svd"]["test_accuracy_finetuned"]
+PY
 echo "$test_name: ok"

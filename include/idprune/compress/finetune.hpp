@@ -46,4 +46,13 @@ struct FinetunedNetwork {
                                                 const Scorer& validation, const Scorer& test,
                                                 std::optional<nn::Dtype> round_to);
 
+/// True when every layer of `model` is one dense factor (what finetune() takes).
+[[nodiscard]] bool finetunable(const nn::Mlp& model);
+
+/// Collective (the scores): finetune() of `model` (finetunable) on the training rows x, y (the same
+/// on every rank), scored on `validation` and `test` without rounding (as pareto scores its models).
+[[nodiscard]] FinetunedNetwork finetune_and_score(const nn::Mlp& model, la::ConstMatrixView x, std::span<const int> y,
+                                                  const nn::TrainOptions& options, const Scorer& validation,
+                                                  const Scorer& test);
+
 }  // namespace idprune::compress

@@ -8,6 +8,7 @@
 // per budget. Test data enter only through the test Scorer, after every selection is made.
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -59,6 +60,11 @@ struct ParetoModel {
   Scores test;                                     ///< test accuracy and agreement with the original's test predictions
   std::vector<std::vector<index_t>> kept_neurons;  ///< per hidden layer, indices in the original
   std::shared_ptr<const nn::Mlp> network;          ///< the model itself (ParetoOptions::keep_models)
+  /// A study with fine-tuning (pareto --finetune-epochs): the accuracies of a fine-tuned copy, in
+  /// columns of their own (NaN for a model with factored svd layers, which is not fine-tuned).
+  bool finetuned = false;
+  double validation_accuracy_finetuned = std::numeric_limits<double>::quiet_NaN();
+  double test_accuracy_finetuned = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct ParetoRow {
