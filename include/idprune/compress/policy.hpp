@@ -13,6 +13,12 @@
 //   svd        W_l replaced by U_r (S_r V_r^T); no neuron removed
 //   merging    neuron merging (Kim et al., NeurIPS 2020): l1-norm selection, each pruned neuron's
 //              outgoing weights merged into its most similar kept neuron; data-free
+//   whitened-svd  W_l replaced by the rank-r A B minimising ||H W_l - H A B||_F over the node's
+//              inputs H (SVD-LLM / ASVD, whitened_svd.hpp); no neuron removed
+//   obs        structured optimal brain surgeon (ZipLM, SlimGPT; structured_obs.hpp): neurons removed
+//              one at a time by the least increase of ||Z W_{l+1} - Z(:, K) W'||_F, T the refit
+//   hybrid     corrected's neurons, then W_l(:, C) replaced by its whitened rank-r_l factorization on
+//              the layers given a rank (make_hybrid_policy); T fitted to the factored layer's output
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -79,7 +85,10 @@ struct LayerChange {
   LeastSquaresTarget solve = LeastSquaresTarget::none;
   bool intercept = false;                     ///< original_activations: fit an intercept too
   std::vector<double> shift_values;           ///< the fitted intercept t (filled by the engine)
-  std::optional<nn::DenseLayer> replacement;  ///< the layer replaced, same width (svd)
+  /// The layer replaced. Without kept neurons (svd): same width, nothing folded. With kept neurons
+  /// (hybrid): layer l becomes *replacement (k outputs, a factorization of W_l(:, C)), T is folded
+  /// into layer l + 1, and a least-squares T is fitted to the replacement's activations.
+  std::optional<nn::DenseLayer> replacement;
   double next_ratio = 0.0;                    ///< |r_{k+1,k+1}| / |r_11| at the chosen k (CPQR policies)
 };
 
@@ -94,6 +103,11 @@ class LayerPolicy {
   [[nodiscard]] virtual bool needs_weight_svd() const { return false; }
   /// The activation moments count() and change() read (LayerContext::*_moments).
   [[nodiscard]] virtual MomentNeeds needs_moments(const LayerRule& /*rule*/) const { return {}; }
+  /// The same for hidden layer `layer` (0-based; the engine asks this one): policies whose needs
+  /// differ between layers override it.
+  [[nodiscard]] virtual MomentNeeds needs_moments(const LayerRule& rule, index_t /*layer*/) const {
+    return needs_moments(rule);
+  }
   /// The CPQR stopping rule this layer's factorization must cover (needs_factorization only).
   [[nodiscard]] la::CpqrOptions stopping_rule(const LayerRule& rule, const LayerContext& context) const;
   /// Neurons kept (svd: the rank r). 0 only when every neuron is dead (a CPQR of rank 0).
@@ -109,9 +123,17 @@ class LayerPolicy {
 struct PolicyOptions {
   std::uint64_t seed = 1;  ///< random: the column draws
   bool intercept = false;  ///< corrected: fit an intercept (the next layer gains a bias)
+  double obs_damping = 0.01;  ///< obs: StructuredObsOptions::damping
 };
 
-/// The built-in policies: "id", "corrected", "random", "magnitude", "svd", "merging".
+/// The built-in policies: "id", "corrected", "random", "magnitude", "svd", "merging",
+/// "whitened-svd", "obs", "hybrid" (the latter factoring no layer: make_hybrid_policy).
 [[nodiscard]] std::shared_ptr<const LayerPolicy> make_policy(std::string_view name, const PolicyOptions& options = {});
+
+/// The hybrid policy: corrected's kept neurons C on every layer, then on hidden layer l with
+/// ranks[l] > 0 (and ranks[l] < min(d_in, k)) W_l(:, C) replaced by its activation-aware rank-r
+/// factorization on the node's inputs (whitened_svd); T fitted to the ORIGINAL network's activations
+/// from the factored layer's own. Layers past ranks.size() are not factored.
+[[nodiscard]] std::shared_ptr<const LayerPolicy> make_hybrid_policy(std::vector<index_t> ranks);
 
 }  // namespace idprune::compress
