@@ -721,7 +721,8 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
           if (l <= 1) node->first_interpolation.reset();
           o.compressed = true;
           o.kept = static_cast<index_t>(s.kept.size());
-          o.rank = ch.replacement->factor_count() > 1 ? ch.replacement->factor(0).cols() : std::min(current.d_in(), o.kept);
+          o.rank =
+              ch.replacement->factor_count() > 1 ? ch.replacement->factor(0).cols() : std::min(current.d_in(), o.kept);
           o.next_ratio = ch.next_ratio;
           o.kept_neurons = s.kept;
         } else if (ch.replacement) {

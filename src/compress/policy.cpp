@@ -253,8 +253,8 @@ class HybridPolicy : public LayerPolicy {
     std::vector<double> bias;
     for (index_t j : kept)
       if (c.current->has_bias()) bias.push_back(c.current->bias()[uz(j)]);
-    out.replacement = whitened_layer(*c.input_moments, la::select_columns(c.current->weight(), kept),
-                                     std::move(bias), c.current->activation(), r);
+    out.replacement = whitened_layer(*c.input_moments, la::select_columns(c.current->weight(), kept), std::move(bias),
+                                     c.current->activation(), r);
     return out;
   }
 

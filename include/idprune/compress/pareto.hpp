@@ -33,7 +33,7 @@ struct ParetoOptions {
   BudgetOptions budget;
   TuneOptions tune;
   DescentOptions descent;
-  HybridOptions hybrid;  ///< hybrid: first-layer ranks and what its budgets count (parameters or FLOPs)
+  HybridOptions hybrid;       ///< hybrid: first-layer ranks and what its budgets count (parameters or FLOPs)
   std::size_t wave_size = 8;  ///< sweep models compressed and evaluated together
   int refine = 5;             ///< eps-driven: bisection rounds towards every budget (see pareto.cpp)
   bool keep_models = false;   ///< keep every selected row's network (ParetoModel::network)

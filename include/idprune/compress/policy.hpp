@@ -83,13 +83,13 @@ enum class LeastSquaresTarget {
 struct LayerChange {
   Selection selection;  ///< kept neurons C (ascending) and T; T is filled by the engine when `solve` says so
   LeastSquaresTarget solve = LeastSquaresTarget::none;
-  bool intercept = false;                     ///< original_activations: fit an intercept too
-  std::vector<double> shift_values;           ///< the fitted intercept t (filled by the engine)
+  bool intercept = false;            ///< original_activations: fit an intercept too
+  std::vector<double> shift_values;  ///< the fitted intercept t (filled by the engine)
   /// The layer replaced. Without kept neurons (svd): same width, nothing folded. With kept neurons
   /// (hybrid): layer l becomes *replacement (k outputs, a factorization of W_l(:, C)), T is folded
   /// into layer l + 1, and a least-squares T is fitted to the replacement's activations.
   std::optional<nn::DenseLayer> replacement;
-  double next_ratio = 0.0;                    ///< |r_{k+1,k+1}| / |r_11| at the chosen k (CPQR policies)
+  double next_ratio = 0.0;  ///< |r_{k+1,k+1}| / |r_11| at the chosen k (CPQR policies)
 };
 
 class LayerPolicy {
@@ -121,8 +121,8 @@ class LayerPolicy {
 };
 
 struct PolicyOptions {
-  std::uint64_t seed = 1;  ///< random: the column draws
-  bool intercept = false;  ///< corrected: fit an intercept (the next layer gains a bias)
+  std::uint64_t seed = 1;     ///< random: the column draws
+  bool intercept = false;     ///< corrected: fit an intercept (the next layer gains a bias)
   double obs_damping = 0.01;  ///< obs: StructuredObsOptions::damping
 };
 
