@@ -51,8 +51,8 @@ std::vector<HybridChoice> hybrid_allocation(CompressionEngine& engine, const Sco
   std::vector<Candidate> cands;
   for (const index_t r : options.first_layer_ranks) {
     const nn::Mlp shape = shape_model(original, r > 0 ? r : d0, !flops);
-    const std::shared_ptr<const LayerPolicy> policy =
-        make_hybrid_policy(r > 0 ? std::vector<index_t>{r} : std::vector<index_t>{});
+    const std::shared_ptr<const LayerPolicy> policy = make_hybrid_policy(
+        r > 0 ? std::vector<index_t>{r} : std::vector<index_t>{}, options.selection, options.obs_damping);
     // The budget left for the counted shape; budgets too small for one neuron per layer are skipped.
     std::vector<std::size_t> open;
     std::vector<std::int64_t> left;
@@ -89,8 +89,9 @@ std::vector<HybridChoice> hybrid_allocation(CompressionEngine& engine, const Sco
 
   std::vector<PointPlan> plans;
   for (const auto& c : cands)
-    plans.push_back(
-        kept_plan(make_hybrid_policy(c.rank > 0 ? std::vector<index_t>{c.rank} : std::vector<index_t>{}), c.widths));
+    plans.push_back(kept_plan(make_hybrid_policy(c.rank > 0 ? std::vector<index_t>{c.rank} : std::vector<index_t>{},
+                                                 options.selection, options.obs_damping),
+                              c.widths));
   const std::vector<CompressedModel> models = engine.compress(plans);
   const std::vector<Scores> scores = validation.score(models);
   std::vector<HybridChoice> out(budgets.size());

@@ -118,7 +118,7 @@ class Study {
           rows = budget_rows(engine, info, policy, curve);
           break;
         case Allocation::hybrid:
-          rows = hybrid_rows(engine, curve);
+          rows = hybrid_rows(engine, info, curve);
           break;
         case Allocation::descent:
           rows = descent_rows(engine, info, policy, curve);
@@ -215,20 +215,23 @@ class Study {
 
   /// hybrid_allocation for every budget (parameters or FLOPs, options_.hybrid.kind), then one test
   /// evaluation per chosen model; the time of a row is the whole allocation's divided evenly.
-  std::vector<ParetoRow> hybrid_rows(CompressionEngine& engine, ParetoCurve& curve) const {
+  std::vector<ParetoRow> hybrid_rows(CompressionEngine& engine, const StrategyInfo& info, ParetoCurve& curve) const {
     const auto tb = Clock::now();
+    HybridOptions ho = options_.hybrid;
+    ho.selection = info.policy == "hybrid-obs" ? HybridSelection::obs : HybridSelection::corrected;
+    ho.obs_damping = options_.policy.obs_damping;
     std::vector<std::int64_t> targets;
     for (double b : options_.budgets) targets.push_back(budget_params(b, model_cost(model_, options_.hybrid.kind)));
-    const std::vector<HybridChoice> choices = hybrid_allocation(engine, validation_, targets, options_.hybrid);
+    const std::vector<HybridChoice> choices = hybrid_allocation(engine, validation_, targets, ho);
     std::vector<PointPlan> plans;
     std::vector<std::string> labels;
     std::vector<double> budgets;
     for (std::size_t i = 0; i < choices.size(); ++i) {
       if (choices[i].widths.empty()) {
-        log("pareto: hybrid has no model within " + setting("budget", options_.budgets[i]));
+        log("pareto: " + curve.strategy + " has no model within " + setting("budget", options_.budgets[i]));
         continue;
       }
-      plans.push_back(kept_plan(make_hybrid_policy(choices[i].ranks), choices[i].widths));
+      plans.push_back(kept_plan(make_hybrid_policy(choices[i].ranks, ho.selection, ho.obs_damping), choices[i].widths));
       std::ostringstream label;
       label << "budget=" << options_.budgets[i] << " " << to_string(options_.hybrid.kind)
             << " first-rank=" << choices[i].ranks.front();

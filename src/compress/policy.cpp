@@ -221,26 +221,40 @@ class ObsPolicy : public LayerPolicy {
   double damping_;
 };
 
-/// corrected's neurons, then the kept columns of chosen layers factored (whitened) at a fixed rank.
+/// corrected's (or obs's) neurons, then the kept columns of chosen layers factored (whitened) at a
+/// fixed rank.
 class HybridPolicy : public LayerPolicy {
  public:
   using LayerPolicy::needs_moments;
-  explicit HybridPolicy(std::vector<index_t> ranks) : ranks_(std::move(ranks)), corrected_(true, false) {}
+  HybridPolicy(std::vector<index_t> ranks, HybridSelection selection, double obs_damping)
+      : ranks_(std::move(ranks)), selection_(selection), obs_damping_(obs_damping), corrected_(true, false) {}
   [[nodiscard]] std::string key() const override {
-    std::string k = "hybrid";
+    std::string k = selection_ == HybridSelection::obs ? "hybrid-obs:" + std::to_string(obs_damping_) : "hybrid";
     for (std::size_t l = 0; l < ranks_.size(); ++l) k += (l == 0 ? ":" : ",") + std::to_string(ranks_[l]);
     return k;
   }
   void check(const LayerRule& rule) const override { require_neuron_rule("hybrid", rule); }
+  // The CPQR also for obs: the budget allocation reads its diagonals.
   [[nodiscard]] bool needs_factorization(const LayerRule& /*rule*/) const override { return true; }
   [[nodiscard]] MomentNeeds needs_moments(const LayerRule& /*rule*/, index_t layer) const override {
-    return {rank(layer) > 0, false, false};
+    return {rank(layer) > 0, selection_ == HybridSelection::obs, false};
   }
   [[nodiscard]] index_t count(const LayerRule& rule, const LayerContext& c) const override {
     return corrected_.count(rule, c);
   }
   [[nodiscard]] LayerChange change(index_t k, const LayerContext& c) const override {
     LayerChange out = corrected_.change(k, c);
+    if (k > 0 && selection_ == HybridSelection::obs) {
+      // OBS's neurons (least increase of the next layer's output error), T refitted against the
+      // original's activations as corrected's.
+      require(c.output_moments != nullptr, "hybrid-obs: the engine gave no activation moments for layer ", c.layer + 1);
+      StructuredObsOptions o;
+      o.damping = obs_damping_;
+      out.selection.kept = structured_obs(c.output_moments->gram, c.next->weight(), k, o).kept;
+      out.selection.interpolation = la::Matrix();
+      out.selection.identity_rows = false;
+      out.solve = LeastSquaresTarget::original_activations;
+    }
     const index_t r = rank(c.layer);
     if (k == 0 || r <= 0 || r >= std::min(c.current->d_in(), k)) return out;
     require(c.input_moments != nullptr, "hybrid: the engine gave no input moments for layer ", c.layer + 1);
@@ -261,14 +275,18 @@ class HybridPolicy : public LayerPolicy {
  private:
   [[nodiscard]] index_t rank(index_t layer) const { return uz(layer) < ranks_.size() ? ranks_[uz(layer)] : 0; }
   std::vector<index_t> ranks_;
+  HybridSelection selection_;
+  double obs_damping_;
   PivotPolicy corrected_;
 };
 }  // namespace
 
-std::shared_ptr<const LayerPolicy> make_hybrid_policy(std::vector<index_t> ranks) {
+std::shared_ptr<const LayerPolicy> make_hybrid_policy(std::vector<index_t> ranks, HybridSelection selection,
+                                                      double obs_damping) {
   for (std::size_t l = 0; l < ranks.size(); ++l)
     require(ranks[l] >= 0, "hybrid: rank ", ranks[l], " of hidden layer ", l + 1, " (needs >= 0; 0: not factored)");
-  return std::make_shared<HybridPolicy>(std::move(ranks));
+  require(obs_damping >= 0.0, "hybrid-obs: damping ", obs_damping, " (needs >= 0)");
+  return std::make_shared<HybridPolicy>(std::move(ranks), selection, obs_damping);
 }
 
 la::CpqrOptions LayerPolicy::stopping_rule(const LayerRule& rule, const LayerContext& c) const {
@@ -291,8 +309,10 @@ std::shared_ptr<const LayerPolicy> make_policy(std::string_view name, const Poli
     return std::make_shared<ObsPolicy>(options.obs_damping);
   }
   if (name == "hybrid") return make_hybrid_policy({});
-  throw Error(detail::concat("unknown selection policy '", name,
-                             "' (known: id, corrected, random, magnitude, svd, merging, whitened-svd, obs, hybrid)"));
+  if (name == "hybrid-obs") return make_hybrid_policy({}, HybridSelection::obs, options.obs_damping);
+  throw Error(detail::concat(
+      "unknown selection policy '", name,
+      "' (known: id, corrected, random, magnitude, svd, merging, whitened-svd, obs, hybrid, hybrid-obs)"));
 }
 
 }  // namespace idprune::compress

@@ -53,6 +53,8 @@ const std::vector<StrategyInfo>& registry() {
       {"hybrid", Family::budget, "hybrid", Allocation::hybrid, R::k,
        "budget-corrected's neurons with the first layer's kept columns factored (whitened low rank), "
        "the rank chosen on the validation split; --budget-kind params|flops", {}, true},
+      {"hybrid-obs", Family::budget, "hybrid-obs", Allocation::hybrid, R::k,
+       "hybrid with structured OBS's neurons (T still fitted to the original's activations)", {}, true},
       {"chee", Family::budget, "id", Allocation::chee, R::k,
        "Chee et al. (2022): shrink by 5% the layer with the least |r_kk/r_11| per parameter saved, "
        "until the budget",

@@ -187,6 +187,7 @@ std::vector<compress::PointPlan> strategy_plans(index_t layers) {
   out.push_back(compress::uniform_plan(compress::make_policy("whitened-svd"), layers, {}, {RankRule::rank, 5}));
   out.push_back(compress::uniform_plan(compress::make_policy("obs"), layers, {}, {RankRule::fraction, 0.5}));
   out.push_back(compress::kept_plan(compress::make_hybrid_policy({6, 4}), kept));
+  out.push_back(compress::kept_plan(compress::make_hybrid_policy({6}, compress::HybridSelection::obs), kept));
   return out;
 }
 

@@ -28,7 +28,9 @@ struct HybridOptions {
   /// layer are skipped.
   std::vector<index_t> first_layer_ranks = {0, 16, 24, 32, 48, 64, 96, 128, 192};
   BudgetKind kind = BudgetKind::parameters;
-  BudgetOptions budget;  ///< allocation rounds
+  BudgetOptions budget;                                    ///< allocation rounds
+  HybridSelection selection = HybridSelection::corrected;  ///< the neurons kept (hybrid, hybrid-obs)
+  double obs_damping = 0.01;                               ///< hybrid-obs: StructuredObsOptions::damping
 };
 
 struct HybridChoice {

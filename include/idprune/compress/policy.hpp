@@ -127,13 +127,18 @@ struct PolicyOptions {
 };
 
 /// The built-in policies: "id", "corrected", "random", "magnitude", "svd", "merging",
-/// "whitened-svd", "obs", "hybrid" (the latter factoring no layer: make_hybrid_policy).
+/// "whitened-svd", "obs", "hybrid", "hybrid-obs" (the latter two factoring no layer: make_hybrid_policy).
 [[nodiscard]] std::shared_ptr<const LayerPolicy> make_policy(std::string_view name, const PolicyOptions& options = {});
 
-/// The hybrid policy: corrected's kept neurons C on every layer, then on hidden layer l with
-/// ranks[l] > 0 (and ranks[l] < min(d_in, k)) W_l(:, C) replaced by its activation-aware rank-r
-/// factorization on the node's inputs (whitened_svd); T fitted to the ORIGINAL network's activations
-/// from the factored layer's own. Layers past ranks.size() are not factored.
-[[nodiscard]] std::shared_ptr<const LayerPolicy> make_hybrid_policy(std::vector<index_t> ranks);
+/// Which neurons the hybrid policy keeps: corrected's CPQR pivots, or structured OBS's (obs policy).
+enum class HybridSelection { corrected, obs };
+
+/// The hybrid policy: corrected's kept neurons C on every layer (or OBS's, `selection`), then on
+/// hidden layer l with ranks[l] > 0 (and ranks[l] < min(d_in, k)) W_l(:, C) replaced by its
+/// activation-aware rank-r factorization on the node's inputs (whitened_svd); T fitted to the
+/// ORIGINAL network's activations from the factored layer's own. Layers past ranks.size() are not
+/// factored. "hybrid" and "hybrid-obs" of make_policy factor no layer.
+[[nodiscard]] std::shared_ptr<const LayerPolicy> make_hybrid_policy(
+    std::vector<index_t> ranks, HybridSelection selection = HybridSelection::corrected, double obs_damping = 0.01);
 
 }  // namespace idprune::compress
