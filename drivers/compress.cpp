@@ -130,6 +130,8 @@ int run_compress(const std::vector<std::string>& args) {
       "step", real(0.05), "budget mode, descent: fraction of the parameters one move removes")(
       "budget-iterations", po::value<int>()->default_value(3), "budget mode, budget: allocation rounds")(
       "tune-rounds", po::value<int>()->default_value(3), "budget mode, tuned: coordinate-descent rounds")(
+      "budget-kind", po::value<std::string>()->default_value("params"),
+      "budget mode, hybrid: what its budget counts, params | flops (a fraction of the original's)")(
       "refine", po::value<int>()->default_value(5), "budget mode, sweeps: bisection rounds towards the budget")(
       "engine", po::value<std::string>()->default_value("tsqr"),
       "pivot engine of greedy/magnitude/random: tsqr | gram | sketch | scalapack | lapack")(
@@ -177,6 +179,8 @@ int run_compress(const std::vector<std::string>& args) {
   request.pareto.descent.step = vm["step"].as<double>();
   request.pareto.budget.iterations = vm["budget-iterations"].as<int>();
   request.pareto.tune.rounds = vm["tune-rounds"].as<int>();
+  request.pareto.hybrid.kind = compress::parse_budget_kind(vm["budget-kind"].as<std::string>());
+  request.pareto.hybrid.budget = request.pareto.budget;
   request.pareto.refine = vm["refine"].as<int>();
   request.engine.pivot.engine = dist::parse_pivot_engine(vm["engine"].as<std::string>());
   request.engine.cpqr_method = la::parse_cpqr_method(vm["cpqr-method"].as<std::string>());

@@ -5,6 +5,7 @@
 #include "idprune/compress/pareto.hpp"
 
 #include <array>
+#include <cmath>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -115,6 +116,10 @@ int run_pareto(const std::vector<std::string>& args) {
       "descent: validation objective, cross-entropy | error-rate")(
       "budget-iterations", po::value<int>()->default_value(3), "budget: allocation rounds")(
       "tune-rounds", po::value<int>()->default_value(3), "tuned: coordinate-descent rounds")(
+      "budget-kind", po::value<std::string>()->default_value("params"),
+      "hybrid: what its budgets count, params | flops (fractions of the original's)")(
+      "hybrid-ranks", po::value<std::string>()->default_value(""),
+      "hybrid: first-layer ranks tried (0: not factored; default 0,16,24,32,48,64,96,128,192)")(
       "engine", po::value<std::string>()->default_value("tsqr"),
       "pivot engine of the greedy/magnitude/random sweeps: tsqr | gram | sketch | scalapack | lapack")(
       "cpqr-method", po::value<std::string>()->default_value("blocked"), "local CPQR: blocked | unblocked | lapack")(
@@ -156,6 +161,15 @@ int run_pareto(const std::vector<std::string>& args) {
   popts.descent.stop_fraction = 0.8 * *std::min_element(popts.budgets.begin(), popts.budgets.end());
   popts.budget.iterations = vm["budget-iterations"].as<int>();
   popts.tune.rounds = vm["tune-rounds"].as<int>();
+  popts.hybrid.kind = compress::parse_budget_kind(vm["budget-kind"].as<std::string>());
+  popts.hybrid.budget = popts.budget;
+  if (const std::string ranks = vm["hybrid-ranks"].as<std::string>(); !ranks.empty()) {
+    popts.hybrid.first_layer_ranks.clear();
+    for (double r : parse_doubles(ranks, "--hybrid-ranks")) {
+      require(r >= 0.0 && r == std::floor(r), "pareto: --hybrid-ranks entry ", r, " (needs an integer >= 0)");
+      popts.hybrid.first_layer_ranks.push_back(static_cast<la::index_t>(r));
+    }
+  }
   popts.tune.objective = popts.descent.objective;
   popts.engine.pivot.engine = dist::parse_pivot_engine(vm["engine"].as<std::string>());
   popts.engine.cpqr_method = la::parse_cpqr_method(vm["cpqr-method"].as<std::string>());

@@ -297,6 +297,27 @@ void CompressionEngine::ensure_factorizations(std::span<Node* const> nodes, std:
   stats_.factorization_seconds += seconds_since(t0);
 }
 
+Matrix CompressionEngine::factored_activations(Node& parent, const nn::DenseLayer& layer, index_t l) {
+  const la::ScopedBlasThreads single(1);  // the same bits for any thread count
+  Matrix y;
+  if (parent.original) {
+    layer.forward(l == 0 ? xc_.local() : original_z_.at(l - 1).view(), y);
+    return y;
+  }
+  if (parent.h.empty()) {
+    Matrix a(xc_.local());
+    Matrix b;
+    for (const auto& hidden : parent.layers) {
+      hidden->forward(a, b);
+      std::swap(a, b);
+    }
+    layer.forward(a, y);
+    return y;
+  }
+  layer.forward(parent.h, y);
+  return y;
+}
+
 void CompressionEngine::ensure_moments(std::span<Node* const> nodes, std::span<const MomentNeeds> needs,
                                        index_t layer) {
   // Rows per local block: the blocks are fixed by the data alone and summed in order, so the sums
@@ -539,7 +560,7 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
     for (std::size_t p = 0; p < plans.size(); ++p) {
       const auto& rule = plans[p].layers[uz(l)];
       if (last[p] < l || !rule) continue;
-      const MomentNeeds w = plans[p].policy->needs_moments(*rule);
+      const MomentNeeds w = plans[p].policy->needs_moments(*rule, l);
       if (!w.any()) continue;
       const auto it = std::find(mnodes.begin(), mnodes.end(), cur[p]);
       if (it == mnodes.end()) {
@@ -623,7 +644,9 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
         owners.push_back(i);
         const Matrix& z = z_of(fresh[i].parent);
         const auto k = static_cast<index_t>(ch.selection.kept.size());
-        Matrix a = la::select_columns(z, ch.selection.kept);
+        // A factored selection (hybrid) is fitted from its own activations, not Z(:, C).
+        Matrix a = ch.replacement ? factored_activations(*fresh[i].parent, *ch.replacement, l)
+                                  : la::select_columns(z, ch.selection.kept);
         if (ch.intercept) {
           Matrix ai(z.rows(), k + 1);
           ai.block(0, 0, z.rows(), k).assign(a);
@@ -738,6 +761,23 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
           node->next = following;
           if (!par.original && have_z && l + 1 < L) node->h = par.z;
           if (l == 1 && node->first_interpolation) node->second_columns = all_columns(width);
+        } else if (ch.replacement && !ch.selection.kept.empty()) {
+          // A selection whose kept columns were factored: T folds into layer l + 1 as for any
+          // selection, layer l is the factorization (its activations are no columns of Z; the
+          // child's inputs are recomputed when a later layer needs them).
+          const Selection& s = ch.selection;
+          node->original = false;
+          FoldedLayers folded = fold_selection(current, following, s, ch.shift_values);
+          node->layers.push_back(std::make_shared<const nn::DenseLayer>(*ch.replacement));
+          node->next = std::move(folded.next);
+          if (l == 0) node->first_columns.clear();
+          if (l <= 1) node->first_interpolation.reset();
+          o.compressed = true;
+          o.kept = static_cast<index_t>(s.kept.size());
+          o.rank =
+              ch.replacement->factor_count() > 1 ? ch.replacement->factor(0).cols() : std::min(current.d_in(), o.kept);
+          o.next_ratio = ch.next_ratio;
+          o.kept_neurons = s.kept;
         } else if (ch.replacement) {
           node->original = false;
           node->layers.push_back(std::make_shared<const nn::DenseLayer>(*ch.replacement));

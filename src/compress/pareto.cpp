@@ -139,6 +139,9 @@ class Study {
         case Allocation::flap:
           rows = budget_rows(engine, info, policy, curve);
           break;
+        case Allocation::hybrid:
+          rows = hybrid_rows(engine, info, curve);
+          break;
         case Allocation::descent:
           rows = descent_rows(engine, info, policy, curve);
           result.paths.push_back(curve.path);
@@ -230,6 +233,41 @@ class Study {
     for (auto& m : final_models(compressed, labels)) {
       curve.models.push_back(m);
       rows.push_back(ParetoRow{curve.strategy, options_.budgets[rows.size()], std::move(m), per_budget});
+    }
+    return rows;
+  }
+
+  /// hybrid_allocation for every budget (parameters or FLOPs, options_.hybrid.kind), then one test
+  /// evaluation per chosen model; the time of a row is the whole allocation's divided evenly.
+  std::vector<ParetoRow> hybrid_rows(CompressionEngine& engine, const StrategyInfo& info, ParetoCurve& curve) const {
+    const auto tb = Clock::now();
+    HybridOptions ho = options_.hybrid;
+    ho.selection = info.policy == "hybrid-obs" ? HybridSelection::obs : HybridSelection::corrected;
+    ho.obs_damping = options_.policy.obs_damping;
+    std::vector<std::int64_t> targets;
+    for (double b : options_.budgets) targets.push_back(budget_params(b, model_cost(model_, options_.hybrid.kind)));
+    const std::vector<HybridChoice> choices = hybrid_allocation(engine, validation_, targets, ho);
+    std::vector<PointPlan> plans;
+    std::vector<std::string> labels;
+    std::vector<double> budgets;
+    for (std::size_t i = 0; i < choices.size(); ++i) {
+      if (choices[i].widths.empty()) {
+        log("pareto: " + curve.strategy + " has no model within " + setting("budget", options_.budgets[i]));
+        continue;
+      }
+      plans.push_back(kept_plan(make_hybrid_policy(choices[i].ranks, ho.selection, ho.obs_damping), choices[i].widths));
+      std::ostringstream label;
+      label << "budget=" << options_.budgets[i] << " " << to_string(options_.hybrid.kind)
+            << " first-rank=" << choices[i].ranks.front();
+      labels.push_back(label.str());
+      budgets.push_back(options_.budgets[i]);
+    }
+    const auto compressed = engine.compress(plans);
+    const double per_budget = seconds_since(tb) / static_cast<double>(std::max<std::size_t>(1, plans.size()));
+    std::vector<ParetoRow> rows;
+    for (auto& m : final_models(compressed, labels)) {
+      curve.models.push_back(m);
+      rows.push_back(ParetoRow{curve.strategy, budgets[rows.size()], std::move(m), per_budget});
     }
     return rows;
   }
@@ -369,7 +407,8 @@ void check_pareto_options(const ParetoOptions& options) {
     tau = tau || info.allocation == Allocation::spectrum;
     descent = descent || info.allocation == Allocation::descent;
     tune = tune || info.allocation == Allocation::tuned;
-    budget = budget || info.allocation == Allocation::budget || info.allocation == Allocation::tuned;
+    budget = budget || info.allocation == Allocation::budget || info.allocation == Allocation::tuned ||
+             info.allocation == Allocation::hybrid;
   }
   for (double b : options.budgets)
     require(b > 0.0 && b <= 1.0, "pareto: budget ", b, " outside (0, 1] (a fraction of the parameters)");

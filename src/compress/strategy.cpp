@@ -41,6 +41,12 @@ const std::vector<StrategyInfo>& registry() {
        {R::k, R::fraction}},
       {"svd", Family::sweep, "svd", Allocation::rule, R::fraction,
        "each layer's weight replaced by its rank-r truncated SVD U_r (S_r V_r^T)", {R::rank, R::fraction}},
+      {"whitened-svd", Family::sweep, "whitened-svd", Allocation::rule, R::fraction,
+       "activation-aware low rank (SVD-LLM/ASVD): each W replaced by the rank-r A B minimising "
+       "||H W - H A B||_F on its inputs H", {R::rank, R::fraction}},
+      {"obs", Family::sweep, "obs", Allocation::rule, R::fraction,
+       "structured optimal brain surgeon (ZipLM/SlimGPT): neurons removed one at a time by the least "
+       "increase of the next layer's output error, the remaining rows refitted", {R::k, R::fraction}},
       {"corrected", Family::sweep, "corrected", Allocation::rule, R::eps,
        "greedy's neurons, T fitted to the original network's activations (errors do not accumulate)",
        {R::eps, R::k, R::fraction}, true},
@@ -58,6 +64,11 @@ const std::vector<StrategyInfo>& registry() {
        "FLAP (An et al. 2024): one global threshold on the per-layer standardised fluctuation scores "
        "until the budget, bias compensation",
        {}},
+      {"hybrid", Family::budget, "hybrid", Allocation::hybrid, R::k,
+       "budget-corrected's neurons with the first layer's kept columns factored (whitened low rank), "
+       "the rank chosen on the validation split; --budget-kind params|flops", {}, true},
+      {"hybrid-obs", Family::budget, "hybrid-obs", Allocation::hybrid, R::k,
+       "hybrid with structured OBS's neurons (T still fitted to the original's activations)", {}, true},
       {"chee", Family::budget, "id", Allocation::chee, R::k,
        "Chee et al. (2022): shrink by 5% the layer with the least |r_kk/r_11| per parameter saved, "
        "until the budget",

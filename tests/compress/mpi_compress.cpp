@@ -152,8 +152,11 @@ TEST(MeanCompensation, NextPreactivationMeansEqualTheOriginals) {
     compress::CompressionEngine e(p.model, distribute(p.xc, comm), {});
     for (const char* name : {"id", "corrected", "random"}) {
       SCOPED_TRACE(std::string(name) + (bias ? " with biases" : " without biases"));
-      compress::PolicyOptions on{3, false, true};
-      compress::PolicyOptions off{3, false, false};
+      compress::PolicyOptions on;
+      on.seed = 3;
+      on.mean_compensation = true;
+      compress::PolicyOptions off;
+      off.seed = 3;
       const auto plan_on = compress::uniform_plan(compress::make_policy(name, on), 3, {}, LayerRule{RankRule::k, 6});
       const auto plan_off = compress::uniform_plan(compress::make_policy(name, off), 3, {}, LayerRule{RankRule::k, 6});
       const auto m = e.compress(std::vector<compress::PointPlan>{plan_on, plan_off});

@@ -36,6 +36,7 @@ struct Seen {
 /// Keeps the first k neurons with T = rows of the identity and records the moments it is given.
 class ProbePolicy : public compress::LayerPolicy {
  public:
+  using compress::LayerPolicy::needs_moments;
   [[nodiscard]] std::string key() const override { return "probe"; }
   void check(const LayerRule& /*rule*/) const override {}
   [[nodiscard]] bool needs_factorization(const LayerRule& /*rule*/) const override { return false; }

@@ -154,6 +154,7 @@ class CompressionEngine {
   void ensure_activations(std::span<Node* const> nodes, index_t layer, bool blocks);
   void ensure_factorizations(std::span<Node* const> nodes, std::span<const la::CpqrOptions> rules, index_t layer);
   const la::Matrix& original_activations(index_t layer);
+  [[nodiscard]] la::Matrix factored_activations(Node& parent, const nn::DenseLayer& layer, index_t l);
   void ensure_moments(std::span<Node* const> nodes, std::span<const MomentNeeds> needs, index_t layer);
   const la::Svd& weight_svd(index_t layer);
   [[nodiscard]] la::Matrix engine_block(const la::Matrix& z) const;

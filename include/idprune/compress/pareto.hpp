@@ -17,6 +17,7 @@
 
 #include "idprune/compress/allocation.hpp"
 #include "idprune/compress/engine.hpp"
+#include "idprune/compress/hybrid.hpp"
 #include "idprune/compress/scorer.hpp"
 #include "idprune/compress/strategy.hpp"
 
@@ -33,6 +34,7 @@ struct ParetoOptions {
   BudgetOptions budget;
   TuneOptions tune;
   DescentOptions descent;
+  HybridOptions hybrid;       ///< hybrid: first-layer ranks and what its budgets count (parameters or FLOPs)
   std::size_t wave_size = 8;  ///< sweep models compressed and evaluated together
   int refine = 5;             ///< eps-driven: bisection rounds towards every budget (see pareto.cpp)
   bool keep_models = false;   ///< keep every selected row's network (ParetoModel::network)
