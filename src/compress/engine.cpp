@@ -266,7 +266,7 @@ void CompressionEngine::ensure_activations(std::span<Node* const> nodes, index_t
   const auto t0 = Clock::now();
   if (streamed()) {
     // Only R factors are kept; run() refuses what needs the activations themselves.
-    require(blocks, "CompressionEngine: activations of a streamed compression set are never held");
+    require(blocks || nodes.empty(), "CompressionEngine: activations of a streamed compression set are never held");
     std::vector<Node*> todo;
     for (Node* n : nodes)
       if (n->block.empty()) todo.push_back(n);
