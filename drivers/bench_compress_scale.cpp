@@ -150,6 +150,9 @@ int run_bench_compress_scale(const std::vector<std::string>& args) {
     std::vector<la::index_t> kept;
     for (const auto& o : out.front().layers) kept.push_back(o.kept);
     r["kept_per_layer"] = kept;
+    nlohmann::ordered_json neurons = nlohmann::ordered_json::array();
+    for (const auto& o : out.front().layers) neurons.push_back(o.kept_neurons);
+    r["kept_neurons"] = neurons;
     runs.push_back(std::move(r));
   }
   if (!root) return 0;
