@@ -173,6 +173,10 @@ double CompressionEngine::next_norm(index_t layer) {
 
 const Matrix& CompressionEngine::original_activations(index_t layer) {
   if (const auto it = original_z_.find(layer); it != original_z_.end()) return it->second;
+  // A streamed set holds no rows here: whatever needs the activations themselves must stream them
+  // (stream_blocks) or be refused, never read an empty matrix.
+  require(!streamed(), "CompressionEngine: the activations of layer ", layer + 1,
+          " are not held for a streamed compression set");
   Matrix z;
   // On the calling thread, layer after layer from the cache: BLAS may use every core here.
   const la::ConstMatrixView h = layer == 0 ? xc_.local() : original_activations(layer - 1).view();
