@@ -531,9 +531,11 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
           needs_z.push_back(f.parent);
       }
       for (const auto& f : fresh)
-        require(f.change.solve == LeastSquaresTarget::none || !streamed(), "CompressionEngine: the ", f.policy->key(),
-                " policy fits its interpolation by least squares against the activations, which a streamed "
-                "compression set does not hold (--block-rows, --max-memory): run it with the set in memory");
+        if (streamed() && f.change.solve != LeastSquaresTarget::none)
+          throw Error(detail::concat(
+              "CompressionEngine: the ", f.policy->key(),
+              " policy fits its interpolation by least squares against the activations, which a streamed "
+              "compression set does not hold (--block-rows, --max-memory): run it with the set in memory"));
       if (streamed()) needs_z.clear();
       ensure_activations(needs_z, l, false);
       const auto z_of = [&](const Node* n) -> const Matrix& { return n->original ? original_z_.at(l) : n->z; };
