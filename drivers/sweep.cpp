@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "compression_set.hpp"
 #include "idprune/compress/progress.hpp"
 #include "idprune/compress/results.hpp"
 #include "idprune/compress/strategy.hpp"
@@ -77,7 +78,6 @@ int run_sweep(const std::vector<std::string>& args) {
                                                             "eps | k | fraction | rank")(
       "grid", po::value<std::string>()->required(), "comma-separated rule values, one model each")(
       "layers", po::value<std::string>()->default_value("all"), "hidden layers to compress, 1-based, or all")(
-      "compression-size", po::value<long>()->default_value(2000), "images in the compression set")(
       "seed", po::value<unsigned long>()->default_value(1), "seed of the compression set and the random strategy")(
       "engine", po::value<std::string>()->default_value("tsqr"),
       "pivot engine: tsqr | gram | sketch | scalapack | lapack")(
@@ -91,6 +91,7 @@ int run_sweep(const std::vector<std::string>& args) {
       "id, corrected, random and output strategies: the next layer's bias absorbs the mean residual (rows are "
       "recorded as STRATEGY+mean)")("out", path()->required(), "output folder")(
       "resume", po::bool_switch()->default_value(false), "keep the rows in --out and compute only missing points");
+  options.add(compression_set_options());
   po::variables_map vm;
   if (!parse("sweep", usage().c_str(), options, args, vm)) return 0;
 
@@ -116,8 +117,9 @@ int run_sweep(const std::vector<std::string>& args) {
   require(std::find(info.sweep_rules.begin(), info.sweep_rules.end(), rule) != info.sweep_rules.end(),
           "sweep: strategy ", info.name, " does not take the rule ", compress::to_string(rule),
           " (see idprune sweep --help)");
-  const long compression_size = vm["compression-size"].as<long>();
-  require(compression_size >= 1, "sweep: --compression-size=", compression_size, " (needs >= 1)");
+  const CompressionSetSpec set = compression_set_spec(vm, "sweep");
+  long compression_size = 0;
+  data::RowSource set_rows;
   const long test_size = vm["test-size"].as<long>();
   require(test_size >= 0, "sweep: --test-size=", test_size, " (needs >= 0)");
   const long batch_rows = vm["batch-rows"].as<long>();
@@ -182,11 +184,13 @@ int run_sweep(const std::vector<std::string>& args) {
     check_model_fits_data("sweep", model, model_path, train, data_dir);
     const std::array<data::Split, 2> splits = {data::Split::train, data::Split::test};
     data_sha256 = cli::data_sha256(data_dir, splits);
-    require(compression_size <= train.samples, "sweep: --compression-size=", compression_size, " exceeds the ",
-            train.samples, " training images of '", data_dir, "'");
+    compression_size = compression_images(
+        "sweep", set.size, set.calibration.empty() ? train.samples : data::calibration_rows(set.calibration).rows(),
+        set.calibration.empty() ? "the training images of '" + data_dir + "'" : "'" + set.calibration + "'");
     std::vector<std::int64_t> pool(static_cast<std::size_t>(train.samples));
     std::iota(pool.begin(), pool.end(), std::int64_t{0});
-    const auto sample = data::sample_compression_set(pool, compression_size, seed);
+    const auto sample =
+        set.calibration.empty() ? data::sample_compression_set(pool, compression_size, seed) : decltype(pool)();
     const auto mine = dist::block_rows(compression_size, comm.size(), comm.rank());
     const auto load_train = [&] {
       return data::load_dataset_rows(data_dir, data::Split::train,
@@ -198,7 +202,10 @@ int run_sweep(const std::vector<std::string>& args) {
     // second thread while this one loads the test rows. (On an exception here the future's
     // destructor waits for that thread.)
     std::future<la::Matrix> train_rows;
-    if (threads >= 2)
+    if (!set.plain()) {
+      set_rows = compression_source("sweep", set, data_dir, sample, compression_size);
+      compression_size = set_rows.rows();
+    } else if (threads >= 2)
       train_rows = std::async(std::launch::async, load_train);
     else
       xc = load_train();
@@ -247,12 +254,19 @@ int run_sweep(const std::vector<std::string>& args) {
   dist::check_collective(comm, error);
   comm.bcast(std::span<char>(finished), 0);
 
-  dist::DistMatrix xcd = dist::DistMatrix::block_distributed(comm, std::move(xc), compression_size);
   compress::ScorerOptions scoring;
   scoring.batch_rows = batch_rows;
   const compress::Scorer test(model, std::move(xt), std::move(yt), comm, scoring);
   prov.original_accuracy = test.original_scores().accuracy();
-  compress::CompressionEngine engine(model, std::move(xcd), copts);
+  std::optional<compress::CompressionEngine> engine_slot;
+  error = dist::capture_error([&] {
+    engine_slot.emplace(
+        set.plain() ? compress::CompressionEngine(
+                          model, dist::DistMatrix::block_distributed(comm, std::move(xc), compression_size), copts)
+                    : compression_engine("sweep", comm, model, set_rows, set, copts));
+  });
+  dist::check_collective(comm, error);
+  compress::CompressionEngine& engine = *engine_slot;
 
   const std::size_t skipped = static_cast<std::size_t>(std::count(finished.begin(), finished.end(), 1));
   if (root)

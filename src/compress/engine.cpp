@@ -9,6 +9,7 @@
 #include "idprune/dist/kernels.hpp"
 #include "idprune/dist/least_squares.hpp"
 #include "idprune/la/blas.hpp"
+#include "idprune/la/finite.hpp"
 #include "tasks.hpp"
 
 namespace idprune::compress {
@@ -133,6 +134,28 @@ CompressionEngine::CompressionEngine(nn::Mlp original, dist::DistMatrix compress
           " features, the model expects ", original_.input_dim());
 }
 
+CompressionEngine::CompressionEngine(nn::Mlp original, dist::Comm comm, StreamedRows compression_set,
+                                     EngineOptions options)
+    : original_(std::move(original)),
+      xc_(std::move(comm), Matrix(0, compression_set.rows.cols()), compression_set.row_offset,
+          compression_set.global_rows),
+      stream_(std::move(compression_set)),
+      options_(std::move(options)) {
+  require(original_.num_hidden() >= 1, "CompressionEngine: the model has no hidden layer to compress");
+  require(xc_.cols() == original_.input_dim(), "CompressionEngine: the compression set has ", xc_.cols(),
+          " features, the model expects ", original_.input_dim());
+  require(stream_->block_rows >= 1, "CompressionEngine: block_rows=", stream_->block_rows, " (needs >= 1)");
+  require(stream_->global_rows >= 1 && stream_->row_offset >= 0 &&
+              stream_->row_offset + stream_->rows.rows() <= stream_->global_rows,
+          "CompressionEngine: rows [", stream_->row_offset, ", ", stream_->row_offset + stream_->rows.rows(),
+          ") of a streamed compression set of ", stream_->global_rows, " rows");
+  require(options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram,
+          "CompressionEngine: a streamed compression set is reduced to R factors block by block, which the ",
+          dist::to_string(options_.pivot.engine),
+          " pivot engine cannot use (it needs the activations in memory): use the tsqr or gram engine, or no "
+          "streaming");
+}
+
 CompressionEngine::~CompressionEngine() = default;
 CompressionEngine::CompressionEngine(CompressionEngine&&) noexcept = default;
 CompressionEngine& CompressionEngine::operator=(CompressionEngine&&) noexcept = default;
@@ -154,6 +177,10 @@ double CompressionEngine::next_norm(index_t layer) {
 
 const Matrix& CompressionEngine::original_activations(index_t layer) {
   if (const auto it = original_z_.find(layer); it != original_z_.end()) return it->second;
+  // A streamed set holds no rows here: whatever needs the activations themselves must stream them
+  // (stream_blocks) or be refused, never read an empty matrix.
+  require(!streamed(), "CompressionEngine: the activations of layer ", layer + 1,
+          " are not held for a streamed compression set");
   Matrix z;
   // On the calling thread, layer after layer from the cache: BLAS may use every core here.
   const la::ConstMatrixView h = layer == 0 ? xc_.local() : original_activations(layer - 1).view();
@@ -171,14 +198,17 @@ const la::Svd& CompressionEngine::weight_svd(index_t layer) {
 Matrix CompressionEngine::engine_block(const Matrix& z) const {
   const bool prereduces =
       options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram;
-  return prereduces ? dist::kernel::local_r(z) : Matrix(z);
+  // Row blocks of a fixed size as TBB tasks (nested in the node tasks): one node uses every thread
+  // when a level has fewer nodes than threads, and the bits do not depend on the thread count.
+  return prereduces ? dist::kernel::local_r_threaded(z) : Matrix(z);
 }
 
 void CompressionEngine::check_inputs() {
   if (inputs_checked_) return;
   // Before any work: NaN/Inf would otherwise surface as NaN activations deep inside an engine.
   dist::check_collective(comm(), nn::non_finite_parameter(original_));
-  xc_.validate("CompressionEngine: the compression set");
+  // A streamed set's rows are checked as they are read (stream_blocks).
+  if (!streamed()) xc_.validate("CompressionEngine: the compression set");
   inputs_checked_ = true;
 }
 
@@ -218,8 +248,49 @@ LayerContext CompressionEngine::context(const Node& node, index_t layer) {
   return c;
 }
 
+void CompressionEngine::stream_blocks(std::span<Node* const> nodes) {
+  // One pass over this rank's rows for every node of the level: each block is forwarded through
+  // each node's network and added to its R factor. Blocks are added in row order on one thread per
+  // node, so R does not depend on the number of threads.
+  std::vector<dist::kernel::StreamingR> acc;
+  for (const Node* n : nodes) acc.emplace_back(n->next.d_out());
+  std::vector<Matrix> a(nodes.size());
+  std::vector<Matrix> b(nodes.size());
+  const StreamedRows& s = *stream_;
+  const std::string error = dist::capture_error([&] {
+    data::for_each_block(s.rows, s.block_rows, [&](la::ConstMatrixView x, index_t first) {
+      const std::string bad = la::non_finite_message(x, "CompressionEngine: the compression set", s.row_offset + first);
+      require(bad.empty(), bad);
+      const std::string e = tasks(nodes.size(), [&](std::size_t i) {
+        const Node& n = *nodes[i];
+        la::ConstMatrixView h = x;
+        for (const auto& l : n.layers) {
+          l->forward(h, b[i]);
+          std::swap(a[i], b[i]);
+          h = a[i].view();
+        }
+        n.next.forward(h, b[i]);
+        acc[i].add_rows(b[i].view());
+      });
+      require(e.empty(), e);
+    });
+  });
+  dist::check_collective(comm(), error);
+  for (std::size_t i = 0; i < nodes.size(); ++i) nodes[i]->block = acc[i].r();
+}
+
 void CompressionEngine::ensure_activations(std::span<Node* const> nodes, index_t layer, bool blocks) {
   const auto t0 = Clock::now();
+  if (streamed()) {
+    // Only R factors are kept; run() refuses what needs the activations themselves.
+    require(blocks || nodes.empty(), "CompressionEngine: activations of a streamed compression set are never held");
+    std::vector<Node*> todo;
+    for (Node* n : nodes)
+      if (n->block.empty()) todo.push_back(n);
+    if (!todo.empty()) stream_blocks(todo);
+    stats_.activation_seconds += seconds_since(t0);
+    return;
+  }
   std::vector<Node*> todo;
   for (Node* n : nodes) {
     if (n->original) {
@@ -519,6 +590,11 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
   check_plans(plans);
   (void)next_norm(0);
   const dist::Comm& c = comm();
+  // BLAS single-threaded for the whole lockstep, also on this thread: a threaded BLAS call here
+  // (a level's one CPQR, a least-squares solve) leaves OpenBLAS's workers spinning (sched_yield)
+  // beside the TBB workers of the next phase, oversubscribing the cores. Row-blocked TBB tasks
+  // (forward passes, local_r_threaded) use every thread instead.
+  const la::ScopedBlasThreads single(1);
 
   std::vector<Node*> cur(plans.size(), root);
   std::vector<index_t> last(plans.size(), -1);
@@ -631,6 +707,13 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
             (continues && from_inputs && !f.change.replacement && l + 1 < L))
           needs_z.push_back(f.parent);
       }
+      for (const auto& f : fresh)
+        if (streamed() && f.change.solve != LeastSquaresTarget::none)
+          throw Error(detail::concat(
+              "CompressionEngine: the ", f.policy->key(),
+              " policy fits its interpolation by least squares against the activations, which a streamed "
+              "compression set does not hold (--block-rows, --max-memory): run it with the set in memory"));
+      if (streamed()) needs_z.clear();
       ensure_activations(needs_z, l, false);
       const auto z_of = [&](const Node* n) -> const Matrix& { return n->original ? original_z_.at(l) : n->z; };
       t0 = Clock::now();
