@@ -13,6 +13,7 @@ namespace idprune::cli {
 int run_bench_cpqr(const std::vector<std::string>& args);
 int run_bench_id(const std::vector<std::string>& args);
 int run_bench_inference(const std::vector<std::string>& args);
+int run_bench_compress_scale(const std::vector<std::string>& args);
 
 int run_bench(const std::vector<std::string>& args) {
   const char* const usage =
@@ -20,7 +21,8 @@ int run_bench(const std::vector<std::string>& args) {
       "Benchmarks:\n"
       "  cpqr   early-stopped column-pivoted QR: unblocked, blocked and LAPACK dgeqp3, scaling in m, n, m = n\n"
       "  id     pivot engines of the distributed ID (tsqr, gram, sketch, scalapack) over ranks and sizes\n"
-      "  inference  float32 forward-pass throughput and latency of models, compared with the first\n";
+      "  inference  float32 forward-pass throughput and latency of models, compared with the first\n"
+      "  compress-scale  one greedy point as the compression set grows, beside its GEMM lower bound\n";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::cout << usage;
     return args.empty() ? 2 : 0;
@@ -29,7 +31,9 @@ int run_bench(const std::vector<std::string>& args) {
   if (args[0] == "cpqr") return run_bench_cpqr(rest);
   if (args[0] == "id") return run_bench_id(rest);
   if (args[0] == "inference") return run_bench_inference(rest);
-  throw Error(detail::concat("bench: unknown benchmark '", args[0], "' (expected cpqr, id or inference)"));
+  if (args[0] == "compress-scale") return run_bench_compress_scale(rest);
+  throw Error(
+      detail::concat("bench: unknown benchmark '", args[0], "' (expected cpqr, id, inference or compress-scale)"));
 }
 
 }  // namespace idprune::cli

@@ -63,6 +63,9 @@ int run_compress(const std::vector<std::string>& args) {
   add_compression_set_options(options, "seed of the validation split, the compression set and the random strategy",
                               "pivot engine of greedy/magnitude/random: tsqr | gram | sketch | scalapack | lapack");
   add_search_options(options, "budget mode: ");
+  add_finetune_options(options,
+                       "also fine-tune the compressed model for E epochs on the training images outside the validation "
+                       "split and write it as FILE.finetuned (reported apart: *_finetuned keys)");
   add_evaluation_options(options, "rows per evaluation task");
   add_layer_order_option(options);
   po::variables_map vm;
@@ -82,6 +85,7 @@ int run_compress(const std::vector<std::string>& args) {
   run.compression = compression_set_options("compress", vm);
   run.search = search_options("compress", vm);
   run.evaluation = evaluation_options("compress", vm);
+  run.finetune = finetune_options("compress", vm);
   return app::run_compress(run);
 }
 

@@ -15,8 +15,8 @@ namespace {
 
 const char* const kUsageHead = R"(--model M --data D --out DIR [--strategies greedy,magnitude,svd,...]
        [--budgets 0.05,0.075,0.1,0.15,0.2,0.3] [--compression-size 2000] [--validation-size 5000]
-       [--seed S] [--threads T] [--intercept] [--step 0.05] [--objective cross-entropy|error-rate]
-       [--save-models MODELS_DIR]
+       [--seed S] [--threads T] [--intercept] [--mean-compensation] [--step 0.05] [--objective cross-entropy|error-rate]
+       [--save-models MODELS_DIR] [--finetune-epochs E]
 
 For every strategy and parameter budget (a fraction of the model's parameters), the strategy's best
 compressed model within the budget: selected on a VALIDATION split of the training images
@@ -59,6 +59,12 @@ int run_pareto(const std::vector<std::string>& args) {
                               "pivot engine of the greedy/magnitude/random sweeps: tsqr | gram | sketch | scalapack | "
                               "lapack");
   add_search_options(options);
+  options.add_options()("hybrid-ranks", po::value<std::string>()->default_value(""),
+                        "hybrid: first-layer ranks tried (0: not factored; default 0,16,24,32,48,64,96,128,192)");
+  add_finetune_options(options,
+                       "also fine-tune every selected model for E epochs on the training images outside the validation "
+                       "split; reported apart (test_accuracy_finetuned, validation_accuracy_finetuned; NaN for svd "
+                       "models)");
   add_evaluation_options(options, "rows per evaluation task");
   options.add_options()("objective", po::value<std::string>()->default_value("cross-entropy"),
                         "descent: validation objective, cross-entropy | error-rate")(
@@ -79,6 +85,8 @@ int run_pareto(const std::vector<std::string>& args) {
   run.compression = compression_set_options("pareto", vm);
   run.search = search_options("pareto", vm);
   run.evaluation = evaluation_options("pareto", vm);
+  run.finetune = finetune_options("pareto", vm);
+  run.hybrid_ranks = vm["hybrid-ranks"].as<std::string>();
   run.wave = vm["wave"].as<long>();
   run.report = !vm["no-report"].as<bool>();
   run.save_models = vm.count("save-models") ? vm["save-models"].as<std::string>() : std::string();

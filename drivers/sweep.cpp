@@ -57,12 +57,14 @@ int run_sweep(const std::vector<std::string>& args) {
       "grid", po::value<std::string>()->required(), "comma-separated rule values, one model each")(
       "layers", po::value<std::string>()->default_value("all"), "hidden layers to compress, 1-based, or all");
   add_compression_set_options(options, "seed of the compression set and the random strategy",
-                              "pivot engine: tsqr | gram | sketch | scalapack | lapack");
+                              "pivot engine: tsqr | gram | sketch | scalapack | lapack", true);
   add_evaluation_options(options, "test rows per evaluation task");
   options.add_options()("wave", po::value<long>()->default_value(0), "points per wave (0: 2 x threads)")(
       "progress-interval", real(30.0), "seconds between progress lines when stderr is not a terminal")(
-      "out", path()->required(), "output folder")("resume", po::bool_switch()->default_value(false),
-                                                  "keep the rows in --out and compute only missing points");
+      "mean-compensation", po::bool_switch()->default_value(false),
+      "id, corrected, random and output strategies: the next layer's bias absorbs the mean residual (rows are "
+      "recorded as STRATEGY+mean)")("out", path()->required(), "output folder")(
+      "resume", po::bool_switch()->default_value(false), "keep the rows in --out and compute only missing points");
   po::variables_map vm;
   if (!parse("sweep", usage().c_str(), options, args, vm)) return 0;
 
@@ -76,6 +78,7 @@ int run_sweep(const std::vector<std::string>& args) {
   run.layers = vm["layers"].as<std::string>();
   run.compression = compression_set_options("sweep", vm);
   run.evaluation = evaluation_options("sweep", vm);
+  run.mean_compensation = vm["mean-compensation"].as<bool>();
   run.wave = vm["wave"].as<long>();
   run.progress_interval = vm["progress-interval"].as<double>();
   run.resume = vm["resume"].as<bool>();

@@ -2,17 +2,29 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "idprune/app/inputs.hpp"
 #include "idprune/app/runs.hpp"
 #include "idprune/compress/export.hpp"
+#include "idprune/compress/finetune.hpp"
 #include "idprune/io/file.hpp"
 #include "idprune/la/error.hpp"
 
 namespace idprune::app {
 
 namespace {
+
+/// Where the fine-tuned model goes: FILE with .safetensors replaced by .finetuned.safetensors
+/// (FILE.finetuned for a folder).
+std::string finetuned_path(const std::string& out) {
+  const std::string suffix = ".safetensors";
+  if (out.ends_with(suffix)) return out.substr(0, out.size() - suffix.size()) + ".finetuned.safetensors";
+  std::string folder = out;
+  while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+  return folder + ".finetuned";
+}
 
 /// Where the sensitivity table goes: beside the model.
 std::string table_path(const std::string& out) {
@@ -63,6 +75,7 @@ compress::CompressRequest compress_request(const CompressRun& run) {
   request.pareto = run.search.study;
   request.engine = run.compression.engine;
   request.policy.intercept = run.search.study.policy.intercept;
+  request.policy.mean_compensation = run.search.study.policy.mean_compensation;
   request.policy.seed = run.compression.seed;
   const bool safetensors = run.out.ends_with(".safetensors");
   const nn::Dtype dtype = nn::parse_dtype(run.dtype);
@@ -74,7 +87,8 @@ compress::CompressRequest compress_request(const CompressRun& run) {
 /// The console summary: the candidates (budget mode), the chosen model against the original, the
 /// sensitivity table and the files written.
 void print_summary(const CompressRun& run, const nn::Mlp& model, const compress::CompressRequest& request,
-                   const compress::CompressedNetwork& network, const std::string& csv_path) {
+                   const compress::CompressedNetwork& network, const std::string& csv_path,
+                   const std::optional<compress::FinetunedNetwork>& tuned) {
   const nn::Mlp& m = network.compressed.model;
   if (!network.candidates.empty()) {
     std::cout << "candidates within " << percent(*request.budget, 1) << " of the parameters (chosen on validation):\n";
@@ -94,8 +108,13 @@ void print_summary(const CompressRun& run, const nn::Mlp& model, const compress:
             << "test accuracy: " << percent(network.test.accuracy()) << " (original "
             << percent(network.original_test.accuracy()) << ", " << network.test.samples
             << " images; predictions equal to the original's on " << percent(network.test.agreement()) << ")\n\n"
-            << compress::format_sensitivity_table(network.sensitivity) << "\n"
-            << "wrote " << run.out << " ("
+            << compress::format_sensitivity_table(network.sensitivity) << "\n";
+  if (tuned)
+    std::cout << "after fine-tuning (" << run.finetune.epochs << " epochs, learning rate " << run.finetune.learning_rate
+              << ", on the training images outside the validation split; reported apart): validation "
+              << percent(tuned->validation.accuracy()) << ", test " << percent(tuned->test.accuracy()) << "; wrote "
+              << finetuned_path(run.out) << "\n";
+  std::cout << "wrote " << run.out << " ("
             << (safetensors ? "safetensors " + std::string(nn::to_string(nn::parse_dtype(run.dtype)))
                             : std::string(".npy folder"))
             << ") and " << csv_path << "\n";
@@ -135,16 +154,38 @@ int run_compress(const CompressRun& run) {
   const compress::CompressedNetwork network =
       compress::compress_network(in.model, in.compression_set, in.validation, in.test, request, hooks);
 
+  // Fine-tuning (optional): on every training image outside the validation split, the same on every
+  // rank; its scores are reported apart and the file written above stays the post-training model.
+  std::optional<compress::FinetunedNetwork> tuned;
+  if (run.finetune.epochs > 0) {
+    const FinetuneData tuning = load_finetune_data(comm, run.data, run.search.validation_size, run.compression.seed);
+    nn::TrainOptions o;
+    o.epochs = run.finetune.epochs;
+    o.learning_rate = run.finetune.learning_rate;
+    o.seed = run.compression.seed;
+    tuned = compress::finetune_network(network, tuning.x, tuning.y, o, in.validation, in.test, request.round_to);
+  }
+
   nn::ModelWriteOptions write;
   write.format = run.out.ends_with(".safetensors") ? nn::ModelFormat::safetensors : nn::ModelFormat::npy;
   write.dtype = nn::parse_dtype(run.dtype);
   write.metadata = compress::compression_metadata(in.model, network, request, in.provenance(run.compression.seed));
+  const std::string tuned_out = finetuned_path(run.out);
+  nn::ModelWriteOptions tuned_write = write;
+  if (tuned) {
+    write.metadata["idprune.finetuned_model"] = tuned_out;
+    tuned_write.metadata["idprune.finetune_epochs"] = std::to_string(run.finetune.epochs);
+    tuned_write.metadata["idprune.finetune_learning_rate"] = std::to_string(run.finetune.learning_rate);
+    tuned_write.metadata["idprune.validation_accuracy_finetuned"] = std::to_string(tuned->validation.accuracy());
+    tuned_write.metadata["idprune.test_accuracy_finetuned"] = std::to_string(tuned->test.accuracy());
+  }
   dist::check_collective(comm, dist::capture_error([&] {
                            if (!root) return;
                            nn::write_model(run.out, network.compressed.model, write);
+                           if (tuned) nn::write_model(tuned_out, tuned->model, tuned_write);
                            compress::write_sensitivity_csv(csv_path, network.sensitivity);
                          }));
-  if (root) print_summary(run, in.model, request, network, csv_path);
+  if (root) print_summary(run, in.model, request, network, csv_path, tuned);
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "idprune/app/compression_set.hpp"
 #include "idprune/app/options.hpp"
 #include "idprune/data/sampling.hpp"
 #include "idprune/dist/fault.hpp"
@@ -95,7 +96,7 @@ SelectionData load_selection_data(const dist::Comm& comm, const std::string& com
 
 SweepData load_sweep_data(const dist::Comm& comm, const std::string& command, const nn::Mlp& model,
                           const std::string& model_path, const std::string& data_dir, const std::string& layers_text,
-                          long compression_size, long test_size, std::uint64_t seed, int threads) {
+                          const CompressionSetOptions& set, long test_size, int threads) {
   SweepData out;
   dist::inject_fault(comm.rank(), "load-data");
   require(model.num_hidden() >= 1, command, ": the model '", model_path, "' has no hidden layer");
@@ -112,12 +113,14 @@ SweepData load_sweep_data(const dist::Comm& comm, const std::string& command, co
   check_model_fits_data(command, model, model_path, train, data_dir);
   const std::array<data::Split, 2> splits = {data::Split::train, data::Split::test};
   out.data_sha256 = data_sha256(data_dir, splits);
-  require(compression_size <= train.samples, command, ": --compression-size=", compression_size, " exceeds the ",
-          train.samples, " training images of '", data_dir, "'");
+  out.compression_size = compression_images(
+      command, set, set.calibration.empty() ? train.samples : data::calibration_rows(set.calibration).rows(),
+      set.calibration.empty() ? "the training images of '" + data_dir + "'" : "'" + set.calibration + "'");
   std::vector<std::int64_t> pool(static_cast<std::size_t>(train.samples));
   std::iota(pool.begin(), pool.end(), std::int64_t{0});
-  const auto sample = data::sample_compression_set(pool, compression_size, seed);
-  const auto mine = dist::block_rows(compression_size, comm.size(), comm.rank());
+  const auto sample =
+      set.calibration.empty() ? data::sample_compression_set(pool, out.compression_size, set.seed) : decltype(pool)();
+  const auto mine = dist::block_rows(out.compression_size, comm.size(), comm.rank());
   const auto load_train = [&] {
     return data::load_dataset_rows(data_dir, data::Split::train,
                                    std::span<const std::int64_t>(sample).subspan(static_cast<std::size_t>(mine.begin),
@@ -128,10 +131,14 @@ SweepData load_sweep_data(const dist::Comm& comm, const std::string& command, co
   // thread while this one loads the test rows. (On an exception here the future's destructor waits
   // for that thread.)
   std::future<la::Matrix> train_rows;
-  if (threads >= 2)
+  if (!set.plain()) {
+    out.set_rows = compression_source(command, set, data_dir, sample, out.compression_size);
+    out.compression_size = out.set_rows.rows();
+  } else if (threads >= 2) {
     train_rows = std::async(std::launch::async, load_train);
-  else
+  } else {
     out.xc = load_train();
+  }
   const auto test = data::dataset_info(data_dir, data::Split::test);
   out.test_samples = test_size > 0 ? std::min<std::int64_t>(test_size, test.samples) : test.samples;
   const auto tmine = dist::block_rows(out.test_samples, comm.size(), comm.rank());
@@ -139,6 +146,19 @@ SweepData load_sweep_data(const dist::Comm& comm, const std::string& command, co
   if (train_rows.valid()) out.xc = train_rows.get();
   out.xt = std::move(ds.x);
   out.yt = std::move(ds.y);
+  return out;
+}
+
+FinetuneData load_finetune_data(const dist::Comm& comm, const std::string& data_dir, long validation_size,
+                                std::uint64_t seed) {
+  FinetuneData out;
+  dist::check_collective(comm, dist::capture_error([&] {
+                           const auto info = data::dataset_info(data_dir, data::Split::train);
+                           const auto split = data::train_validation_split(info.samples, validation_size, seed);
+                           auto d = data::load_dataset_rows(data_dir, data::Split::train, split.train);
+                           out.x = std::move(d.x);
+                           out.y = std::move(d.y);
+                         }));
   return out;
 }
 

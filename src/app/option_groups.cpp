@@ -3,20 +3,53 @@
 #include <iostream>
 
 #include "idprune/la/error.hpp"
+#include "idprune/la/measure.hpp"
 
 namespace idprune::app {
 
-void add_compression_set_options(po::options_description& options, const char* seed_help, const char* engine_help) {
-  options.add_options()("compression-size", po::value<long>()->default_value(2000), "images in the compression set")(
-      "seed", po::value<unsigned long>()->default_value(1), seed_help)(
+void add_compression_set_options(po::options_description& options, const char* seed_help, const char* engine_help,
+                                 bool streamable) {
+  if (!streamable)
+    options.add_options()("compression-size", po::value<long>()->default_value(2000), "images in the compression set");
+  options.add_options()("seed", po::value<unsigned long>()->default_value(1), seed_help)(
       "engine", po::value<std::string>()->default_value("tsqr"), engine_help)(
       "cpqr-method", po::value<std::string>()->default_value("blocked"), "local CPQR: blocked | unblocked | lapack");
+  if (!streamable) return;
+  po::options_description set("compression set");
+  set.add_options()("compression-size", po::value<std::string>()->default_value("2000"),
+                    "images in the compression set, or all")(
+      "calibration", path(), "a .npy (samples x features) or IDX image file of inputs instead of the training images")(
+      "augment", po::value<std::string>()->default_value("none"),
+      "none | shifts (each image followed by its 8 one-pixel shifts: 9x the rows)")(
+      "block-rows", po::value<long>()->default_value(0),
+      "stream the compression set in blocks of this many rows per rank (0: in memory)")(
+      "max-memory", po::value<std::string>()->default_value(""),
+      "stream the compression set when it would take more than this per rank (e.g. 2G)");
+  options.add(set);
 }
 
 CompressionSetOptions compression_set_options(const std::string& command, const po::variables_map& vm) {
   CompressionSetOptions out;
-  out.size = vm["compression-size"].as<long>();
-  require(out.size >= 1, command, ": --compression-size=", out.size, " (needs >= 1)");
+  if (vm.count("augment") == 0) {
+    out.size = vm["compression-size"].as<long>();
+    require(out.size >= 1, command, ": --compression-size=", out.size, " (needs >= 1)");
+  } else {
+    const std::string size = vm["compression-size"].as<std::string>();
+    out.all = size == "all";
+    if (!out.all) {
+      const std::vector<long> n = parse_integers(size, "--compression-size");
+      require(n.size() == 1 && n[0] >= 1, command, ": --compression-size=", size, " (a count >= 1, or all)");
+      out.size = n[0];
+    }
+    if (vm.count("calibration") != 0) out.calibration = vm["calibration"].as<std::string>();
+    const std::string augment = vm["augment"].as<std::string>();
+    require(augment == "none" || augment == "shifts", command, ": --augment=", augment, " (none or shifts)");
+    out.shifts = augment == "shifts";
+    const long block = vm["block-rows"].as<long>();
+    require(block >= 0, command, ": --block-rows=", block, " (needs >= 0; 0 holds the set in memory)");
+    out.block_rows = block;
+    if (const std::string m = vm["max-memory"].as<std::string>(); !m.empty()) out.max_memory = la::parse_memory_size(m);
+  }
   out.seed = vm["seed"].as<unsigned long>();
   out.engine.pivot.engine = dist::parse_pivot_engine(vm["engine"].as<std::string>());
   out.engine.cpqr_method = la::parse_cpqr_method(vm["cpqr-method"].as<std::string>());
@@ -49,6 +82,7 @@ void add_search_options(po::options_description& options, const std::string& mod
   const std::string iterations = mode + "budget: allocation rounds";
   const std::string rounds = mode + "tuned: coordinate-descent rounds";
   const std::string refine = mode + "sweeps: bisection rounds towards every budget";
+  const std::string kind = mode + "hybrid: what its budgets count, params | flops (fractions of the original's)";
   options.add_options()("validation-size", po::value<long>()->default_value(5000),
                         "training images held out for selection")(
       "eps-grid", po::value<std::string>()->default_value(""), eps.c_str())(
@@ -57,8 +91,12 @@ void add_search_options(po::options_description& options, const std::string& mod
       "budget-iterations", po::value<int>()->default_value(3), iterations.c_str())(
       "tune-rounds", po::value<int>()->default_value(3), rounds.c_str())("refine", po::value<int>()->default_value(5),
                                                                          refine.c_str())(
+      "budget-kind", po::value<std::string>()->default_value("params"), kind.c_str())(
       "intercept", po::bool_switch()->default_value(false),
-      "corrected strategies: least-squares fit with an intercept (the next layer gains a bias)");
+      "corrected strategies: least-squares fit with an intercept (the next layer gains a bias)")(
+      "mean-compensation", po::bool_switch()->default_value(false),
+      "id, corrected, random and output strategies: the next layer's bias absorbs the mean residual (the "
+      "next layer's mean pre-activation on the compression set stays the original's)");
 }
 
 SearchOptions search_options(const std::string& command, const po::variables_map& vm) {
@@ -76,7 +114,24 @@ SearchOptions search_options(const std::string& command, const po::variables_map
   out.study.budget.iterations = vm["budget-iterations"].as<int>();
   out.study.tune.rounds = vm["tune-rounds"].as<int>();
   out.study.refine = vm["refine"].as<int>();
+  out.study.hybrid.kind = compress::parse_budget_kind(vm["budget-kind"].as<std::string>());
+  out.study.hybrid.budget = out.study.budget;
   out.study.policy.intercept = vm["intercept"].as<bool>();
+  out.study.policy.mean_compensation = vm["mean-compensation"].as<bool>();
+  return out;
+}
+
+void add_finetune_options(po::options_description& options, const char* epochs_help) {
+  options.add_options()("finetune-epochs", po::value<int>()->default_value(0), epochs_help)(
+      "finetune-lr", real(1e-4), "fine-tuning: Adam learning rate (cosine schedule)");
+}
+
+FinetuneOptions finetune_options(const std::string& command, const po::variables_map& vm) {
+  FinetuneOptions out;
+  out.epochs = vm["finetune-epochs"].as<int>();
+  require(out.epochs >= 0, command, ": --finetune-epochs=", out.epochs, " (needs >= 0)");
+  out.learning_rate = vm["finetune-lr"].as<double>();
+  require(out.learning_rate > 0.0, command, ": --finetune-lr=", out.learning_rate, " (needs > 0)");
   return out;
 }
 

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -9,6 +10,7 @@
 #include "idprune/app/runs.hpp"
 #include "idprune/app/stop.hpp"
 #include "idprune/compress/export.hpp"
+#include "idprune/compress/finetune.hpp"
 #include "idprune/compress/pareto_files.hpp"
 #include "idprune/compress/strategy.hpp"
 #include "idprune/io/file.hpp"
@@ -34,11 +36,18 @@ compress::ParetoOptions study_options(const ParetoRun& run) {
   popts.descent.objective = compress::parse_objective(run.objective);
   popts.descent.stop_fraction = 0.8 * *std::min_element(popts.budgets.begin(), popts.budgets.end());
   popts.tune.objective = popts.descent.objective;
+  if (!run.hybrid_ranks.empty()) {
+    popts.hybrid.first_layer_ranks.clear();
+    for (double r : parse_doubles(run.hybrid_ranks, "--hybrid-ranks")) {
+      require(r >= 0.0 && r == std::floor(r), "pareto: --hybrid-ranks entry ", r, " (needs an integer >= 0)");
+      popts.hybrid.first_layer_ranks.push_back(static_cast<la::index_t>(r));
+    }
+  }
   popts.engine = run.compression.engine;
   popts.policy.seed = run.compression.seed;
   require(run.wave >= 1, "pareto: --wave=", run.wave, " (needs >= 1)");
   popts.wave_size = static_cast<std::size_t>(run.wave);
-  popts.keep_models = !run.save_models.empty();
+  popts.keep_models = !run.save_models.empty() || run.finetune.epochs > 0;
   compress::check_pareto_options(popts);
   return popts;
 }
@@ -54,6 +63,7 @@ nlohmann::ordered_json row_provenance(const ParetoRun& run, const compress::Pare
   prov["validation_size"] = run.search.validation_size;
   prov["test_samples"] = in.test_samples;
   prov["seed"] = run.compression.seed;
+  prov["mean_compensation"] = popts.policy.mean_compensation;
   prov["engine"] = std::string(dist::to_string(popts.engine.pivot.engine));
   prov["cpqr_method"] = std::string(la::to_string(popts.engine.cpqr_method));
   prov["step"] = popts.descent.step;
@@ -73,14 +83,14 @@ nlohmann::ordered_json row_provenance(const ParetoRun& run, const compress::Pare
 /// Collective: each row's model, rounded to float32 and scored again (the file's accuracies), written
 /// by rank 0 as DIR/STRATEGY_BUDGET.safetensors with its sensitivity table beside it.
 void save_models(const std::string& dir, const SelectionInputs& in, std::span<const compress::ParetoRow> rows,
-                 const compress::CompressionProvenance& prov, bool intercept, bool root) {
+                 const compress::CompressionProvenance& prov, const compress::PolicyOptions& policy, bool root) {
   for (const compress::ParetoRow& row : rows) {
     compress::CompressedNetwork network = compress::network_of_row(in.model, row, in.validation, in.test);
     network.sensitivity = compress::sensitivity_table(in.model, network.compressed, in.compression_set);
     compress::CompressRequest request;
     request.budget = row.budget;
     request.budget_strategies = {row.strategy};
-    request.policy.intercept = intercept;
+    request.policy = policy;
     nn::ModelWriteOptions write;
     write.metadata = compress::compression_metadata(in.model, network, request, prov);
     std::ostringstream name;
@@ -166,18 +176,36 @@ int run_pareto(const ParetoRun& run, const CommandLine& command_line) {
   hooks.log = [&](const std::string& line) {
     if (root) std::cerr << line << "\n";
   };
+  // Fine-tuning (optional): every training image outside the validation split, on every rank.
+  FinetuneData tuning;
+  if (run.finetune.epochs > 0)
+    tuning = load_finetune_data(comm, run.data, run.search.validation_size, run.compression.seed);
   hooks.on_strategy = [&](const compress::ParetoCurve& curve, std::span<const compress::ParetoRow> new_rows) {
+    std::vector<compress::ParetoRow> rows(new_rows.begin(), new_rows.end());
+    if (run.finetune.epochs > 0) {
+      nn::TrainOptions o;
+      o.epochs = run.finetune.epochs;
+      o.learning_rate = run.finetune.learning_rate;
+      o.seed = run.compression.seed;
+      for (auto& row : rows) {
+        row.model.finetuned = true;
+        if (!row.model.network || !compress::finetunable(*row.model.network)) continue;
+        const auto tuned =
+            compress::finetune_and_score(*row.model.network, tuning.x, tuning.y, o, in.validation, in.test);
+        row.model.validation_accuracy_finetuned = tuned.validation.accuracy();
+        row.model.test_accuracy_finetuned = tuned.test.accuracy();
+      }
+    }
     // Recorded as it finishes: an interrupted study resumes with it kept.
     dist::check_collective(comm, dist::capture_error([&] {
                              if (!root) return;
-                             files->record(curve, new_rows, prov);
+                             files->record(curve, rows, prov);
                              std::cerr << "pareto: " << curve.strategy << " done in " << std::fixed
                                        << std::setprecision(1) << curve.seconds << " s (" << curve.models.size()
                                        << " models evaluated)\n"
                                        << std::defaultfloat;
                            }));
-    if (!run.save_models.empty())
-      save_models(run.save_models, in, new_rows, prov_of_models, popts.policy.intercept, root);
+    if (!run.save_models.empty()) save_models(run.save_models, in, new_rows, prov_of_models, popts.policy, root);
     throw_if_stop_requested(comm, signals);
   };
   if (!todo.empty()) {

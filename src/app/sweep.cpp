@@ -7,6 +7,7 @@
 #include <iostream>
 #include <optional>
 
+#include "idprune/app/compression_set.hpp"
 #include "idprune/app/inputs.hpp"
 #include "idprune/app/runs.hpp"
 #include "idprune/app/stop.hpp"
@@ -30,7 +31,7 @@ compress::SweepProvenance sweep_provenance(const SweepRun& run, const SweepData&
   prov.data = run.data;
   prov.model_sha256 = model_sha256;
   prov.data_sha256 = d.data_sha256;
-  prov.compression_size = run.compression.size;
+  prov.compression_size = d.compression_size;
   prov.test_samples = d.test_samples;
   prov.seed = run.compression.seed;
   prov.engine = std::string(dist::to_string(run.compression.engine.pivot.engine));
@@ -60,7 +61,10 @@ int run_sweep(const SweepRun& run, const CommandLine& command_line) {
   const compress::StrategyInfo& info = compress::strategy(run.strategy);
   require(!info.sweep_rules.empty(), "sweep: strategy '", info.name, "' is not a sweep strategy (sweep takes ",
           compress::strategy_names(true), "; the others run in idprune pareto)");
-  const std::string strategy(info.name);
+  require(!run.mean_compensation || compress::takes_mean_compensation(info.policy),
+          "sweep: --mean-compensation applies to the id, corrected, random and output strategies, not to ", info.name);
+  // Compensated rows are another strategy's rows: a resumed sweep never mixes them.
+  const std::string strategy = std::string(info.name) + (run.mean_compensation ? "+mean" : "");
   const auto rule = compress::parse_rank_rule(run.rule);
   const std::vector<double> grid = parse_doubles(run.grid, "--grid");
   for (double v : grid) compress::strategy_policy(info)->check(compress::LayerRule{rule, v});
@@ -81,6 +85,7 @@ int run_sweep(const SweepRun& run, const CommandLine& command_line) {
   copts.complete_factorizations = info.complete_factorizations;
   compress::PolicyOptions policy;
   policy.seed = run.compression.seed;
+  policy.mean_compensation = run.mean_compensation;
 
   // The results folder first (rank 0 only): locked for this run, so that a second run on it fails
   // at once, before any loading.
@@ -97,9 +102,8 @@ int run_sweep(const SweepRun& run, const CommandLine& command_line) {
   const nn::Mlp model = load_model_on_every_rank(comm, "sweep", run.model, model_sha256);
   SweepData d;
   dist::check_collective(comm, dist::capture_error([&] {
-                           d = load_sweep_data(comm, "sweep", model, run.model, run.data, run.layers,
-                                               run.compression.size, run.evaluation.test_size, run.compression.seed,
-                                               threads.count());
+                           d = load_sweep_data(comm, "sweep", model, run.model, run.data, run.layers, run.compression,
+                                               run.evaluation.test_size, threads.count());
                          }));
   check_same_data(comm, "sweep", run.data, d.data_sha256);
   compress::SweepProvenance prov = sweep_provenance(run, d, model_sha256, comm, threads.count());
@@ -117,12 +121,20 @@ int run_sweep(const SweepRun& run, const CommandLine& command_line) {
                          }));
   comm.bcast(std::span<char>(finished), 0);
 
-  dist::DistMatrix xcd = dist::DistMatrix::block_distributed(comm, std::move(d.xc), run.compression.size);
   compress::ScorerOptions scoring;
   scoring.batch_rows = run.evaluation.batch_rows;
   const compress::Scorer test(model, std::move(d.xt), std::move(d.yt), comm, scoring);
   prov.original_accuracy = test.original_scores().accuracy();
-  compress::CompressionEngine engine(model, std::move(xcd), copts);
+  std::optional<compress::CompressionEngine> engine_slot;
+  dist::check_collective(
+      comm, dist::capture_error([&] {
+        engine_slot.emplace(
+            run.compression.plain()
+                ? compress::CompressionEngine(
+                      model, dist::DistMatrix::block_distributed(comm, std::move(d.xc), d.compression_size), copts)
+                : compression_engine("sweep", comm, model, d.set_rows, run.compression, copts));
+      }));
+  compress::CompressionEngine& engine = *engine_slot;
 
   const std::size_t skipped = static_cast<std::size_t>(std::count(finished.begin(), finished.end(), 1));
   if (root)

@@ -9,6 +9,7 @@
 #include "idprune/dist/kernels.hpp"
 #include "idprune/dist/least_squares.hpp"
 #include "idprune/la/blas.hpp"
+#include "idprune/la/finite.hpp"
 #include "tasks.hpp"
 
 namespace idprune::compress {
@@ -102,10 +103,12 @@ struct CompressionEngine::Node {
   std::vector<index_t> first_columns;
   std::shared_ptr<const Matrix> first_interpolation;
   std::vector<index_t> second_columns;
-  std::optional<la::CpqrResult> f;  ///< CPQR of the activations of layer depth()
-  la::CpqrOptions f_rule;           ///< the rule f was computed with
-  Matrix z;                         ///< transient: this rank's rows of those activations
-  Matrix block;                     ///< transient: the pivot engine's input for z (local R or z)
+  std::optional<la::CpqrResult> f;                  ///< CPQR of the activations of layer depth()
+  la::CpqrOptions f_rule;                           ///< the rule f was computed with
+  std::optional<ActivationMoments> input_moments;   ///< of h (non-original nodes; summed over ranks)
+  std::optional<ActivationMoments> output_moments;  ///< of the activations of layer depth()
+  Matrix z;                                         ///< transient: this rank's rows of those activations
+  Matrix block;                                     ///< transient: the pivot engine's input for z (local R or z)
   std::uint64_t used = 0;
 
   [[nodiscard]] index_t depth() const { return static_cast<index_t>(key.size()); }
@@ -115,6 +118,8 @@ struct CompressionEngine::Node {
     if (!layers.empty())
       for (const auto& m : layers.back()->factors()) b += uz(m.size());
     if (f) b += uz(f->r.size());
+    for (const auto* m : {&input_moments, &output_moments})
+      if (*m) b += uz((*m)->gram.size()) + (*m)->sum.size();
     return b * sizeof(double);
   }
 };
@@ -124,6 +129,28 @@ CompressionEngine::CompressionEngine(nn::Mlp original, dist::DistMatrix compress
   require(original_.num_hidden() >= 1, "CompressionEngine: the model has no hidden layer to compress");
   require(xc_.cols() == original_.input_dim(), "CompressionEngine: the compression set has ", xc_.cols(),
           " features, the model expects ", original_.input_dim());
+}
+
+CompressionEngine::CompressionEngine(nn::Mlp original, dist::Comm comm, StreamedRows compression_set,
+                                     EngineOptions options)
+    : original_(std::move(original)),
+      xc_(std::move(comm), Matrix(0, compression_set.rows.cols()), compression_set.row_offset,
+          compression_set.global_rows),
+      stream_(std::move(compression_set)),
+      options_(std::move(options)) {
+  require(original_.num_hidden() >= 1, "CompressionEngine: the model has no hidden layer to compress");
+  require(xc_.cols() == original_.input_dim(), "CompressionEngine: the compression set has ", xc_.cols(),
+          " features, the model expects ", original_.input_dim());
+  require(stream_->block_rows >= 1, "CompressionEngine: block_rows=", stream_->block_rows, " (needs >= 1)");
+  require(stream_->global_rows >= 1 && stream_->row_offset >= 0 &&
+              stream_->row_offset + stream_->rows.rows() <= stream_->global_rows,
+          "CompressionEngine: rows [", stream_->row_offset, ", ", stream_->row_offset + stream_->rows.rows(),
+          ") of a streamed compression set of ", stream_->global_rows, " rows");
+  require(options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram,
+          "CompressionEngine: a streamed compression set is reduced to R factors block by block, which the ",
+          dist::to_string(options_.pivot.engine),
+          " pivot engine cannot use (it needs the activations in memory): use the tsqr or gram engine, or no "
+          "streaming");
 }
 
 CompressionEngine::~CompressionEngine() = default;
@@ -147,6 +174,10 @@ double CompressionEngine::next_norm(index_t layer) {
 
 const Matrix& CompressionEngine::original_activations(index_t layer) {
   if (const auto it = original_z_.find(layer); it != original_z_.end()) return it->second;
+  // A streamed set holds no rows here: whatever needs the activations themselves must stream them
+  // (stream_blocks) or be refused, never read an empty matrix.
+  require(!streamed(), "CompressionEngine: the activations of layer ", layer + 1,
+          " are not held for a streamed compression set");
   Matrix z;
   // On the calling thread, layer after layer from the cache: BLAS may use every core here.
   const la::ConstMatrixView h = layer == 0 ? xc_.local() : original_activations(layer - 1).view();
@@ -164,14 +195,17 @@ const la::Svd& CompressionEngine::weight_svd(index_t layer) {
 Matrix CompressionEngine::engine_block(const Matrix& z) const {
   const bool prereduces =
       options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram;
-  return prereduces ? dist::kernel::local_r(z) : Matrix(z);
+  // Row blocks of a fixed size as TBB tasks (nested in the node tasks): one node uses every thread
+  // when a level has fewer nodes than threads, and the bits do not depend on the thread count.
+  return prereduces ? dist::kernel::local_r_threaded(z) : Matrix(z);
 }
 
 void CompressionEngine::check_inputs() {
   if (inputs_checked_) return;
   // Before any work: NaN/Inf would otherwise surface as NaN activations deep inside an engine.
   dist::check_collective(comm(), nn::non_finite_parameter(original_));
-  xc_.validate("CompressionEngine: the compression set");
+  // A streamed set's rows are checked as they are read (stream_blocks).
+  if (!streamed()) xc_.validate("CompressionEngine: the compression set");
   inputs_checked_ = true;
 }
 
@@ -199,11 +233,60 @@ LayerContext CompressionEngine::context(const Node& node, index_t layer) {
   c.next_norm = next_norm(layer);
   c.rows = xc_.global_rows();
   c.cpqr_method = options_.cpqr_method;
+  const auto find = [&](const std::map<index_t, ActivationMoments>& m) -> const ActivationMoments* {
+    const auto i = m.find(layer);
+    return i != m.end() ? &i->second : nullptr;
+  };
+  c.original_input_moments = find(original_input_moments_);
+  c.original_output_moments = find(original_output_moments_);
+  c.input_moments = node.original ? c.original_input_moments : (node.input_moments ? &*node.input_moments : nullptr);
+  c.output_moments =
+      node.original ? c.original_output_moments : (node.output_moments ? &*node.output_moments : nullptr);
   return c;
+}
+
+void CompressionEngine::stream_blocks(std::span<Node* const> nodes) {
+  // One pass over this rank's rows for every node of the level: each block is forwarded through
+  // each node's network and added to its R factor. Blocks are added in row order on one thread per
+  // node, so R does not depend on the number of threads.
+  std::vector<dist::kernel::StreamingR> acc;
+  for (const Node* n : nodes) acc.emplace_back(n->next.d_out());
+  std::vector<Matrix> a(nodes.size());
+  std::vector<Matrix> b(nodes.size());
+  const StreamedRows& s = *stream_;
+  const std::string error = dist::capture_error([&] {
+    data::for_each_block(s.rows, s.block_rows, [&](la::ConstMatrixView x, index_t first) {
+      const std::string bad = la::non_finite_message(x, "CompressionEngine: the compression set", s.row_offset + first);
+      require(bad.empty(), bad);
+      const std::string e = tasks(nodes.size(), [&](std::size_t i) {
+        const Node& n = *nodes[i];
+        la::ConstMatrixView h = x;
+        for (const auto& l : n.layers) {
+          l->forward(h, b[i]);
+          std::swap(a[i], b[i]);
+          h = a[i].view();
+        }
+        n.next.forward(h, b[i]);
+        acc[i].add_rows(b[i].view());
+      });
+      require(e.empty(), e);
+    });
+  });
+  dist::check_collective(comm(), error);
+  for (std::size_t i = 0; i < nodes.size(); ++i) nodes[i]->block = acc[i].r();
 }
 
 void CompressionEngine::ensure_activations(std::span<Node* const> nodes, index_t layer, bool blocks) {
   const ScopedTimer timer(stats_.activation_seconds);
+  if (streamed()) {
+    // Only R factors are kept; run() refuses what needs the activations themselves.
+    require(blocks || nodes.empty(), "CompressionEngine: activations of a streamed compression set are never held");
+    std::vector<Node*> todo;
+    for (Node* n : nodes)
+      if (n->block.empty()) todo.push_back(n);
+    if (!todo.empty()) stream_blocks(todo);
+    return;
+  }
   std::vector<Node*> todo;
   for (Node* n : nodes) {
     if (n->original) {
@@ -277,6 +360,151 @@ void CompressionEngine::ensure_factorizations(std::span<Node* const> nodes, std:
     stats_.bytes_sent += st[i].bytes_sent;
   }
   stats_.factorizations += static_cast<std::int64_t>(todo.size());
+}
+
+Matrix CompressionEngine::factored_activations(Node& parent, const nn::DenseLayer& layer, index_t l) {
+  const la::ScopedBlasThreads single(1);  // the same bits for any thread count
+  Matrix y;
+  if (parent.original) {
+    layer.forward(l == 0 ? xc_.local() : original_z_.at(l - 1).view(), y);
+    return y;
+  }
+  if (parent.h.empty()) {
+    Matrix a(xc_.local());
+    Matrix b;
+    for (const auto& hidden : parent.layers) {
+      hidden->forward(a, b);
+      std::swap(a, b);
+    }
+    layer.forward(a, y);
+    return y;
+  }
+  layer.forward(parent.h, y);
+  return y;
+}
+
+void CompressionEngine::ensure_moments(std::span<Node* const> nodes, std::span<const MomentNeeds> needs,
+                                       index_t layer) {
+  // Rows per local block: the blocks are fixed by the data alone and summed in order, so the sums
+  // have the same bits for any number of threads.
+  constexpr index_t kBlockRows = 2048;
+  const ScopedTimer timer(stats_.moment_seconds);
+  struct Job {
+    ActivationMoments* out = nullptr;
+    Node* node = nullptr;  ///< non-original node whose input or output is summed
+    bool outputs = false;
+  };
+  std::vector<Job> jobs;
+  std::vector<Node*> need_inputs;
+  std::vector<Node*> need_outputs;
+  std::map<index_t, ActivationMoments> fresh_in;
+  std::map<index_t, ActivationMoments> fresh_out;
+  const auto original_job = [&](bool outputs) {
+    auto& cache = outputs ? original_output_moments_ : original_input_moments_;
+    auto& fresh = outputs ? fresh_out : fresh_in;
+    if (cache.count(layer) != 0 || fresh.count(layer) != 0) return;
+    jobs.push_back(Job{&fresh[layer], nullptr, outputs});
+  };
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    Node* n = nodes[i];
+    const MomentNeeds& w = needs[i];
+    if (n->original || w.original) {
+      if (w.inputs) original_job(false);
+      if (w.outputs) original_job(true);
+    }
+    if (n->original) continue;
+    if (w.inputs && !n->input_moments) {
+      n->input_moments.emplace();
+      jobs.push_back(Job{&*n->input_moments, n, false});
+      need_inputs.push_back(n);
+    }
+    if (w.outputs && !n->output_moments) {
+      n->output_moments.emplace();
+      jobs.push_back(Job{&*n->output_moments, n, true});
+      need_outputs.push_back(n);
+    }
+  }
+  if (jobs.empty()) return;
+  // The sources: the original's inputs and activations from the engine's cache (on this thread,
+  // as original_activations always computes them), the nodes' from their stored inputs.
+  for (const Job& j : jobs)
+    if (j.node == nullptr) {
+      if (j.outputs || layer > 0) (void)original_activations(j.outputs ? layer : layer - 1);
+    }
+  std::string error = tasks(need_inputs.size(), [&](std::size_t i) {
+    Node& n = *need_inputs[i];
+    if (!n.h.empty()) return;
+    Matrix a(xc_.local());
+    Matrix b;
+    for (const auto& l : n.layers) {
+      l->forward(a, b);
+      std::swap(a, b);
+    }
+    n.h = std::move(a);
+  });
+  dist::check_collective(comm(), error);
+  ensure_activations(need_outputs, layer, false);
+  const auto source = [&](const Job& j) -> la::ConstMatrixView {
+    if (j.node == nullptr) {
+      if (j.outputs) return original_z_.at(layer).view();
+      return layer == 0 ? xc_.local() : original_z_.at(layer - 1).view();
+    }
+    return j.outputs ? j.node->z.view() : j.node->h.view();
+  };
+  // Local sums: one task per (job, row block), merged in block order.
+  struct Part {
+    std::size_t job = 0;
+    index_t begin = 0;
+    index_t rows = 0;
+    ActivationMoments m;
+  };
+  std::vector<Part> parts;
+  for (std::size_t j = 0; j < jobs.size(); ++j) {
+    const la::ConstMatrixView x = source(jobs[j]);
+    for (index_t b = 0; b < x.rows() || b == 0; b += kBlockRows)
+      parts.push_back(Part{j, b, std::min(kBlockRows, x.rows() - b), {}});
+  }
+  error = tasks(parts.size(), [&](std::size_t i) {
+    Part& part = parts[i];
+    const la::ConstMatrixView x = source(jobs[part.job]);
+    part.m = moments(x.rows_range(part.begin, part.rows));
+  });
+  dist::check_collective(comm(), error);
+  for (Part& part : parts) merge(*jobs[part.job].out, part.m);
+  // One reduction for the level: [rows, sum, gram] of every job.
+  std::vector<double> buffer;
+  for (const Job& j : jobs) {
+    buffer.push_back(static_cast<double>(j.out->rows));
+    buffer.insert(buffer.end(), j.out->sum.begin(), j.out->sum.end());
+    buffer.insert(buffer.end(), j.out->gram.values().begin(), j.out->gram.values().end());
+  }
+  dist::sum_in_place(comm(), buffer);
+  std::size_t at = 0;
+  for (const Job& j : jobs) {
+    // Row counts are integers far below 2^53: their double sum is exact.
+    j.out->rows = static_cast<index_t>(buffer[at++]);
+    for (double& v : j.out->sum) v = buffer[at++];
+    for (double& v : j.out->gram.values()) v = buffer[at++];
+  }
+  for (auto& [l, m] : fresh_in) original_input_moments_.emplace(l, std::move(m));
+  for (auto& [l, m] : fresh_out) original_output_moments_.emplace(l, std::move(m));
+  stats_.moments += static_cast<std::int64_t>(jobs.size());
+}
+
+const ActivationMoments& CompressionEngine::original_moments(index_t layer) {
+  require(layer >= 0 && layer < original_.num_hidden(), "CompressionEngine::original_moments: layer ", layer,
+          " outside [0, ", original_.num_hidden(), ")");
+  check_inputs();
+  if (original_output_moments_.count(layer) == 0) {
+    Node probe;  // stands for the original network's node at this layer
+    Node* const nodes[] = {&probe};
+    MomentNeeds need;
+    need.outputs = true;
+    need.original = true;
+    const MomentNeeds needs[] = {need};
+    ensure_moments(nodes, needs, layer);
+  }
+  return original_output_moments_.at(layer);
 }
 
 void CompressionEngine::prepare(std::span<const PointPlan> plans) {
@@ -355,6 +583,11 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
   check_plans(plans);
   (void)next_norm(0);
   const dist::Comm& c = comm();
+  // BLAS single-threaded for the whole lockstep, also on this thread: a threaded BLAS call here
+  // (a level's one CPQR, a least-squares solve) leaves OpenBLAS's workers spinning (sched_yield)
+  // beside the TBB workers of the next phase, oversubscribing the cores. Row-blocked TBB tasks
+  // (forward passes, local_r_threaded) use every thread instead.
+  const la::ScopedBlasThreads single(1);
 
   std::vector<Node*> cur(plans.size(), root);
   std::vector<index_t> last(plans.size(), -1);
@@ -390,6 +623,24 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
       }
     }
     ensure_factorizations(fnodes, frules, l);
+    // Activation moments the policies read, one reduction for the whole level.
+    std::vector<Node*> mnodes;
+    std::vector<MomentNeeds> mneeds;
+    for (std::size_t p = 0; p < plans.size(); ++p) {
+      const auto& rule = plans[p].layers[uz(l)];
+      if (last[p] < l || !rule) continue;
+      const MomentNeeds w = plans[p].policy->needs_moments(*rule, l);
+      if (!w.any()) continue;
+      const auto it = std::find(mnodes.begin(), mnodes.end(), cur[p]);
+      if (it == mnodes.end()) {
+        mnodes.push_back(cur[p]);
+        mneeds.push_back(w);
+      } else {
+        auto& known = mneeds[uz(it - mnodes.begin())];
+        known = known | w;
+      }
+    }
+    ensure_moments(mnodes, mneeds, l);
 
     // Kept counts, then the children that are not cached yet.
     std::vector<index_t> kept(plans.size(), -1);
@@ -445,10 +696,17 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
           return last[p] > l && k == f.key;
         });
         const bool from_inputs = !f.parent->original && !f.parent->h.empty();
-        if (f.change.solve != LeastSquaresTarget::none ||
+        if (f.change.solve != LeastSquaresTarget::none || f.change.compensate_mean ||
             (continues && from_inputs && !f.change.replacement && l + 1 < L))
           needs_z.push_back(f.parent);
       }
+      for (const auto& f : fresh)
+        if (streamed() && f.change.solve != LeastSquaresTarget::none)
+          throw Error(detail::concat(
+              "CompressionEngine: the ", f.policy->key(),
+              " policy fits its interpolation by least squares against the activations, which a streamed "
+              "compression set does not hold (--block-rows, --max-memory): run it with the set in memory"));
+      if (streamed()) needs_z.clear();
       ensure_activations(needs_z, l, false);
       const auto z_of = [&](const Node* n) -> const Matrix& { return n->original ? original_z_.at(l) : n->z; };
       timer.restart(stats_.least_squares_seconds);
@@ -462,7 +720,9 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
         owners.push_back(i);
         const Matrix& z = z_of(fresh[i].parent);
         const auto k = static_cast<index_t>(ch.selection.kept.size());
-        Matrix a = la::select_columns(z, ch.selection.kept);
+        // A factored selection (hybrid) is fitted from its own activations, not Z(:, C).
+        Matrix a = ch.replacement ? factored_activations(*fresh[i].parent, *ch.replacement, l)
+                                  : la::select_columns(z, ch.selection.kept);
         if (ch.intercept) {
           Matrix ai(z.rows(), k + 1);
           ai.block(0, 0, z.rows(), k).assign(a);
@@ -509,6 +769,43 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
       }
       stats_.least_squares += static_cast<std::int64_t>(owners.size());
 
+      // Mean compensation: shift += mean(Z_orig - Z(:, C) T) over the compression set. The sums of
+      // the rows are linear, so each rank sums its rows of Z_orig and of the parent's Z and ONE
+      // reduction gives every global column sum; T is the same on every rank.
+      std::vector<std::size_t> compensated;
+      for (std::size_t i = 0; i < fresh.size(); ++i)
+        if (fresh[i].policy != nullptr && fresh[i].change.compensate_mean) compensated.push_back(i);
+      if (!compensated.empty()) {
+        const Matrix& z_orig = original_activations(l);
+        std::vector<double> sums(uz(width) * (compensated.size() + 1), 0.0);
+        const auto add_column_sums = [&](const Matrix& z, std::size_t slot) {
+          for (index_t j = 0; j < z.cols(); ++j) {
+            double acc = 0.0;
+            for (double v : z.col(j)) acc += v;
+            sums[slot * uz(width) + uz(j)] = acc;
+          }
+        };
+        add_column_sums(z_orig, 0);
+        for (std::size_t j = 0; j < compensated.size(); ++j) add_column_sums(z_of(fresh[compensated[j]].parent), j + 1);
+        dist::sum_in_place(c, sums);
+        const auto m = static_cast<double>(xc_.global_rows());
+        for (std::size_t j = 0; j < compensated.size(); ++j) {
+          LayerChange& ch = fresh[compensated[j]].change;
+          const Selection& s = ch.selection;
+          const auto k = static_cast<index_t>(s.kept.size());
+          std::vector<double> mu(uz(width));
+          for (index_t col = 0; col < width; ++col) {
+            // mean(Z_orig(:, col)) - sum_i mean(Z(:, C_i)) T(i, col)
+            double v = sums[uz(col)];
+            for (index_t i = 0; i < k; ++i)
+              v -= sums[(j + 1) * uz(width) + uz(s.kept[uz(i)])] * s.interpolation(i, col);
+            mu[uz(col)] = v / m;
+          }
+          if (ch.shift_values.empty()) ch.shift_values.assign(uz(width), 0.0);
+          for (index_t col = 0; col < width; ++col) ch.shift_values[uz(col)] += mu[uz(col)];
+        }
+      }
+
       // (c) the child nodes: layer l as changed, layer l + 1 with T folded in, and their inputs.
       timer.restart(stats_.fold_seconds);
       const nn::DenseLayer& following = original_.layer(l + 1);
@@ -539,6 +836,23 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
           node->next = following;
           if (!par.original && have_z && l + 1 < L) node->h = par.z;
           if (l == 1 && node->first_interpolation) node->second_columns = all_columns(width);
+        } else if (ch.replacement && !ch.selection.kept.empty()) {
+          // A selection whose kept columns were factored: T folds into layer l + 1 as for any
+          // selection, layer l is the factorization (its activations are no columns of Z; the
+          // child's inputs are recomputed when a later layer needs them).
+          const Selection& s = ch.selection;
+          node->original = false;
+          FoldedLayers folded = fold_selection(current, following, s, ch.shift_values);
+          node->layers.push_back(std::make_shared<const nn::DenseLayer>(*ch.replacement));
+          node->next = std::move(folded.next);
+          if (l == 0) node->first_columns.clear();
+          if (l <= 1) node->first_interpolation.reset();
+          o.compressed = true;
+          o.kept = static_cast<index_t>(s.kept.size());
+          o.rank =
+              ch.replacement->factor_count() > 1 ? ch.replacement->factor(0).cols() : std::min(current.d_in(), o.kept);
+          o.next_ratio = ch.next_ratio;
+          o.kept_neurons = s.kept;
         } else if (ch.replacement) {
           node->original = false;
           node->layers.push_back(std::make_shared<const nn::DenseLayer>(*ch.replacement));
@@ -558,7 +872,8 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
             node->first_columns = s.kept;
             // The first layer's ID (T(:, C) = I) lets scorers start the second layer from the
             // original's shared product Z_1 W_2; a dead layer's T = 0 is no ID.
-            if (f.count > 0 && !s.identity_rows && ch.solve == LeastSquaresTarget::none && L >= 2) {
+            if (f.count > 0 && !s.identity_rows && ch.solve == LeastSquaresTarget::none && ch.shift_values.empty() &&
+                L >= 2) {
               node->first_interpolation = std::make_shared<const Matrix>(s.interpolation);
               node->second_columns = all_columns(original_.hidden(1).d_out());
             }

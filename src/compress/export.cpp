@@ -55,7 +55,8 @@ ParetoOptions study_options(const CompressRequest& request) {
   return o;
 }
 
-/// Rounds every parameter to float32 (to nearest), as a float32 file stores it.
+}  // namespace
+
 void round_to_float32(nn::Mlp& model) {
   for (index_t l = 0; l < model.num_layers(); ++l) {
     nn::DenseLayer& layer = model.layer(l);
@@ -67,6 +68,8 @@ void round_to_float32(nn::Mlp& model) {
     for (double& b : layer.bias_values()) b = static_cast<double>(static_cast<float>(b));
   }
 }
+
+namespace {
 
 /// The model as it will be written (rounded), scored on validation and test.
 void finish(CompressedNetwork& out, CompressedModel model, const Scorer& validation, const Scorer& test,
@@ -375,6 +378,8 @@ nn::Metadata compression_metadata(const nn::Mlp& original, const CompressedNetwo
   }
   const bool corrected = strategy(network.strategy).policy == "corrected";
   if (corrected && request.policy.intercept) key("intercept", "true");
+  if (request.policy.mean_compensation && takes_mean_compensation(strategy(network.strategy).policy))
+    key("mean_compensation", "true");
   key("widths", joined(m.widths(), ","));
   key("params", std::to_string(m.parameter_count()));
   key("params_fraction", number(static_cast<double>(m.parameter_count()) /

@@ -9,6 +9,7 @@
 
 #include "idprune/compress/chee_heuristic.hpp"
 #include "idprune/compress/dense_shape.hpp"
+#include "idprune/compress/flap.hpp"
 #include "idprune/compress/timing.hpp"
 
 namespace idprune::compress {
@@ -45,6 +46,26 @@ ParetoModel describe(const nn::Mlp& original, const CompressedModel& m, std::str
   out.kept_per_layer = metrics.kept_per_layer;
   out.ranks_per_layer = metrics.ranks_per_layer;
   for (const auto& o : m.layers) out.kept_neurons.push_back(o.kept_neurons);
+  return out;
+}
+
+/// FLAP's global allocation for every parameter budget: scores from the original network's
+/// activation moments and weights, one threshold on the standardised scores; every layer after the
+/// first and the classifier counted with the bias the compensation gives them.
+std::vector<std::vector<index_t>> flap_widths(CompressionEngine& engine, std::span<const std::int64_t> targets) {
+  const nn::Mlp& model = engine.original();
+  const index_t L = model.num_hidden();
+  std::vector<std::vector<double>> scores;
+  for (index_t l = 0; l < L; ++l)
+    scores.push_back(flap_scores(engine.original_moments(l), model.layer(l + 1).weight()));
+  FlapOptions o;
+  o.shape = dense_shape(model);
+  for (std::size_t l = 1; l < o.shape.bias.size(); ++l) o.shape.bias[l] = true;
+  std::vector<std::vector<index_t>> out;
+  for (const std::int64_t t : targets) {
+    o.budget = static_cast<double>(t);
+    out.push_back(flap_select(scores, o).widths);
+  }
   return out;
 }
 
@@ -113,7 +134,11 @@ class Study {
         case Allocation::budget:
         case Allocation::tuned:
         case Allocation::chee:
+        case Allocation::flap:
           rows = budget_rows(engine, info, policy, curve);
+          break;
+        case Allocation::hybrid:
+          rows = hybrid_rows(engine, info, curve);
           break;
         case Allocation::descent:
           rows = descent_rows(engine, info, policy, curve);
@@ -190,6 +215,8 @@ class Study {
       widths = tuned_budget_widths(engine, policy, validation_, targets, options_.budget, options_.tune);
     else if (info.allocation == Allocation::chee)
       widths = chee_widths(engine, policy, targets);
+    else if (info.allocation == Allocation::flap)
+      widths = flap_widths(engine, targets);
     else
       widths = budget_widths(engine, policy, targets, options_.budget);
     std::vector<PointPlan> plans;
@@ -204,6 +231,41 @@ class Study {
     for (auto& m : final_models(compressed, labels)) {
       curve.models.push_back(m);
       rows.push_back(ParetoRow{curve.strategy, options_.budgets[rows.size()], std::move(m), per_budget});
+    }
+    return rows;
+  }
+
+  /// hybrid_allocation for every budget (parameters or FLOPs, options_.hybrid.kind), then one test
+  /// evaluation per chosen model; the time of a row is the whole allocation's divided evenly.
+  std::vector<ParetoRow> hybrid_rows(CompressionEngine& engine, const StrategyInfo& info, ParetoCurve& curve) const {
+    const Stopwatch watch;
+    HybridOptions ho = options_.hybrid;
+    ho.selection = info.policy == "hybrid-obs" ? HybridSelection::obs : HybridSelection::corrected;
+    ho.obs_damping = options_.policy.obs_damping;
+    std::vector<std::int64_t> targets;
+    for (double b : options_.budgets) targets.push_back(budget_params(b, model_cost(model_, options_.hybrid.kind)));
+    const std::vector<HybridChoice> choices = hybrid_allocation(engine, validation_, targets, ho);
+    std::vector<PointPlan> plans;
+    std::vector<std::string> labels;
+    std::vector<double> budgets;
+    for (std::size_t i = 0; i < choices.size(); ++i) {
+      if (choices[i].widths.empty()) {
+        log("pareto: " + curve.strategy + " has no model within " + setting("budget", options_.budgets[i]));
+        continue;
+      }
+      plans.push_back(kept_plan(make_hybrid_policy(choices[i].ranks, ho.selection, ho.obs_damping), choices[i].widths));
+      std::ostringstream label;
+      label << "budget=" << options_.budgets[i] << " " << to_string(options_.hybrid.kind)
+            << " first-rank=" << choices[i].ranks.front();
+      labels.push_back(label.str());
+      budgets.push_back(options_.budgets[i]);
+    }
+    const auto compressed = engine.compress(plans);
+    const double per_budget = watch.seconds() / static_cast<double>(std::max<std::size_t>(1, plans.size()));
+    std::vector<ParetoRow> rows;
+    for (auto& m : final_models(compressed, labels)) {
+      curve.models.push_back(m);
+      rows.push_back(ParetoRow{curve.strategy, budgets[rows.size()], std::move(m), per_budget});
     }
     return rows;
   }
@@ -343,7 +405,8 @@ void check_pareto_options(const ParetoOptions& options) {
     tau = tau || info.allocation == Allocation::spectrum;
     descent = descent || info.allocation == Allocation::descent;
     tune = tune || info.allocation == Allocation::tuned;
-    budget = budget || info.allocation == Allocation::budget || info.allocation == Allocation::tuned;
+    budget = budget || info.allocation == Allocation::budget || info.allocation == Allocation::tuned ||
+             info.allocation == Allocation::hybrid;
   }
   for (double b : options.budgets)
     require(b > 0.0 && b <= 1.0, "pareto: budget ", b, " outside (0, 1] (a fraction of the parameters)");

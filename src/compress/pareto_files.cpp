@@ -57,13 +57,17 @@ Scores scores_from(const json& j) {
 }
 
 json model_json(const ParetoModel& m) {
-  return json{{"setting", m.setting},
-              {"params", m.params},
-              {"params_fraction", m.params_fraction},
-              {"kept_per_layer", m.kept_per_layer},
-              {"ranks_per_layer", m.ranks_per_layer},
-              {"validation", scores_json(m.validation)},
-              {"test", json{{"correct", m.test.correct}, {"agree", m.test.agree}, {"samples", m.test.samples}}}};
+  json j{{"setting", m.setting},
+         {"params", m.params},
+         {"params_fraction", m.params_fraction},
+         {"kept_per_layer", m.kept_per_layer},
+         {"ranks_per_layer", m.ranks_per_layer},
+         {"validation", scores_json(m.validation)},
+         {"test", json{{"correct", m.test.correct}, {"agree", m.test.agree}, {"samples", m.test.samples}}}};
+  if (m.finetuned)
+    j["finetuned"] =
+        json{{"validation_accuracy", m.validation_accuracy_finetuned}, {"test_accuracy", m.test_accuracy_finetuned}};
+  return j;
 }
 
 ParetoModel model_from(const json& j) {
@@ -78,6 +82,11 @@ ParetoModel model_from(const json& j) {
   m.test.correct = t.at("correct").get<std::int64_t>();
   m.test.agree = t.at("agree").get<std::int64_t>();
   m.test.samples = t.at("samples").get<std::int64_t>();
+  if (j.contains("finetuned")) {
+    m.finetuned = true;
+    m.validation_accuracy_finetuned = number(j.at("finetuned").at("validation_accuracy"));
+    m.test_accuracy_finetuned = number(j.at("finetuned").at("test_accuracy"));
+  }
   return m;
 }
 
@@ -114,6 +123,11 @@ json model_columns(const ParetoModel& m) {
   r["validation_cross_entropy"] = m.validation.cross_entropy();
   r["validation_agreement"] = m.validation.agreement();
   r["setting"] = m.setting;
+  if (m.finetuned) {
+    // Apart from the post-training columns, never in their place.
+    r["validation_accuracy_finetuned"] = m.validation_accuracy_finetuned;
+    r["test_accuracy_finetuned"] = m.test_accuracy_finetuned;
+  }
   return r;
 }
 

@@ -31,8 +31,22 @@ const std::vector<StrategyInfo>& registry() {
        "neuron merging (Kim et al. 2020): l1-norm pruning, pruned neurons merged into their most similar "
        "kept neuron; data-free",
        {R::k, R::fraction}},
+      {"output", Family::sweep, "output", Allocation::rule, R::fraction,
+       "neurons chosen greedily to preserve the next layer's input Z W_next (forward selection on the Gram "
+       "matrix), least-squares T",
+       {R::k, R::fraction}},
+      {"flap", Family::sweep, "flap", Allocation::rule, R::fraction,
+       "FLAP (An et al. 2024) in every layer alike: the neurons of largest fluctuation Var(z_j) "
+       "||W_next(j,:)||^2, no interpolation, the next bias compensated for the mean",
+       {R::k, R::fraction}},
       {"svd", Family::sweep, "svd", Allocation::rule, R::fraction,
        "each layer's weight replaced by its rank-r truncated SVD U_r (S_r V_r^T)", {R::rank, R::fraction}},
+      {"whitened-svd", Family::sweep, "whitened-svd", Allocation::rule, R::fraction,
+       "activation-aware low rank (SVD-LLM/ASVD): each W replaced by the rank-r A B minimising "
+       "||H W - H A B||_F on its inputs H", {R::rank, R::fraction}},
+      {"obs", Family::sweep, "obs", Allocation::rule, R::fraction,
+       "structured optimal brain surgeon (ZipLM/SlimGPT): neurons removed one at a time by the least "
+       "increase of the next layer's output error, the remaining rows refitted", {R::k, R::fraction}},
       {"corrected", Family::sweep, "corrected", Allocation::rule, R::eps,
        "greedy's neurons, T fitted to the original network's activations (errors do not accumulate)",
        {R::eps, R::k, R::fraction}, true},
@@ -44,6 +58,17 @@ const std::vector<StrategyInfo>& registry() {
        "a parameter budget allocated from the CPQR diagonals (no labels)", {}, true},
       {"budget-corrected", Family::budget, "corrected", Allocation::budget, R::k,
        "budget with the corrected interpolation", {}, true},
+      {"budget-output", Family::budget, "output-corrected", Allocation::budget, R::k,
+       "budget's allocation with output-aware neurons and the corrected interpolation", {}, true},
+      {"flap-global", Family::budget, "flap", Allocation::flap, R::k,
+       "FLAP (An et al. 2024): one global threshold on the per-layer standardised fluctuation scores "
+       "until the budget, bias compensation",
+       {}},
+      {"hybrid", Family::budget, "hybrid", Allocation::hybrid, R::k,
+       "budget-corrected's neurons with the first layer's kept columns factored (whitened low rank), "
+       "the rank chosen on the validation split; --budget-kind params|flops", {}, true},
+      {"hybrid-obs", Family::budget, "hybrid-obs", Allocation::hybrid, R::k,
+       "hybrid with structured OBS's neurons (T still fitted to the original's activations)", {}, true},
       {"chee", Family::budget, "id", Allocation::chee, R::k,
        "Chee et al. (2022): shrink by 5% the layer with the least |r_kk/r_11| per parameter saved, "
        "until the budget",
@@ -52,12 +77,16 @@ const std::vector<StrategyInfo>& registry() {
        "budget with per-layer error weights tuned on the validation split", {}, true},
       {"tuned-corrected", Family::budget, "corrected", Allocation::tuned, R::k,
        "tuned with the corrected interpolation", {}, true},
+      {"tuned-output", Family::budget, "output-corrected", Allocation::tuned, R::k,
+       "tuned with output-aware neurons and the corrected interpolation", {}, true},
       {"descent", Family::search, "id", Allocation::descent, R::k,
        "marginal-gain descent on the validation split: each step shrinks the layer that costs least "
        "validation loss per parameter",
        {}, true},
       {"descent-corrected", Family::search, "corrected", Allocation::descent, R::k,
        "descent with the corrected interpolation", {}, true},
+      {"descent-output", Family::search, "output-corrected", Allocation::descent, R::k,
+       "descent with output-aware neurons and the corrected interpolation", {}, true},
   };
   // clang-format on
   return list;

@@ -81,6 +81,8 @@ constexpr std::array pareto = {
     ColumnDoc{"validation_size", "training images held out for selection"},
     ColumnDoc{"test_samples", "test samples evaluated"},
     ColumnDoc{"seed", "seed of the validation split and the compression set"},
+    ColumnDoc{"mean_compensation",
+              "true when the id, corrected, random and output strategies compensated the mean (--mean-compensation)"},
     ColumnDoc{"engine", "pivot engine of the sweeps"},
     ColumnDoc{"cpqr_method", "local CPQR method"},
     ColumnDoc{"step", "descent strategies: fraction of the parameters one move removes"},

@@ -7,9 +7,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <numeric>
 
 #include "fixtures.hpp"
 #include "idprune/compress/engine.hpp"
+#include "idprune/compress/flap.hpp"
 #include "idprune/compress/layer.hpp"
 #include "idprune/compress/scorer.hpp"
 #include "idprune/compress/strategy.hpp"
@@ -125,6 +128,118 @@ TEST(Engine, ADeadLayerKeepsOneNeuronAndChangesNothing) {
   EXPECT_EQ(max_abs_diff(model.logits(xc), m.front().model.logits(xc)), 0.0);
 }
 
+/// Column means over the rows of the pre-activation of layer `layer + 1` (the classifier when
+/// `layer` is the last hidden layer), H W + 1 b^T with H the output of hidden layer `layer`.
+std::vector<double> next_preactivation_means(const nn::Mlp& m, const Matrix& x, index_t layer) {
+  const Matrix h = m.hidden_activations(x, layer);
+  const nn::DenseLayer& next = m.layer(layer + 1);
+  const Matrix a = la::matmul(h, next.weight());
+  std::vector<double> mean(uz(a.cols()), 0.0);
+  for (index_t j = 0; j < a.cols(); ++j) {
+    for (double v : a.col(j)) mean[uz(j)] += v;
+    mean[uz(j)] = mean[uz(j)] / static_cast<double>(a.rows()) + (next.has_bias() ? next.bias()[uz(j)] : 0.0);
+  }
+  return mean;
+}
+
+// Mean compensation: whatever the layers before did, the mean over the compression set of every
+// compressed layer's next pre-activation is the original network's (on the neurons the next layer
+// keeps), for the id, corrected and random policies; without it the means differ.
+TEST(MeanCompensation, NextPreactivationMeansEqualTheOriginals) {
+  const dist::Comm comm = dist::Comm::world();
+  for (const bool bias : {false, true}) {
+    const Problem p = problem(181, bias);
+    compress::CompressionEngine e(p.model, distribute(p.xc, comm), {});
+    for (const char* name : {"id", "corrected", "random"}) {
+      SCOPED_TRACE(std::string(name) + (bias ? " with biases" : " without biases"));
+      compress::PolicyOptions on;
+      on.seed = 3;
+      on.mean_compensation = true;
+      compress::PolicyOptions off;
+      off.seed = 3;
+      const auto plan_on = compress::uniform_plan(compress::make_policy(name, on), 3, {}, LayerRule{RankRule::k, 6});
+      const auto plan_off = compress::uniform_plan(compress::make_policy(name, off), 3, {}, LayerRule{RankRule::k, 6});
+      const auto m = e.compress(std::vector<compress::PointPlan>{plan_on, plan_off});
+      EXPECT_TRUE(compress::make_policy(name, on)->adds_biases());
+      double worst_off = 0.0;
+      for (index_t l = 0; l < 3; ++l) {
+        const std::vector<double> orig = next_preactivation_means(p.model, p.xc, l);
+        // The neurons of layer l + 1 that stay (every class for the classifier).
+        std::vector<index_t> cols(orig.size());
+        std::iota(cols.begin(), cols.end(), index_t{0});
+        if (l + 1 < 3) cols = m[0].layers[uz(l + 1)].kept_neurons;
+        const std::vector<double> got = next_preactivation_means(m[0].model, p.xc, l);
+        ASSERT_EQ(got.size(), cols.size());
+        double scale = 1.0;
+        for (double v : orig) scale = std::max(scale, std::abs(v));
+        for (std::size_t j = 0; j < cols.size(); ++j)
+          EXPECT_NEAR(got[j], orig[uz(cols[j])], 1e3 * eps * scale) << "layer " << l + 2 << " neuron " << cols[j];
+        const std::vector<double> plain = next_preactivation_means(m[1].model, p.xc, l);
+        std::vector<index_t> cols_off(orig.size());
+        std::iota(cols_off.begin(), cols_off.end(), index_t{0});
+        if (l + 1 < 3) cols_off = m[1].layers[uz(l + 1)].kept_neurons;
+        for (std::size_t j = 0; j < cols_off.size(); ++j)
+          worst_off = std::max(worst_off, std::abs(plain[j] - orig[uz(cols_off[j])]) / scale);
+      }
+      EXPECT_GT(worst_off, 1e-6) << "the property holds without compensation: the test cannot fail";
+    }
+  }
+}
+
+// FLAP as a policy: on the first layer it keeps the neurons of largest fluctuation score and adds
+// exactly FLAP's compensation sum_{j pruned} mean(z_j) W_2(j, :) to the next bias; through every
+// layer the mean of each next pre-activation over the compression set stays the original's.
+TEST(Flap, KeepsTheLargestScoresAndCompensatesTheMeanExactly) {
+  const dist::Comm comm = dist::Comm::world();
+  for (const bool bias : {false, true}) {
+    SCOPED_TRACE(bias ? "with biases" : "without biases");
+    const Problem p = problem(191, bias);
+    compress::CompressionEngine e(p.model, distribute(p.xc, comm), {});
+    const auto flap = compress::make_policy("flap");
+    const auto first = compress::uniform_plan(flap, 3, std::vector<index_t>{0}, LayerRule{RankRule::k, 10});
+    const auto all = compress::uniform_plan(flap, 3, {}, LayerRule{RankRule::fraction, 0.4});
+    const auto m = e.compress(std::vector<compress::PointPlan>{first, all});
+
+    const Matrix z = p.model.hidden_activations(p.xc, 0);
+    const auto mom = compress::moments(z);
+    const Matrix w2 = p.model.hidden(1).weight();
+    const std::vector<double> score = compress::flap_scores(mom, w2);
+    const std::vector<index_t>& kept = m[0].layers[0].kept_neurons;
+    ASSERT_EQ(kept.size(), 10u);
+    double least_kept = std::numeric_limits<double>::infinity();
+    double most_pruned = 0.0;
+    for (index_t j = 0; j < 32; ++j) {
+      if (std::find(kept.begin(), kept.end(), j) != kept.end())
+        least_kept = std::min(least_kept, score[uz(j)]);
+      else
+        most_pruned = std::max(most_pruned, score[uz(j)]);
+    }
+    EXPECT_GE(least_kept, most_pruned);
+    const std::vector<double> shift = compress::flap_bias_compensation(mom.mean(), w2, kept);
+    const nn::DenseLayer& second = m[0].model.hidden(1);
+    ASSERT_TRUE(second.has_bias());
+    double scale = 1.0;
+    for (double v : shift) scale = std::max(scale, std::abs(v));
+    for (index_t c = 0; c < 24; ++c) {
+      const double b0 = bias ? p.model.hidden(1).bias()[uz(c)] : 0.0;
+      EXPECT_NEAR(second.bias()[uz(c)] - b0, shift[uz(c)], 1e3 * eps * scale) << "neuron " << c;
+    }
+
+    for (index_t l = 0; l < 3; ++l) {
+      const std::vector<double> orig = next_preactivation_means(p.model, p.xc, l);
+      std::vector<index_t> cols(orig.size());
+      std::iota(cols.begin(), cols.end(), index_t{0});
+      if (l + 1 < 3) cols = m[1].layers[uz(l + 1)].kept_neurons;
+      const std::vector<double> got = next_preactivation_means(m[1].model, p.xc, l);
+      ASSERT_EQ(got.size(), cols.size());
+      double s = 1.0;
+      for (double v : orig) s = std::max(s, std::abs(v));
+      for (std::size_t j = 0; j < cols.size(); ++j)
+        EXPECT_NEAR(got[j], orig[uz(cols[j])], 1e3 * eps * s) << "layer " << l + 2 << " neuron " << cols[j];
+    }
+  }
+}
+
 // How points are batched into compress() calls (one wave, one point at a time, or another order
 // without prepare()) does not change a single bit of the compressed models.
 TEST(Engine, BatchingDoesNotChangeTheModels) {
@@ -181,6 +296,36 @@ TEST(Engine, ResultsDoNotDependOnTheNumberOfRanks) {
 }
 
 // One thread or two (TBB and BLAS): bit-identical models and identical counts.
+// The data-aware policies that read activation moments or compensate the mean (output-aware
+// selection, FLAP, id with mean compensation) give the same models on one rank and on all of them.
+TEST(Engine, MomentPoliciesDoNotDependOnTheNumberOfRanks) {
+  const dist::Comm world = dist::Comm::world();
+  const dist::Comm self = world.split(world.rank(), 0);
+  const Problem p = problem(137, true);
+  compress::PolicyOptions mean;
+  mean.mean_compensation = true;
+  for (const auto& [name, options] :
+       {std::pair{"output", compress::PolicyOptions{}}, std::pair{"output-corrected", mean},
+        std::pair{"flap", compress::PolicyOptions{}}, std::pair{"id", mean}}) {
+    SCOPED_TRACE(name);
+    const auto pol = compress::make_policy(name, options);
+    std::vector<compress::PointPlan> pl;
+    for (double f : {0.5, 0.25}) pl.push_back(compress::uniform_plan(pol, 3, {}, LayerRule{RankRule::fraction, f}));
+    compress::CompressionEngine cw(p.model, distribute(p.xc, world), {});
+    compress::CompressionEngine cs(p.model, distribute(p.xc, self), {});
+    const auto mw = cw.compress(pl);
+    const auto ms = cs.compress(pl);
+    for (std::size_t i = 0; i < pl.size(); ++i) {
+      for (std::size_t l = 0; l < 3; ++l) EXPECT_EQ(mw[i].layers[l].kept_neurons, ms[i].layers[l].kept_neurons);
+      const Matrix lw = mw[i].model.logits(p.xt);
+      const Matrix ls = ms[i].model.logits(p.xt);
+      double scale = 1.0;
+      for (double v : ls.values()) scale = std::max(scale, std::abs(v));
+      EXPECT_LE(max_abs_diff(lw, ls), 1e-9 * scale) << "point " << i;
+    }
+  }
+}
+
 TEST(Engine, ResultsDoNotDependOnTheNumberOfThreads) {
   const dist::Comm comm = dist::Comm::world();
   const Problem p = problem(141);

@@ -8,9 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "idprune/app/option_groups.hpp"
 #include "idprune/compress/export.hpp"
 #include "idprune/compress/scorer.hpp"
 #include "idprune/data/dataset.hpp"
+#include "idprune/data/row_source.hpp"
 #include "idprune/dist/comm.hpp"
 #include "idprune/dist/dist_matrix.hpp"
 #include "idprune/la/matrix.hpp"
@@ -54,13 +56,17 @@ struct SelectionData {
                                                 const std::string& data_dir, long compression_size,
                                                 long validation_size, long test_size, std::uint64_t seed);
 
-/// This rank's rows of the data a sweep reads: the compression set (`compression_size` images drawn
-/// with `seed` from all training images) and the first `test_size` test images (0: all), and the
-/// 0-based hidden layers `layers_text` names ("all": every layer, as an empty list; else 1-based,
-/// comma-separated, sorted without repeats). With `threads` >= 2 the training rows load on a second
-/// thread. Not collective: call inside capture_error.
+/// This rank's rows of the data a sweep reads: the compression set (`set.size` images drawn with
+/// `set.seed` from all training images, or the set's other sources) and the first `test_size` test
+/// images (0: all), and the 0-based hidden layers `layers_text` names ("all": every layer, as an
+/// empty list; else 1-based, comma-separated, sorted without repeats). A plain set (set.plain())
+/// is read into `xc`, with `threads` >= 2 on a second thread; any other is described by
+/// `set_rows` (every rank's rows, read by compression_engine). Not collective: call inside
+/// capture_error.
 struct SweepData {
   la::Matrix xc;
+  data::RowSource set_rows;
+  std::int64_t compression_size = 0;  ///< rows of the whole set (shifts included)
   la::Matrix xt;
   std::vector<int> yt;
   std::int64_t test_samples = 0;
@@ -69,8 +75,17 @@ struct SweepData {
 };
 [[nodiscard]] SweepData load_sweep_data(const dist::Comm& comm, const std::string& command, const nn::Mlp& model,
                                         const std::string& model_path, const std::string& data_dir,
-                                        const std::string& layers_text, long compression_size, long test_size,
-                                        std::uint64_t seed, int threads);
+                                        const std::string& layers_text, const CompressionSetOptions& set,
+                                        long test_size, int threads);
+
+/// The rows fine-tuning reads: every training image outside the validation split drawn with `seed`,
+/// the same on every rank. Collective.
+struct FinetuneData {
+  la::Matrix x;
+  std::vector<int> y;
+};
+[[nodiscard]] FinetuneData load_finetune_data(const dist::Comm& comm, const std::string& data_dir, long validation_size,
+                                              std::uint64_t seed);
 
 /// Everything a validation-selected study (`pareto`, `compress`) reads, on every rank: the model,
 /// the compression set, and the scorers of the validation split (selection reads its loss, through

@@ -10,6 +10,7 @@
 #include "idprune/compress/engine.hpp"
 #include "idprune/compress/pareto.hpp"
 #include "idprune/dist/parallelism.hpp"
+#include "idprune/la/matrix.hpp"
 
 namespace idprune::app {
 
@@ -17,13 +18,25 @@ namespace idprune::app {
 /// `sweep`, `pareto`, `compress`.
 struct CompressionSetOptions {
   long size = 2000;                ///< --compression-size: images drawn from the training split
+  bool all = false;                ///< --compression-size all: every image (or calibration row)
   std::uint64_t seed = 1;          ///< --seed: the draw (and the validation split, random's draws)
   compress::EngineOptions engine;  ///< --engine, --cpqr-method
+  // Streamable sets only (`sweep`):
+  std::string calibration;      ///< --calibration: a .npy or IDX file of inputs instead of the training images
+  bool shifts = false;          ///< --augment shifts: each image followed by its 8 one-pixel shifts
+  la::index_t block_rows = 0;   ///< --block-rows: rows per streamed block (0: in memory unless max_memory says)
+  std::int64_t max_memory = 0;  ///< --max-memory: bytes per rank the set may take (0: no limit)
+
+  /// The ordinary set: a sample of training images, held in memory.
+  [[nodiscard]] bool plain() const { return calibration.empty() && !shifts && block_rows == 0 && max_memory == 0; }
 };
 /// Adds --compression-size, --seed, --engine and --cpqr-method; `seed_help` and `engine_help` say
-/// what the seed draws and which strategies the pivot engine serves in that subcommand.
-void add_compression_set_options(po::options_description& options, const char* seed_help, const char* engine_help);
-/// The group's values; refuses --compression-size < 1.
+/// what the seed draws and which strategies the pivot engine serves in that subcommand. With
+/// `streamable`, --compression-size also takes `all`, and --calibration, --augment, --block-rows
+/// and --max-memory say where the set's rows come from and whether it is streamed.
+void add_compression_set_options(po::options_description& options, const char* seed_help, const char* engine_help,
+                                 bool streamable = false);
+/// The group's values; refuses --compression-size < 1 and malformed streaming settings.
 [[nodiscard]] CompressionSetOptions compression_set_options(const std::string& command, const po::variables_map& vm);
 
 /// Where the compressed models are scored and with how many threads: `sweep`, `pareto`, `compress`.
@@ -43,11 +56,23 @@ struct SearchOptions {
   long validation_size = 5000;  ///< --validation-size: training images held out for selection
   compress::ParetoOptions study;
 };
-/// --validation-size; the grids and search settings; --intercept. `mode` prefixes the help of the
+/// --validation-size; the grids and search settings (--budget-kind among them); --intercept and
+/// --mean-compensation. `mode` prefixes the help of the
 /// settings that only some invocations read ("budget mode: " in `compress`).
 void add_search_options(po::options_description& options, const std::string& mode = "");
 /// The group's values; refuses --validation-size < 1 and malformed grids.
 [[nodiscard]] SearchOptions search_options(const std::string& command, const po::variables_map& vm);
+
+/// Fine-tuning of the selected models (`pareto`, `compress`): reported apart from the
+/// post-training scores.
+struct FinetuneOptions {
+  int epochs = 0;               ///< --finetune-epochs (0: none)
+  double learning_rate = 1e-4;  ///< --finetune-lr: Adam, cosine schedule
+};
+/// --finetune-epochs (with `epochs_help`) and --finetune-lr.
+void add_finetune_options(po::options_description& options, const char* epochs_help);
+/// The group's values; refuses --finetune-epochs < 0 and --finetune-lr <= 0.
+[[nodiscard]] FinetuneOptions finetune_options(const std::string& command, const po::variables_map& vm);
 
 /// The threads of a run, for its lifetime: --threads resolved against the cores this process may
 /// use (a lowered request is announced once, by `announce`), TBB and BLAS limited to them.

@@ -21,10 +21,12 @@ struct SweepRun {
   std::string out;
   std::string strategy = "greedy";
   std::string rule = "eps";
-  std::string grid;            ///< comma-separated rule values
-  std::string layers = "all";  ///< 1-based, comma-separated, or all
-  CompressionSetOptions compression;
+  std::string grid;                   ///< comma-separated rule values
+  std::string layers = "all";         ///< 1-based, comma-separated, or all
+  CompressionSetOptions compression;  ///< streamable (add_compression_set_options(..., true))
   EvaluationOptions evaluation;
+  /// The next layer's bias absorbs the mean residual; rows are recorded as STRATEGY+mean.
+  bool mean_compensation = false;
   long wave = 0;  ///< points per wave (0: 2 x threads)
   double progress_interval = 30.0;
   bool resume = false;
@@ -44,6 +46,8 @@ struct ParetoRun {
   CompressionSetOptions compression;
   SearchOptions search;
   EvaluationOptions evaluation;
+  FinetuneOptions finetune;  ///< of every selected model, reported apart
+  std::string hybrid_ranks;  ///< hybrid: first-layer ranks tried, comma-separated ("": the default)
   long wave = 8;
   bool report = true;
   std::string save_models;  ///< folder of the selected models ("": none)
@@ -67,6 +71,7 @@ struct CompressRun {
   CompressionSetOptions compression;
   SearchOptions search;
   EvaluationOptions evaluation;
+  FinetuneOptions finetune;  ///< also written as OUT.finetuned, reported apart
 };
 [[nodiscard]] int run_compress(const CompressRun& run);
 

@@ -13,6 +13,8 @@
 //   (b) the calling thread runs the collective steps, batched over the level's nodes: one
 //       dist::distributed_cpqr_batch of every factorization a policy needs, one
 //       dist::least_squares of every least-squares T;
+//       Activation moments a policy asks for (needs_moments) are summed as TBB tasks over fixed
+//       row blocks and reduced in ONE dist::sum_in_place per level;
 //   (c) TBB tasks form the selections and the child nodes (layer l compressed, T folded into l+1).
 // A node's CPQR runs as many steps as the loosest rule of the plans through it (or every step up to
 // the numerical rank with `complete_factorizations`); by the prefix property of CPQR a rule's
@@ -31,7 +33,9 @@
 #include <string>
 #include <vector>
 
+#include "idprune/compress/moments.hpp"
 #include "idprune/compress/policy.hpp"
+#include "idprune/data/row_source.hpp"
 #include "idprune/dist/dist_matrix.hpp"
 #include "idprune/dist/pivot.hpp"
 #include "idprune/nn/mlp.hpp"
@@ -85,6 +89,20 @@ struct EngineOptions {
   std::size_t cache_bytes = std::size_t{768} << 20;
 };
 
+/// This rank's rows of a compression set too large to hold: read, forwarded and reduced block by
+/// block. Every factorization a plan needs is the CPQR of the R factor of its activations, which is
+/// accumulated over the blocks (dist::kernel::StreamingR: [R; Z_b] = Q [R'; 0]), so memory per rank
+/// is O(block_rows x widest layer + width^2) whatever the number of rows, at the cost of one pass
+/// over the rows per node and level. Needs the tsqr or gram pivot engine (both reduce R factors);
+/// policies that solve least squares against the activations (corrected, random) need them in
+/// memory and are refused.
+struct StreamedRows {
+  data::RowSource rows;     ///< this rank's rows (e.g. data::rank_rows of the whole set)
+  index_t row_offset = 0;   ///< index of rows' first row in the whole set
+  index_t global_rows = 0;  ///< rows of the whole set, all ranks together
+  index_t block_rows = 0;   ///< rows read and forwarded at a time (>= 1)
+};
+
 /// Where the time went (this rank, accumulated over calls).
 struct EngineStats {
   std::int64_t models = 0;
@@ -96,6 +114,8 @@ struct EngineStats {
   double factorization_seconds = 0.0;  ///< (b), CPQR including the collective engine calls
   double least_squares_seconds = 0.0;  ///< (b), least squares
   double fold_seconds = 0.0;           ///< (c)
+  std::int64_t moments = 0;            ///< activation moments computed (needs_moments), including the original's
+  double moment_seconds = 0.0;         ///< their local sums and the one reduction per level
 };
 
 class CompressionEngine {
@@ -103,6 +123,9 @@ class CompressionEngine {
   /// `compression_set`: this rank's rows of Xc. Not collective. Throws idprune::Error if the model
   /// has no hidden layer or Xc's width is not the input width.
   CompressionEngine(nn::Mlp original, dist::DistMatrix compression_set, EngineOptions options = {});
+  /// A streamed compression set (StreamedRows). Not collective. Throws idprune::Error for a pivot
+  /// engine other than tsqr or gram, block_rows < 1, or rows of the wrong width.
+  CompressionEngine(nn::Mlp original, dist::Comm comm, StreamedRows compression_set, EngineOptions options = {});
   ~CompressionEngine();
   CompressionEngine(CompressionEngine&&) noexcept;
   CompressionEngine& operator=(CompressionEngine&&) noexcept;
@@ -114,6 +137,8 @@ class CompressionEngine {
   [[nodiscard]] const EngineStats& stats() const { return stats_; }
   [[nodiscard]] const dist::Comm& comm() const { return xc_.comm(); }
   [[nodiscard]] index_t compression_rows() const { return xc_.global_rows(); }
+  /// Whether the compression set is streamed (StreamedRows) rather than held in memory.
+  [[nodiscard]] bool streamed() const { return stream_.has_value(); }
 
   /// Collective: factorizes the original network's activations at each plan's first compressed
   /// layer with the loosest rule of all plans, so that later compress() calls on any subset of
@@ -127,6 +152,10 @@ class CompressionEngine {
   /// Collective: for each plan, the CPQR of the activations its network feeds into the selection
   /// of every hidden layer it compresses (empty results for layers it leaves as they are).
   [[nodiscard]] std::vector<std::vector<la::CpqrResult>> factorizations(std::span<const PointPlan> plans);
+
+  /// Collective on first use: the moments over the whole compression set of the ORIGINAL network's
+  /// activations of hidden layer `layer` (cached; the ones policies see as original_output_moments).
+  const ActivationMoments& original_moments(index_t layer);
 
   /// ||W_{l+1}||_2 of the original network (collective on first use: computed on rank 0, broadcast).
   double next_norm(index_t layer);
@@ -143,20 +172,26 @@ class CompressionEngine {
   void check_inputs();
   [[nodiscard]] LayerContext context(const Node& node, index_t layer);
   void ensure_activations(std::span<Node* const> nodes, index_t layer, bool blocks);
+  void stream_blocks(std::span<Node* const> nodes);
   void ensure_factorizations(std::span<Node* const> nodes, std::span<const la::CpqrOptions> rules, index_t layer);
   const la::Matrix& original_activations(index_t layer);
+  [[nodiscard]] la::Matrix factored_activations(Node& parent, const nn::DenseLayer& layer, index_t l);
+  void ensure_moments(std::span<Node* const> nodes, std::span<const MomentNeeds> needs, index_t layer);
   const la::Svd& weight_svd(index_t layer);
   [[nodiscard]] la::Matrix engine_block(const la::Matrix& z) const;
   [[nodiscard]] CompressedModel assemble(const Node* leaf, const PointPlan& plan);
   void evict();
 
   nn::Mlp original_;
-  dist::DistMatrix xc_;
+  dist::DistMatrix xc_;  ///< streamed: no local rows, only the communicator and the row counts
+  std::optional<StreamedRows> stream_;
   EngineOptions options_;
   EngineStats stats_;
   bool inputs_checked_ = false;
   std::map<index_t, la::Matrix> original_z_;
   std::map<index_t, la::Svd> svds_;
+  std::map<index_t, ActivationMoments> original_input_moments_;   ///< by layer: the original's H
+  std::map<index_t, ActivationMoments> original_output_moments_;  ///< by layer: the original's Z
   std::vector<double> next_norms_;
   std::map<std::vector<std::string>, std::unique_ptr<Node>> nodes_;
   std::uint64_t clock_ = 0;

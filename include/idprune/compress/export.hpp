@@ -123,6 +123,9 @@ struct CompressedNetwork {
   SensitivityTable sensitivity;
 };
 
+/// Rounds every parameter to float32 (to nearest), as a float32 file stores it.
+void round_to_float32(nn::Mlp& model);
+
 /// Collective. `compression_set`: rows of the TRAINING images outside the validation split;
 /// `validation` scores (and in budget mode selects; make it as `idprune pareto` does, with
 /// ScorerOptions::cross_entropy and without the second-layer shortcut), `test` only reports. Loads
@@ -151,6 +154,7 @@ struct CompressionProvenance {
 ///   candidates                  budget mode: JSON array of {strategy, setting, params,
 ///                               validation_accuracy, test_accuracy} of every candidate
 ///   intercept                   "true" when a corrected strategy fitted an intercept
+///   mean_compensation           "true" when an id, corrected, random or output strategy compensated the mean
 ///   widths, params, params_fraction, original_widths, original_params
 ///   compression_size, validation_size, seed, test_samples
 ///   validation_accuracy, test_accuracy, test_agreement (with the original's predictions),

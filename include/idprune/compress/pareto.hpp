@@ -8,6 +8,7 @@
 // per budget. Test data enter only through the test Scorer, after every selection is made.
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "idprune/compress/allocation.hpp"
 #include "idprune/compress/engine.hpp"
+#include "idprune/compress/hybrid.hpp"
 #include "idprune/compress/scorer.hpp"
 #include "idprune/compress/strategy.hpp"
 
@@ -32,6 +34,7 @@ struct ParetoOptions {
   BudgetOptions budget;
   TuneOptions tune;
   DescentOptions descent;
+  HybridOptions hybrid;       ///< hybrid: first-layer ranks and what its budgets count (parameters or FLOPs)
   std::size_t wave_size = 8;  ///< sweep models compressed and evaluated together
   int refine = 5;             ///< eps-driven: bisection rounds towards every budget (see pareto.cpp)
   bool keep_models = false;   ///< keep every selected row's network (ParetoModel::network)
@@ -59,6 +62,11 @@ struct ParetoModel {
   Scores test;                                     ///< test accuracy and agreement with the original's test predictions
   std::vector<std::vector<index_t>> kept_neurons;  ///< per hidden layer, indices in the original
   std::shared_ptr<const nn::Mlp> network;          ///< the model itself (ParetoOptions::keep_models)
+  /// A study with fine-tuning (pareto --finetune-epochs): the accuracies of a fine-tuned copy, in
+  /// columns of their own (NaN for a model with factored svd layers, which is not fine-tuned).
+  bool finetuned = false;
+  double validation_accuracy_finetuned = std::numeric_limits<double>::quiet_NaN();
+  double test_accuracy_finetuned = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct ParetoRow {

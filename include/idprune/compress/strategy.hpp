@@ -31,12 +31,14 @@ enum class Allocation {
   tuned,     ///< the budget allocation with per-layer weights tuned on the validation split
   descent,   ///< validation_descent
   chee,      ///< Chee et al.'s per-layer heuristic from the original network's CPQR diagonals
+  flap,      ///< FLAP's one global threshold on the standardised fluctuation scores (flap.hpp)
+  hybrid,    ///< hybrid_allocation (hybrid.hpp): budget neurons plus a whitened low-rank first layer
 };
 
 struct StrategyInfo {
   std::string_view name;
   Family family = Family::sweep;
-  std::string_view policy;  ///< make_policy name: id, corrected, random, magnitude, svd
+  std::string_view policy;  ///< make_policy name (policy.hpp)
   Allocation allocation = Allocation::rule;
   RankRule pareto_rule = RankRule::eps;  ///< sweep family: the rule `pareto` sweeps (eps, fraction; tau for spectrum)
   std::string_view description;

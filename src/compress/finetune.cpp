@@ -1,0 +1,68 @@
+#include "idprune/compress/finetune.hpp"
+
+#include <string>
+
+#include "idprune/dist/comm.hpp"
+#include "idprune/la/error.hpp"
+
+namespace idprune::compress {
+
+FinetuneResult finetune(const nn::Mlp& model, la::ConstMatrixView x, std::span<const int> y,
+                        const nn::TrainOptions& options) {
+  require(options.epochs >= 1, "finetune: epochs=", options.epochs, " (needs >= 1)");
+  require(x.rows() == static_cast<la::index_t>(y.size()), "finetune: ", x.rows(), " training rows but ", y.size(),
+          " labels");
+  require(x.rows() >= 1, "finetune: no training rows");
+  for (la::index_t l = 0; l < model.num_layers(); ++l)
+    require(model.layer(l).factor_count() == 1, "finetune: layer ", l + 1,
+            " is factored (a low-rank svd layer); fine-tuning takes dense layers only");
+  FinetuneResult out;
+  out.model = model;
+  out.epochs = nn::train(out.model, x, y, options);
+  return out;
+}
+
+namespace {
+/// The fine-tuned model (rounded as round_to says), then its scores on both sets.
+FinetunedNetwork tune_and_score(const nn::Mlp& model, std::vector<LayerOutcome> layers, la::ConstMatrixView x,
+                                std::span<const int> y, const nn::TrainOptions& options, const Scorer& validation,
+                                const Scorer& test, std::optional<nn::Dtype> round_to) {
+  FinetunedNetwork out;
+  std::string error = dist::capture_error([&] {
+    FinetuneResult r = finetune(model, x, y, options);
+    if (round_to == nn::Dtype::f32) round_to_float32(r.model);
+    const std::string bad = nn::non_finite_parameter(r.model);
+    require(bad.empty(), "the fine-tuned model has a non-finite or (float32) overflowing parameter: ", bad);
+    out.model = std::move(r.model);
+    out.epochs = std::move(r.epochs);
+  });
+  dist::check_collective(validation.comm(), error);
+  // Scored as it is (no shared products: its first layer is no longer columns of the original's).
+  CompressedModel m;
+  m.model = out.model;
+  m.layers = std::move(layers);
+  const std::span<const CompressedModel> one(&m, 1);
+  out.validation = validation.score(one).front();
+  out.test = test.score(one).front();
+  return out;
+}
+}  // namespace
+
+bool finetunable(const nn::Mlp& model) {
+  for (la::index_t l = 0; l < model.num_layers(); ++l)
+    if (model.layer(l).factor_count() != 1) return false;
+  return true;
+}
+
+FinetunedNetwork finetune_and_score(const nn::Mlp& model, la::ConstMatrixView x, std::span<const int> y,
+                                    const nn::TrainOptions& options, const Scorer& validation, const Scorer& test) {
+  return tune_and_score(model, {}, x, y, options, validation, test, std::nullopt);
+}
+
+FinetunedNetwork finetune_network(const CompressedNetwork& network, la::ConstMatrixView x, std::span<const int> y,
+                                  const nn::TrainOptions& options, const Scorer& validation, const Scorer& test,
+                                  std::optional<nn::Dtype> round_to) {
+  return tune_and_score(network.compressed.model, network.compressed.layers, x, y, options, validation, test, round_to);
+}
+
+}  // namespace idprune::compress

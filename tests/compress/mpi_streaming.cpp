@@ -1,0 +1,135 @@
+// Streamed compression sets (run by CTest under mpiexec -n 1, 2, 3, 4): a compression set read,
+// forwarded and reduced block by block selects the same neurons as the same set in memory, for any
+// block size and thread count; what cannot stream is refused with a clear error.
+#include <gtest/gtest.h>
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "fixtures.hpp"
+#include "idprune/compress/engine.hpp"
+#include "idprune/compress/strategy.hpp"
+#include "idprune/data/row_source.hpp"
+#include "idprune/dist/comm.hpp"
+#include "support/distributed.hpp"
+
+namespace idprune::test {
+namespace {
+
+using compress::LayerRule;
+using compress::RankRule;
+
+struct Problem {
+  nn::Mlp model;
+  Matrix xc;
+};
+
+Problem problem(std::uint64_t seed) {
+  Problem p;
+  p.model = random_mlp(24, {32, 24, 16}, 5, true, seed);
+  p.xc = structured_inputs(150, 24, 8, seed + 1);
+  return p;
+}
+
+compress::StreamedRows streamed_rows(const Matrix& x, const dist::Comm& comm, index_t block_rows) {
+  const auto share = dist::block_rows(x.rows(), comm.size(), comm.rank());
+  return {data::rank_rows(data::matrix_rows(x.view()), comm.rank(), comm.size()), share.begin, x.rows(), block_rows};
+}
+
+std::vector<compress::CompressedModel> greedy(compress::CompressionEngine& e, RankRule rule,
+                                              const std::vector<double>& grid) {
+  const auto& info = compress::strategy("greedy");
+  const auto pol = compress::make_policy(info.policy, compress::PolicyOptions{9, false});
+  std::vector<compress::PointPlan> plans;
+  for (double v : grid) plans.push_back(compress::uniform_plan(pol, e.original().num_hidden(), {}, LayerRule{rule, v}));
+  return compress::compress_points(e, info, plans);
+}
+
+void expect_same_selections(const std::vector<compress::CompressedModel>& a,
+                            const std::vector<compress::CompressedModel>& b, const Matrix& x, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].layers.size(), b[i].layers.size());
+    for (std::size_t l = 0; l < a[i].layers.size(); ++l)
+      EXPECT_EQ(a[i].layers[l].kept_neurons, b[i].layers[l].kept_neurons) << what << " point " << i << " layer " << l;
+    // The interpolation matrices come from R factors equal to rounding: so do the outputs.
+    const Matrix la = a[i].model.logits(x);
+    const Matrix lb = b[i].model.logits(x);
+    double scale = 1.0;
+    for (double v : la.values()) scale = std::max(scale, std::abs(v));
+    EXPECT_LE(max_abs_diff(la, lb), 1e-9 * scale) << what << " point " << i;
+  }
+}
+
+TEST(Streaming, StreamedSetsSelectTheNeuronsOfTheSetInMemory) {
+  const dist::Comm comm = dist::Comm::world();
+  const Problem p = problem(171);
+  const std::vector<double> eps = {1e-1, 1e-2, 1e-3, 1e-4};
+  const std::vector<double> fractions = {0.25, 0.5, 0.8};
+  for (const auto engine : {dist::PivotEngine::tsqr, dist::PivotEngine::gram}) {
+    compress::EngineOptions o;
+    o.pivot.engine = engine;
+    compress::CompressionEngine memory(p.model, distribute(p.xc, comm), o);
+    const auto me = greedy(memory, RankRule::eps, eps);
+    const auto mf = greedy(memory, RankRule::fraction, fractions);
+    // Blocks of one row, of fewer rows than the widest layer, and of more than a rank holds.
+    for (const index_t block : {1, 7, 1000}) {
+      compress::CompressionEngine streamed(p.model, comm, streamed_rows(p.xc, comm, block), o);
+      ASSERT_TRUE(streamed.streamed());
+      EXPECT_EQ(streamed.compression_rows(), p.xc.rows());
+      const std::string what = std::string(dist::to_string(engine)) + " block " + std::to_string(block);
+      expect_same_selections(me, greedy(streamed, RankRule::eps, eps), p.xc, what + " eps");
+      expect_same_selections(mf, greedy(streamed, RankRule::fraction, fractions), p.xc, what + " fraction");
+    }
+  }
+}
+
+// One thread or two: bit-identical models from a streamed set.
+TEST(Streaming, StreamedResultsDoNotDependOnTheNumberOfThreads) {
+  const dist::Comm comm = dist::Comm::world();
+  const Problem p = problem(181);
+  std::vector<std::vector<compress::CompressedModel>> models;
+  for (const int threads : {1, 2}) {
+    const tbb::global_control gc(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+    tbb::task_arena arena(threads);
+    const la::ScopedBlasThreads blas(threads);
+    arena.execute([&] {
+      compress::CompressionEngine e(p.model, comm, streamed_rows(p.xc, comm, 16), {});
+      models.push_back(greedy(e, RankRule::eps, {1e-1, 1e-2, 1e-3}));
+    });
+  }
+  ASSERT_EQ(models.size(), 2u);
+  for (std::size_t i = 0; i < models[0].size(); ++i)
+    EXPECT_TRUE(identical_models(models[0][i].model, models[1][i].model)) << "point " << i;
+}
+
+TEST(Streaming, WhatNeedsTheActivationsInMemoryIsRefused) {
+  const dist::Comm comm = dist::Comm::world();
+  const Problem p = problem(191);
+  compress::EngineOptions sketch;
+  sketch.pivot.engine = dist::PivotEngine::sketch;
+  try {
+    compress::CompressionEngine e(p.model, comm, streamed_rows(p.xc, comm, 16), sketch);
+    ADD_FAILURE() << "the sketch engine was accepted for a streamed set";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sketch"), std::string::npos) << e.what();
+  }
+  // Least squares against the activations (corrected): refused on every rank, no hang.
+  compress::CompressionEngine e(p.model, comm, streamed_rows(p.xc, comm, 16), {});
+  const auto& info = compress::strategy("corrected");
+  const auto pol = compress::make_policy(info.policy, compress::PolicyOptions{9, false});
+  const std::vector<compress::PointPlan> plans = {
+      compress::uniform_plan(pol, p.model.num_hidden(), {}, LayerRule{RankRule::fraction, 0.5})};
+  try {
+    (void)compress::compress_points(e, info, plans);
+    ADD_FAILURE() << "corrected was accepted for a streamed set";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("streamed"), std::string::npos) << err.what();
+  }
+}
+
+}  // namespace
+}  // namespace idprune::test

@@ -1,0 +1,44 @@
+// Fine-tuning a compressed model: the shapes stay, the training loss goes down, the same inputs
+// give the same model, and factored (svd) layers are refused.
+#include <gtest/gtest.h>
+
+#include "fixtures.hpp"
+#include "idprune/compress/finetune.hpp"
+#include "idprune/compress/layer.hpp"
+
+namespace idprune::test {
+namespace {
+
+TEST(Finetune, KeepsTheShapesLowersTheTrainingLossAndIsReproducible) {
+  const nn::Mlp model = random_mlp(12, {16, 8}, 3, true, 601);
+  const Matrix x = structured_inputs(200, 12, 4, 602);
+  const std::vector<int> y = labels_for(x, 3, 603);
+  nn::TrainOptions o;
+  o.epochs = 3;
+  o.batch_size = 32;
+  o.learning_rate = 1e-2;
+  const auto a = compress::finetune(model, x, y, o);
+  EXPECT_EQ(a.model.widths(), model.widths());
+  EXPECT_EQ(a.model.parameter_count(), model.parameter_count());
+  ASSERT_EQ(a.epochs.size(), 3u);
+  EXPECT_LT(nn::cross_entropy(a.model, x, y), nn::cross_entropy(model, x, y));
+  const auto b = compress::finetune(model, x, y, o);
+  EXPECT_TRUE(identical_models(a.model, b.model));
+}
+
+TEST(Finetune, RefusesFactoredLayersAndBadInputs) {
+  nn::Mlp model = random_mlp(12, {16, 8}, 3, false, 611);
+  const Matrix x = structured_inputs(50, 12, 4, 612);
+  const std::vector<int> y = labels_for(x, 3, 613);
+  nn::TrainOptions o;
+  o.epochs = 1;
+  EXPECT_THROW((void)compress::finetune(model, x, std::vector<int>(y.begin(), y.end() - 1), o), Error);
+  o.epochs = 0;
+  EXPECT_THROW((void)compress::finetune(model, x, y, o), Error);
+  o.epochs = 1;
+  model.layer(1) = compress::svd_layer(model.hidden(1), la::svd(model.hidden(1).weight()), 4);
+  EXPECT_THROW((void)compress::finetune(model, x, y, o), Error);
+}
+
+}  // namespace
+}  // namespace idprune::test
