@@ -631,6 +631,9 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
       if (last[p] < l || !rule) continue;
       const MomentNeeds w = plans[p].policy->needs_moments(*rule, l);
       if (!w.any()) continue;
+      require(!streamed(), "CompressionEngine: the ", plans[p].policy->key(),
+              " policy reads activation moments, which a streamed compression set (--block-rows, --max-memory) "
+              "does not accumulate: run it with the set in memory");
       const auto it = std::find(mnodes.begin(), mnodes.end(), cur[p]);
       if (it == mnodes.end()) {
         mnodes.push_back(cur[p]);
@@ -701,11 +704,13 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
           needs_z.push_back(f.parent);
       }
       for (const auto& f : fresh)
-        if (streamed() && f.change.solve != LeastSquaresTarget::none)
+        if (streamed() && (f.change.solve != LeastSquaresTarget::none || f.change.compensate_mean))
           throw Error(detail::concat(
               "CompressionEngine: the ", f.policy->key(),
-              " policy fits its interpolation by least squares against the activations, which a streamed "
-              "compression set does not hold (--block-rows, --max-memory): run it with the set in memory"));
+              f.change.compensate_mean ? " policy with mean compensation averages the activations"
+                                       : " policy fits its interpolation by least squares against the activations",
+              ", which a streamed compression set does not hold (--block-rows, --max-memory): run it with the "
+              "set in memory"));
       if (streamed()) needs_z.clear();
       ensure_activations(needs_z, l, false);
       const auto z_of = [&](const Node* n) -> const Matrix& { return n->original ? original_z_.at(l) : n->z; };

@@ -69,4 +69,6 @@ expect_error "--block-rows=-1" --block-rows -1
 expect_error "sketch" --engine sketch --block-rows 100
 expect_error "exceeds" --calibration "$images" --compression-size 100000
 expect_error "least squares" --strategy corrected --rule fraction --block-rows 100
+expect_error "mean compensation averages" --strategy greedy --rule fraction --mean-compensation --block-rows 100
+expect_error "reads activation moments" --strategy output --rule fraction --block-rows 100
 echo "compression_set: ok"
