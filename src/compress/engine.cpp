@@ -310,13 +310,7 @@ void CompressionEngine::ensure_activations(std::span<Node* const> nodes, index_t
     if (n.z.empty()) {
       if (n.h.empty()) {
         // Inputs not kept (a data-free policy came before): forward the compression set again.
-        Matrix a(xc_.local());
-        Matrix b;
-        for (const auto& l : n.layers) {
-          l->forward(a, b);
-          std::swap(a, b);
-        }
-        n.h = std::move(a);
+        n.h = inputs_of(n);
       }
       n.next.forward(n.h, n.z);
     }
@@ -362,6 +356,17 @@ void CompressionEngine::ensure_factorizations(std::span<Node* const> nodes, std:
   stats_.factorizations += static_cast<std::int64_t>(todo.size());
 }
 
+Matrix CompressionEngine::inputs_of(const Node& node) const {
+  // The node's compressed layers applied to this rank's rows of the compression set.
+  Matrix a(xc_.local());
+  Matrix b;
+  for (const auto& l : node.layers) {
+    l->forward(a, b);
+    std::swap(a, b);
+  }
+  return a;
+}
+
 Matrix CompressionEngine::factored_activations(Node& parent, const nn::DenseLayer& layer, index_t l) {
   const la::ScopedBlasThreads single(1);  // the same bits for any thread count
   Matrix y;
@@ -370,13 +375,7 @@ Matrix CompressionEngine::factored_activations(Node& parent, const nn::DenseLaye
     return y;
   }
   if (parent.h.empty()) {
-    Matrix a(xc_.local());
-    Matrix b;
-    for (const auto& hidden : parent.layers) {
-      hidden->forward(a, b);
-      std::swap(a, b);
-    }
-    layer.forward(a, y);
+    layer.forward(inputs_of(parent), y);
     return y;
   }
   layer.forward(parent.h, y);
@@ -434,13 +433,7 @@ void CompressionEngine::ensure_moments(std::span<Node* const> nodes, std::span<c
   std::string error = tasks(need_inputs.size(), [&](std::size_t i) {
     Node& n = *need_inputs[i];
     if (!n.h.empty()) return;
-    Matrix a(xc_.local());
-    Matrix b;
-    for (const auto& l : n.layers) {
-      l->forward(a, b);
-      std::swap(a, b);
-    }
-    n.h = std::move(a);
+    n.h = inputs_of(n);
   });
   dist::check_collective(comm(), error);
   ensure_activations(need_outputs, layer, false);

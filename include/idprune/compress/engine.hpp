@@ -179,6 +179,7 @@ class CompressionEngine {
   void ensure_moments(std::span<Node* const> nodes, std::span<const MomentNeeds> needs, index_t layer);
   const la::Svd& weight_svd(index_t layer);
   [[nodiscard]] la::Matrix engine_block(const la::Matrix& z) const;
+  [[nodiscard]] la::Matrix inputs_of(const Node& node) const;
   [[nodiscard]] CompressedModel assemble(const Node* leaf, const PointPlan& plan);
   void evict();
 
