@@ -26,11 +26,11 @@ namespace idprune::cli {
 namespace {
 
 const char* const kUsage = R"(--model M --data D [--rows 5000,20000,50000] [--rule fraction --value 0.2]
-       [--augment shifts] [--block-rows B | --max-memory M] [--threads T] [--json]
+       [--augment shifts[:R]] [--block-rows B | --max-memory M] [--threads T] [--json]
 
 Compresses the model once (greedy, every hidden layer, one rule value) with compression sets of
 growing size (drawn from the training images with --seed; with --augment shifts, images and their
-8 one-pixel shifts) and prints per size: the engine's activation and factorization time, the total,
+8 one-pixel shifts; shifts:2, 24 shifts) and prints per size: the engine's activation and factorization time, the total,
 the floating-point work of that point (each hidden layer's activations on the compressed inputs plus
 the R factor of each layer's activations), the DGEMM rate of this machine measured in the same run
 (--threads OpenBLAS threads per rank), the lower bound work / (ranks x rate), the ratio of the
@@ -57,7 +57,8 @@ int run_bench_compress_scale(const std::vector<std::string>& args) {
       "threads", po::value<int>()->default_value(0), "threads per rank (0: the cores this process may use)")(
       "json", po::bool_switch(), "print one JSON object instead of the table");
   po::options_description set("compression set");
-  set.add_options()("augment", po::value<std::string>()->default_value("none"), "none | shifts")(
+  set.add_options()("augment", po::value<std::string>()->default_value("none"),
+                    "none | shifts | shifts:R ((2R + 1)^2 rows per image)")(
       "block-rows", po::value<long>()->default_value(0), "stream in blocks of this many rows per rank (0: in memory)")(
       "max-memory", po::value<std::string>()->default_value(""), "stream when the set would take more per rank");
   options.add(set);
@@ -71,9 +72,7 @@ int run_bench_compress_scale(const std::vector<std::string>& args) {
   const dist::ThreadLimit thread_limit(threads);
   CompressionSetOptions spec;
   spec.all = true;
-  const std::string augment = vm["augment"].as<std::string>();
-  require(augment == "none" || augment == "shifts", "bench compress-scale: --augment=", augment, " (none or shifts)");
-  spec.shifts = augment == "shifts";
+  spec.shift_radius = parse_augment("bench compress-scale", vm["augment"].as<std::string>());
   const long block = vm["block-rows"].as<long>();
   require(block >= 0, "bench compress-scale: --block-rows=", block, " (needs >= 0)");
   spec.block_rows = block;
@@ -164,7 +163,8 @@ int run_bench_compress_scale(const std::vector<std::string>& args) {
   j["gemm_gflops_per_rank"] = rate_min;
   j["rule"] = std::string(compress::to_string(rule));
   j["value"] = vm["value"].as<double>();
-  j["augment"] = augment;
+  j["augment"] = vm["augment"].as<std::string>();
+  j["rows_per_image"] = (2 * spec.shift_radius + 1) * (2 * spec.shift_radius + 1);
   j["block_rows"] = block;
   j["version"] = version_string();
   j["runs"] = runs;

@@ -27,7 +27,7 @@ data::RowSource compression_source(const std::string& command, const Compression
             spec.calibration, "'");
     s = s.row_range(0, images);
   }
-  return spec.shifts ? data::shift_augmented(s, 1) : s;
+  return spec.shift_radius > 0 ? data::shift_augmented(s, spec.shift_radius) : s;
 }
 
 compress::CompressionEngine compression_engine(const std::string& command, const dist::Comm& comm, const nn::Mlp& model,

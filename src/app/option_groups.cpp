@@ -1,6 +1,7 @@
 #include "idprune/app/option_groups.hpp"
 
 #include <iostream>
+#include <string_view>
 
 #include "idprune/la/error.hpp"
 #include "idprune/la/measure.hpp"
@@ -20,12 +21,23 @@ void add_compression_set_options(po::options_description& options, const char* s
                     "images in the compression set, or all")(
       "calibration", path(), "a .npy (samples x features) or IDX image file of inputs instead of the training images")(
       "augment", po::value<std::string>()->default_value("none"),
-      "none | shifts (each image followed by its 8 one-pixel shifts: 9x the rows)")(
+      "none | shifts | shifts:R (each image followed by its shifts by up to R pixels in each direction, "
+      "zero-filled: (2R + 1)^2 rows per image; shifts is shifts:1, 9x the rows; R <= 3)")(
       "block-rows", po::value<long>()->default_value(0),
       "stream the compression set in blocks of this many rows per rank (0: in memory)")(
       "max-memory", po::value<std::string>()->default_value(""),
       "stream the compression set when it would take more than this per rank (e.g. 2G)");
   options.add(set);
+}
+
+int parse_augment(const std::string& command, const std::string& augment) {
+  if (augment == "none") return 0;
+  if (augment == "shifts") return 1;
+  constexpr std::string_view prefix = "shifts:";
+  if (augment.size() == prefix.size() + 1 && augment.starts_with(prefix) && augment.back() >= '1' &&
+      augment.back() <= '3')
+    return augment.back() - '0';
+  throw Error(command + ": --augment=" + augment + " (none, shifts, or shifts:R with R = 1, 2 or 3)");
 }
 
 CompressionSetOptions compression_set_options(const std::string& command, const po::variables_map& vm) {
@@ -42,9 +54,7 @@ CompressionSetOptions compression_set_options(const std::string& command, const 
       out.size = n[0];
     }
     if (vm.count("calibration") != 0) out.calibration = vm["calibration"].as<std::string>();
-    const std::string augment = vm["augment"].as<std::string>();
-    require(augment == "none" || augment == "shifts", command, ": --augment=", augment, " (none or shifts)");
-    out.shifts = augment == "shifts";
+    out.shift_radius = parse_augment(command, vm["augment"].as<std::string>());
     const long block = vm["block-rows"].as<long>();
     require(block >= 0, command, ": --block-rows=", block, " (needs >= 0; 0 holds the set in memory)");
     out.block_rows = block;

@@ -2,9 +2,35 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace idprune::la {
+
+namespace {
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+}  // namespace
+
+void* allocate_large_array(std::size_t bytes) {
+  if (bytes > SIZE_MAX - kHugePage) throw std::bad_alloc();
+  const std::size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  void* p = std::aligned_alloc(kHugePage, rounded);  // NOLINT(cppcoreguidelines-no-malloc)
+  if (p == nullptr) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  // Advice only: where transparent huge pages are off, the kernel refuses it and 4 KiB pages serve.
+  (void)madvise(p, rounded, MADV_HUGEPAGE);
+#endif
+  return p;
+}
+
+void free_large_array(void* p, std::size_t /*bytes*/) noexcept {
+  std::free(p);  // NOLINT(cppcoreguidelines-no-malloc)
+}
 
 void MatrixView::assign(ConstMatrixView src) const {
   require(src.rows() == rows_ && src.cols() == cols_, "MatrixView::assign: shape ", src.rows(), " x ", src.cols(),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compression sets from anywhere (`--compression-size all`, `--calibration FILE`, `--augment shifts`)
+# Compression sets from anywhere (`--compression-size all`, `--calibration FILE`, `--augment shifts[:R]`)
 # and streamed compression sets (`--block-rows`, `--max-memory`) in `idprune sweep`: a streamed set
 # keeps the neurons of the same set in memory (on 1 and 2 ranks), the sources give the sets they
 # describe, and what cannot be done is a clear error.
@@ -38,6 +38,11 @@ sweep aug 1 --compression-size 60 --augment shifts
 sweep aug_streamed 2 --compression-size 60 --augment shifts --block-rows 50
 [ "$(column "$work/aug/results.csv" compression_size | sort -u)" = "540" ] || fail "60 images with shifts are not 540 rows"
 [ "$(kept "$work/aug")" = "$(kept "$work/aug_streamed")" ] || fail "augmented sets streamed and in memory differ"
+# --augment shifts:2: 25 rows per image (shifts by up to 2 pixels); shifts:1 is shifts.
+sweep aug2 1 --compression-size 20 --augment shifts:2 --block-rows 120
+[ "$(column "$work/aug2/results.csv" compression_size | sort -u)" = "500" ] || fail "20 images with shifts:2 are not 500 rows"
+sweep aug1 1 --compression-size 60 --augment shifts:1
+[ "$(kept "$work/aug")" = "$(kept "$work/aug1")" ] || fail "shifts:1 keeps other neurons than shifts"
 
 # --calibration: the training images file itself is an IDX calibration file; `all` takes every row.
 images="$data/train-images-idx3-ubyte.gz"
@@ -64,6 +69,8 @@ expect_error() {  # expect_error TEXT ARGS...
   rm -rf "$work/err"
 }
 expect_error "--augment=mirror" --augment mirror
+expect_error "--augment=shifts:4" --augment shifts:4
+expect_error "--augment=shifts:" --augment shifts:
 expect_error "--compression-size=0" --compression-size 0
 expect_error "--block-rows=-1" --block-rows -1
 expect_error "sketch" --engine sketch --block-rows 100

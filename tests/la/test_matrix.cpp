@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "idprune/la/blas.hpp"
@@ -41,6 +42,32 @@ TEST(Matrix, UninitializedShapesAndCopies) {
   EXPECT_EQ(select_rows(b, std::vector<index_t>{}).rows(), 0);
   Matrix d(2, 3, 7.0);  // the filling constructor still fills
   for (double v : d.values()) EXPECT_EQ(v, 7.0);
+}
+
+// Arrays past kLargeArrayBytes come from the huge-page allocator: 2 MiB aligned, zero-filled when
+// asked, copies and moves keep the values, and a size just below and just above the threshold both
+// round-trip (the sanitizer build checks the allocate/free pairing).
+TEST(Matrix, LargeArraysAreAlignedAndHoldTheirValues) {
+  const index_t rows = static_cast<index_t>(kLargeArrayBytes / sizeof(double)) / 8;
+  for (const index_t cols : {index_t{7}, index_t{8}, index_t{9}, index_t{33}}) {
+    Matrix a(rows, cols);
+    const bool large = static_cast<std::size_t>(a.size()) * sizeof(double) >= kLargeArrayBytes;
+    if (large) {
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(a.data()) % (std::uintptr_t{2} << 20), 0U);
+    }
+    double sum = 0.0;
+    for (const double v : a.values()) sum += std::abs(v);
+    EXPECT_EQ(sum, 0.0);
+    for (index_t j = 0; j < cols; ++j) a(rows - 1, j) = static_cast<double>(j + 1);
+    Matrix b(a);
+    Matrix c(std::move(a));
+    for (index_t j = 0; j < cols; ++j) {
+      EXPECT_EQ(b(rows - 1, j), static_cast<double>(j + 1));
+      EXPECT_EQ(c(rows - 1, j), static_cast<double>(j + 1));
+    }
+    c.reset(2, 2, 3.0);  // shrinking below the threshold frees the large block
+    EXPECT_EQ(c(1, 1), 3.0);
+  }
 }
 
 TEST(Matrix, GemmMatchesDefinition) {

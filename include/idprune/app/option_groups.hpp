@@ -23,12 +23,14 @@ struct CompressionSetOptions {
   compress::EngineOptions engine;  ///< --engine, --cpqr-method
   // Streamable sets only (`sweep`):
   std::string calibration;      ///< --calibration: a .npy or IDX file of inputs instead of the training images
-  bool shifts = false;          ///< --augment shifts: each image followed by its 8 one-pixel shifts
+  int shift_radius = 0;         ///< --augment shifts[:R]: each image followed by its shifts by up to R pixels
   la::index_t block_rows = 0;   ///< --block-rows: rows per streamed block (0: in memory unless max_memory says)
   std::int64_t max_memory = 0;  ///< --max-memory: bytes per rank the set may take (0: no limit)
 
   /// The ordinary set: a sample of training images, held in memory.
-  [[nodiscard]] bool plain() const { return calibration.empty() && !shifts && block_rows == 0 && max_memory == 0; }
+  [[nodiscard]] bool plain() const {
+    return calibration.empty() && shift_radius == 0 && block_rows == 0 && max_memory == 0;
+  }
 };
 /// Adds --compression-size, --seed, --engine and --cpqr-method; `seed_help` and `engine_help` say
 /// what the seed draws and which strategies the pivot engine serves in that subcommand. With
@@ -36,6 +38,9 @@ struct CompressionSetOptions {
 /// and --max-memory say where the set's rows come from and whether it is streamed.
 void add_compression_set_options(po::options_description& options, const char* seed_help, const char* engine_help,
                                  bool streamable = false);
+/// --augment's value as a shift radius: `none` is 0, `shifts` is 1 (an image and its 8 one-pixel
+/// shifts), `shifts:R` is R (R = 1..3: (2R + 1)^2 rows per image).
+[[nodiscard]] int parse_augment(const std::string& command, const std::string& augment);
 /// The group's values; refuses --compression-size < 1 and malformed streaming settings.
 [[nodiscard]] CompressionSetOptions compression_set_options(const std::string& command, const po::variables_map& vm);
 

@@ -110,6 +110,38 @@ class MatrixView {
   index_t ld_ = 1;
 };
 
+/// Storage for large arrays (see LargePageAllocator): blocks of kLargeArrayBytes or more are
+/// aligned to 2 MiB and, on Linux, marked for transparent huge pages (madvise(MADV_HUGEPAGE)).
+inline constexpr std::size_t kLargeArrayBytes = std::size_t{4} << 20;
+[[nodiscard]] void* allocate_large_array(std::size_t bytes);
+void free_large_array(void* p, std::size_t bytes) noexcept;
+
+/// The allocator of Matrix. A 50,000 x 1024 activation block is 400 MB; filled through 4 KiB pages
+/// it takes 100,000 page faults, and in a virtual machine these cost more than the products that
+/// fill the block (a sixth of a 50,000-row compression, measured with perf). Huge pages cut the faults
+/// 512-fold. Small arrays go to operator new as usual.
+template <class T>
+struct LargePageAllocator {
+  using value_type = T;
+  LargePageAllocator() = default;
+  template <class U>
+  LargePageAllocator(const LargePageAllocator<U>& /*other*/) noexcept {}  // NOLINT(implicit)
+  [[nodiscard]] T* allocate(std::size_t n) {
+    if (n > SIZE_MAX / sizeof(T)) throw std::bad_array_new_length();
+    const std::size_t bytes = n * sizeof(T);
+    if (bytes >= kLargeArrayBytes) return static_cast<T*>(allocate_large_array(bytes));
+    return static_cast<T*>(::operator new(bytes));
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    const std::size_t bytes = n * sizeof(T);
+    if (bytes >= kLargeArrayBytes)
+      free_large_array(p, bytes);
+    else
+      ::operator delete(p);
+  }
+  friend bool operator==(const LargePageAllocator& /*a*/, const LargePageAllocator& /*b*/) { return true; }
+};
+
 /// An allocator whose value-less construct() default-initialises: vector<double>::resize(n) then
 /// leaves the new entries unset. Matrix uses it so that buffers a product or a copy overwrites
 /// completely are not zeroed first (a wasted pass over memory, plus page faults, in the sweeps).
@@ -205,7 +237,7 @@ class Matrix {
     return static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols);
   }
 
-  std::vector<double, DefaultInitAllocator<double>> data_;
+  std::vector<double, DefaultInitAllocator<double, LargePageAllocator<double>>> data_;
   index_t rows_ = 0;
   index_t cols_ = 0;
 };
