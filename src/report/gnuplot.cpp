@@ -270,7 +270,10 @@ std::string gnuplot_script(const Plot& plot, const std::string& terminal, int wi
     os << quoted(plot.name + ".dat") << " index " << i << " using 1:2 with " << s.style << " lw 2";
     // Smaller markers on long curves, so that the line stays visible between them.
     if (s.style != "lines" && s.style != "boxes")
-      os << " pt " << point_types[i % point_types.size()] << " ps " << (s.x.size() > 40 ? "0.6" : "1.0");
+      os << " pt " << (s.point_type > 0 ? s.point_type : point_types[i % point_types.size()]) << " ps "
+         << (s.point_size > 0  ? std::to_string(s.point_size)
+             : s.x.size() > 40 ? "0.6"
+                               : "1.0");
     if (!s.color.empty()) os << " lc rgb " << quoted(s.color);
     // Colours repeat after 8 curves: later curves are dashed.
     if (!s.dash.empty()) {

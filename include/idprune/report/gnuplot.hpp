@@ -18,6 +18,8 @@ struct Series {
   std::string style = "linespoints";  ///< gnuplot `with` style: linespoints, lines, points, boxes (bars)
   std::string dash;                   ///< gnuplot dashtype, e.g. "2" for dashed; empty = solid
   std::string color = "";             ///< e.g. "#555555"; empty: the next colour of the cycle
+  int point_type = 0;                 ///< gnuplot pt; 0: the next of the cycle
+  double point_size = 0.0;            ///< gnuplot ps; 0: by the number of points
 };
 
 struct Plot {
