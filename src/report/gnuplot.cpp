@@ -327,7 +327,9 @@ std::vector<std::string> Gnuplot::render_all(const std::vector<Plot>& plots, con
   std::vector<std::string> argv{options_.executable};
   std::vector<std::string> images;
   for (const Plot& plot : plots) {
-    const std::string script = gnuplot_script(plot, terminal_, options_.width, options_.height);
+    const std::string script =
+        gnuplot_script(plot, terminal_, options_.width,
+                       static_cast<int>(std::lround(options_.height * std::clamp(plot.height_scale, 0.5, 4.0))));
     write_file(dir / (plot.name + ".dat"), gnuplot_data(plot));
     write_file(dir / (plot.name + ".gp"), script);
     images.push_back(plot.name + "." + extension());

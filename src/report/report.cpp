@@ -635,9 +635,8 @@ void Builder::pareto_section(const std::vector<ParetoStudy>& studies) {
       pareto_front(s, "test_accuracy_finetuned", "validation_accuracy_finetuned", true);
     }
     doc_.heading(3, "All rows (" + folder_label(s.dir) + ")");
-    doc_.table(select_columns(
-                   s.csv, {"strategy", "budget", "params", "params_fraction", "validation_accuracy", "test_accuracy",
-                           "agreement", "kept_per_layer", "validation_accuracy_finetuned", "test_accuracy_finetuned"}),
+    doc_.table(select_columns(s.csv, {"strategy", "budget", "params", "params_fraction", "validation_accuracy",
+                                      "test_accuracy", "agreement", "kept_per_layer"}),
                options_.max_table_rows, copy_source(s.file));
     provenance(s.provenance, {s.file});
   }
@@ -679,6 +678,11 @@ void Builder::pareto_front(const ParetoStudy& s, const std::string& test_col, co
     p.series.push_back(std::move(ser));
   }
   p.logx = spans_decades(xs, 1.0);
+  // Beside the plot, a legend of many strategies would leave it a sliver: below it, in columns.
+  if (order.size() > 10) {
+    p.key = "below horizontal maxcols 4";
+    p.height_scale = 1.0 + 0.03 * static_cast<double>((order.size() + 6) / 4);
+  }
   for (const char* col : {"original_test_accuracy", "original_accuracy"})
     if (s.csv.has(col) && s.csv.rows() > 0) {
       add_original_line(p, as_percent({s.csv.numbers(col)[0]})[0]);
@@ -740,13 +744,17 @@ void Builder::pareto_front(const ParetoStudy& s, const std::string& test_col, co
     }
     if (any) t.rows.push_back(std::move(row));
   }
-  doc_.paragraph("Test accuracy (%) by strategy and parameter budget" + when +
-                 (has_validation ? "; in brackets the validation accuracy (%) the model was selected on" : "") +
+  const std::string brackets =
+      !has_validation ? "."
+      : finetuned     ? "; in brackets the validation accuracy (%) after fine-tuning (each model was selected on the "
+                        "validation split before fine-tuning)."
+                      : "; in brackets the validation accuracy (%) the model was selected on.";
+  doc_.paragraph("Test accuracy (%) by strategy and parameter budget" + when + brackets +
                  (order.size() > 1 && has_validation
-                      ? ". The row 'best on validation' gives, per budget, the test accuracy of the strategy with the "
+                      ? " The row 'best on validation' gives, per budget, the test accuracy of the strategy with the "
                         "highest validation accuracy (named in brackets): the choice a user would make without "
-                        "looking at the test set."
-                      : "."));
+                        "looking at the test set. '-': no model (or not fine-tuned)."
+                      : ""));
   doc_.table(t, 0);
 }
 

@@ -38,6 +38,8 @@ struct Plot {
   /// Labels of the xtics (same length; empty: the values themselves), e.g. the names of bars.
   std::vector<std::string> xtic_labels;
   std::vector<Series> series;
+  /// Image height relative to GnuplotOptions::height (room for a long legend below the plot).
+  double height_scale = 1.0;
 };
 
 enum class ImageFormat { png, svg };
