@@ -147,6 +147,18 @@ std::vector<std::string> add_published(Plot& p, const std::vector<PublishedPoint
   return labels;
 }
 
+// Beside the plot, a legend of many or long entries leaves the plot a sliver: it goes below, in as
+// many columns as fit, and the image grows to keep the plot's height.
+void legend_below_if_crowded(Plot& p) {
+  std::size_t longest = 0;
+  for (const auto& ser : p.series) longest = std::max(longest, ser.title.size());
+  if (p.series.size() <= 10 && longest <= 40) return;
+  const std::size_t columns = std::clamp<std::size_t>(110 / (longest + 8), 1, 4);
+  const std::size_t rows = (p.series.size() + columns - 1) / columns;
+  p.key = "below horizontal maxcols " + std::to_string(columns);
+  p.height_scale = 1.0 + 0.04 * static_cast<double>(rows);
+}
+
 // Budgets written as percentages: 0.075 -> "7.5%".
 std::string budget_label(double b) { return num(100.0 * b, 4) + "%"; }
 
@@ -505,6 +517,7 @@ void Builder::sweep_section(const std::vector<SweepStudy>& sweeps) {
     add_original_lines(p, originals);
     const std::vector<std::string> drawn = add_published(p, published_, "hidden_kept_fraction", false);
     published_drawn_.insert(published_drawn_.end(), drawn.begin(), drawn.end());
+    legend_below_if_crowded(p);
     doc_.heading(3, p.title);
     summary_.sections.push_back(p.title);
     figure(p, std::string("Every hidden layer compressed; one point per grid value (SVD keeps every neuron and is left "
@@ -678,11 +691,6 @@ void Builder::pareto_front(const ParetoStudy& s, const std::string& test_col, co
     p.series.push_back(std::move(ser));
   }
   p.logx = spans_decades(xs, 1.0);
-  // Beside the plot, a legend of many strategies would leave it a sliver: below it, in columns.
-  if (order.size() > 10) {
-    p.key = "below horizontal maxcols 4";
-    p.height_scale = 1.0 + 0.03 * static_cast<double>((order.size() + 6) / 4);
-  }
   for (const char* col : {"original_test_accuracy", "original_accuracy"})
     if (s.csv.has(col) && s.csv.rows() > 0) {
       add_original_line(p, as_percent({s.csv.numbers(col)[0]})[0]);
@@ -691,6 +699,7 @@ void Builder::pareto_front(const ParetoStudy& s, const std::string& test_col, co
   std::vector<std::string> drawn;
   if (fraction) drawn = add_published(p, published_, "params_fraction", finetuned);
   published_drawn_.insert(published_drawn_.end(), drawn.begin(), drawn.end());
+  legend_below_if_crowded(p);
   figure(p, "One curve per strategy (" + std::to_string(order.size()) +
                 " strategies): its model within each parameter budget, selected on the validation split; test "
                 "accuracy" +
