@@ -625,7 +625,7 @@ void Builder::hidden_comparison(const std::vector<std::pair<const SweepStudy*, c
                  "Our unpruned model: " +
                  (ours.empty() ? std::string("not recorded") : ours) +
                  "; the published unpruned accuracy is in each published row's name.");
-  doc_.table(t, 0);
+  doc_.table_as_written(t);
 }
 
 void Builder::pareto_section(const std::vector<ParetoStudy>& studies) {
@@ -764,7 +764,7 @@ void Builder::pareto_front(const ParetoStudy& s, const std::string& test_col, co
                         "highest validation accuracy (named in brackets): the choice a user would make without "
                         "looking at the test set. '-': no model (or not fine-tuned)."
                       : ""));
-  doc_.table(t, 0);
+  doc_.table_as_written(t);
 }
 
 void Builder::published_section() {
@@ -785,7 +785,7 @@ void Builder::published_section() {
     if (std::find(sources.begin(), sources.end(), p.cite + ": " + p.source) == sources.end())
       sources.push_back(p.cite + ": " + p.source);
   }
-  doc_.table(t, 0);
+  doc_.table_as_written(t);
   doc_.paragraph("Sources:");
   std::vector<std::vector<Span>> items;
   for (const auto& src : sources) items.push_back({{src}});

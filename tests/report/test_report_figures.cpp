@@ -206,9 +206,9 @@ TEST(ReportFigures, PublishedPointsAppearWithTheirSource) {
     EXPECT_TRUE(contains(doc, "Conference 2020, Table 1"));
     EXPECT_TRUE(contains(doc, "Author et al. 2020"));
   }
-  // Beside ours in the budget table (numbers shown to 4 significant digits), and in the sweep's
+  // Beside ours in the budget table (to two decimals, as quoted), and in the sweep's
   // comparison at the published share.
-  EXPECT_TRUE(contains(md, "| " + label + " | 55.5 | 57.5 |")) << md;
+  EXPECT_TRUE(contains(md, "| " + label + " | 55.50 | 57.50 |")) << md;
   EXPECT_TRUE(contains(md, "| 50% pruned |")) << md;
   EXPECT_TRUE(contains(md, "| greedy, fraction | 85.11 |")) << md;
   EXPECT_TRUE(contains(md, "| method-h (published: Author et al. 2020) | 44.25 |")) << md;
