@@ -17,7 +17,8 @@
 # Variables (empty means "not given"):
 #   MODEL             default: data/models/fashion-mnist-lenet-300-100.safetensors
 #   DATA              Fashion-MNIST folder (default: data/fashion-mnist-small, the embedded subset)
-#   STRATEGIES        default: greedy,corrected,random,magnitude,merging
+#   STRATEGIES        default: greedy,corrected,random,magnitude,merging,output,flap,obs (every
+#                     neuron-pruning sweep strategy; svd and whitened-svd keep every neuron)
 #   MEAN_STRATEGIES   also run with --mean-compensation (default: greedy,corrected)
 #   SHARES            percent of hidden neurons pruned (default: 50,60,70,80)
 #   COMPRESSION_SIZE  compression-set size (default: empty = idprune's 2000)
@@ -32,7 +33,7 @@ source "$(dirname "$0")/common.sh"
 
 : "${MODEL:=$idprune_root/data/models/fashion-mnist-lenet-300-100.safetensors}"
 : "${DATA:=$idprune_root/data/fashion-mnist-small}"
-: "${STRATEGIES:=greedy,corrected,random,magnitude,merging}"
+: "${STRATEGIES:=greedy,corrected,random,magnitude,merging,output,flap,obs}"
 MEAN_STRATEGIES=${MEAN_STRATEGIES-greedy,corrected}
 : "${SHARES:=50,60,70,80}"
 OUT_DIR=${OUT_DIR:-results/lenet-merging}
