@@ -155,7 +155,7 @@ void legend_below_if_crowded(Plot& p) {
   if (p.series.size() <= 10 && longest <= 40) return;
   const std::size_t columns = std::clamp<std::size_t>(110 / (longest + 8), 1, 4);
   const std::size_t rows = (p.series.size() + columns - 1) / columns;
-  p.key = "below horizontal maxcols " + std::to_string(columns);
+  p.key = "below horizontal maxcols " + std::to_string(columns) + " height 1";
   p.height_scale = 1.0 + 0.04 * static_cast<double>(rows);
 }
 
