@@ -212,7 +212,7 @@ class Builder {
   std::map<fs::path, std::string> copied_;
   std::vector<Plot> pending_;  // figures to draw
   std::vector<PublishedPoint> published_;
-  std::vector<std::string> published_drawn_;  // "method, cite" of the published series drawn somewhere
+  std::vector<std::string> published_drawn_;  // legend labels of the published series drawn in some figure
   int figure_count_ = 0;
   int source_count_ = 0;
 };
