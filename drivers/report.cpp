@@ -14,7 +14,7 @@ namespace idprune::cli {
 
 namespace {
 
-const char* const kUsage = R"(RESULT_DIR... [--out REPORT_DIR] [--format auto|png|svg]
+const char* const kUsage = R"(RESULT_DIR... [--out REPORT_DIR] [--format auto|png|svg] [--published CSV]...
 
 Builds REPORT_DIR/index.html and REPORT_DIR/report.md (default REPORT_DIR: FIRST_RESULT_DIR/report)
 from the result files found in each RESULT_DIR and in its immediate sub-folders:
@@ -24,9 +24,14 @@ from the result files found in each RESULT_DIR and in its immediate sub-folders:
                                               accuracy vs parameters (one curve per sweep)
   pareto.csv        idprune pareto --out DIR  Pareto fronts, parameters vs test accuracy
   bench-id*.json    idprune bench id --json   pivot-engine time vs MPI ranks
+  bench-compress-scale*.json  idprune bench compress-scale --json (one file per rank count): one
+                    compression point's time and its GEMM lower bound vs rows (log-log), ratio, peak RSS
   config.ini        the run's configuration, shown as its provenance
 Each figure is drawn by gnuplot; its script (NAME.gp) and data (NAME.dat) are kept next to it, so
-`gnuplot NAME.gp` in REPORT_DIR re-draws it. The files read are copied to REPORT_DIR/data/. The
+`gnuplot NAME.gp` in REPORT_DIR re-draws it. --published CSV (repeatable) adds accuracies quoted
+from publications (columns method, source, axis, x, accuracy; optional cite, model, dataset,
+original_accuracy, finetuned), drawn as points beside ours and listed with their sources; e.g.
+data/published/lenet-300-100-fashion-mnist.csv. The files read are copied to REPORT_DIR/data/. The
 report is written to a temporary folder and renamed into place.
 
 Example:
@@ -44,6 +49,7 @@ int run_report(const std::vector<std::string>& args) {
       "height", po::value<int>()->default_value(600), "figure height in pixels")(
       "max-rows", po::value<long>()->default_value(30), "longer tables are shortened to this many rows (0: never)")(
       "title", po::value<std::string>()->default_value("idprune report"), "title of the report")(
+      "published", paths(), "CSV of published results to draw beside ours (repeatable)")(
       "help-columns", po::bool_switch(), "print what every column of results.csv / pareto.csv means, and exit");
   po::variables_map vm;
   // Words that are not options are result folders.
@@ -65,6 +71,8 @@ int run_report(const std::vector<std::string>& args) {
   opts.gnuplot.height = vm["height"].as<int>();
   opts.max_table_rows = static_cast<std::size_t>(max_rows);
   opts.title = vm["title"].as<std::string>();
+  if (vm.count("published"))
+    for (const auto& f : vm["published"].as<std::vector<std::string>>()) opts.published.emplace_back(f);
 
   // A report is written once: under mpirun, rank 0 writes it and the others wait.
   const auto comm = dist::Comm::world();

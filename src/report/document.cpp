@@ -166,6 +166,13 @@ void Document::table(const Table& table, std::size_t max_rows, const std::string
   blocks_.push_back(std::move(b));
 }
 
+void Document::table_as_written(const Table& table) {
+  Block b;
+  b.kind = Block::Kind::table;
+  b.table = table;
+  blocks_.push_back(std::move(b));
+}
+
 void Document::code(const std::string& text, const std::string& caption) {
   Block b;
   b.kind = Block::Kind::code;

@@ -235,7 +235,9 @@ std::string gnuplot_script(const Plot& plot, const std::string& terminal, int wi
      << "set xlabel " << quoted(plot.xlabel) << " noenhanced\n"
      << "set ylabel " << quoted(plot.ylabel) << " noenhanced\n"
      << "set grid xtics ytics mxtics mytics lt 1 lc rgb '#c8c8c8' lw 0.6, lt 1 lc rgb '#ececec' lw 0.4\n"
-     << "set key " << plot.key << " box opaque samplen 2 spacing 1.1\n"
+     // A key below the plot is drawn without a box: its frame would cut through the x label.
+     << "set key " << plot.key << (plot.key.rfind("below", 0) == 0 ? " nobox" : " box opaque")
+     << " samplen 2 spacing 1.1\n"
      << "set datafile missing 'NaN'\n"
      // Okabe-Ito colours (distinguishable with colour-vision deficiencies), no pale yellow.
      << "set linetype 1 lc rgb '#0072B2'\nset linetype 2 lc rgb '#D55E00'\nset linetype 3 lc rgb '#009E73'\n"
@@ -259,6 +261,9 @@ std::string gnuplot_script(const Plot& plot, const std::string& terminal, int wi
     os << "set style fill solid 0.75 border -1\nset boxwidth 0.6\n";
     if (!plot.logy) os << "set yrange [0:*]\n";  // bars start at zero
   }
+  // Room above the highest point, so that a line at the top (an original model's accuracy) is not
+  // hidden in the border.
+  if (!plot.logy && !bars) os << "set offsets 0, 0, graph 0.04, 0\n";
   if (plot.logx) log_axis(os, plot, "x", true, 0.0);
   if (plot.logy) log_axis(os, plot, "y", false, plot.ymin);
   // Distinct point types, so curves stay apart in grey print as well.
@@ -270,7 +275,10 @@ std::string gnuplot_script(const Plot& plot, const std::string& terminal, int wi
     os << quoted(plot.name + ".dat") << " index " << i << " using 1:2 with " << s.style << " lw 2";
     // Smaller markers on long curves, so that the line stays visible between them.
     if (s.style != "lines" && s.style != "boxes")
-      os << " pt " << point_types[i % point_types.size()] << " ps " << (s.x.size() > 40 ? "0.6" : "1.0");
+      os << " pt " << (s.point_type > 0 ? s.point_type : point_types[i % point_types.size()]) << " ps "
+         << (s.point_size > 0  ? std::to_string(s.point_size)
+             : s.x.size() > 40 ? "0.6"
+                               : "1.0");
     if (!s.color.empty()) os << " lc rgb " << quoted(s.color);
     // Colours repeat after 8 curves: later curves are dashed.
     if (!s.dash.empty()) {
@@ -324,7 +332,9 @@ std::vector<std::string> Gnuplot::render_all(const std::vector<Plot>& plots, con
   std::vector<std::string> argv{options_.executable};
   std::vector<std::string> images;
   for (const Plot& plot : plots) {
-    const std::string script = gnuplot_script(plot, terminal_, options_.width, options_.height);
+    const std::string script =
+        gnuplot_script(plot, terminal_, options_.width,
+                       static_cast<int>(std::lround(options_.height * std::clamp(plot.height_scale, 0.5, 4.0))));
     write_file(dir / (plot.name + ".dat"), gnuplot_data(plot));
     write_file(dir / (plot.name + ".gp"), script);
     images.push_back(plot.name + "." + extension());

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <limits>
 #include <map>
@@ -101,6 +102,68 @@ Table select_columns(const CsvTable& csv, const std::vector<std::string>& wanted
 // A label for a result folder: its path as given.
 std::string folder_label(const fs::path& dir) { return dir.lexically_normal().string(); }
 
+// Text of a percentage for the comparison tables (2 decimals, as publications quote them).
+std::string percent_cell(double v) {
+  if (!std::isfinite(v)) return "-";
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(2) << v;
+  return os.str();
+}
+
+// The legend entry of a published method.
+std::string published_label(const PublishedPoint& p) {
+  std::string l = p.method + " (published: " + p.cite;
+  if (std::isfinite(p.original_accuracy)) l += "; unpruned " + percent_cell(p.original_accuracy) + " %";
+  return l + ")";
+}
+
+// Published points on `axis` (and fine-tuned or not), one series per method and citation, drawn as
+// large black/grey marks apart from the curves of our strategies. Returns the labels drawn.
+std::vector<std::string> add_published(Plot& p, const std::vector<PublishedPoint>& published, const std::string& axis,
+                                       bool finetuned) {
+  static constexpr std::array<int, 4> marks{3, 6, 4, 12};  // asterisk, open circle, open square, open diamond
+  static constexpr std::array<const char*, 4> inks{"#000000", "#555555", "#000000", "#555555"};
+  std::vector<std::string> labels;
+  for (const auto& pt : published) {
+    if (pt.axis != axis || pt.finetuned != finetuned) continue;
+    const std::string l = published_label(pt);
+    auto it = std::find(labels.begin(), labels.end(), l);
+    if (it == labels.end()) {
+      const std::size_t k = labels.size();
+      labels.push_back(l);
+      Series ser{l, {}, {}, "points", ""};
+      ser.color = inks[k % inks.size()];
+      ser.point_type = marks[k % marks.size()];
+      ser.point_size = 2.0;
+      p.series.push_back(std::move(ser));
+      it = labels.end() - 1;
+    }
+    // The series of label k is the k-th published series, at the end of the plot.
+    Series& ser = p.series[p.series.size() - labels.size() + static_cast<std::size_t>(it - labels.begin())];
+    ser.x.push_back(pt.x);
+    ser.y.push_back(pt.accuracy);
+  }
+  for (std::size_t k = 0; k < labels.size(); ++k) sort_by_x(p.series[p.series.size() - labels.size() + k]);
+  return labels;
+}
+
+// Beside the plot, a legend of many or long entries leaves the plot a sliver: it goes below, in as
+// many columns as fit, and the image grows to keep the plot's height.
+void legend_below_if_crowded(Plot& p) {
+  std::size_t longest = 0;
+  for (const auto& ser : p.series) longest = std::max(longest, ser.title.size());
+  if (p.series.size() <= 10 && longest <= 40) return;
+  const std::size_t columns = std::clamp<std::size_t>(110 / (longest + 8), 1, 4);
+  const std::size_t rows = (p.series.size() + columns - 1) / columns;
+  p.key = "below horizontal maxcols " + std::to_string(columns) + " height 1";
+  p.height_scale = 1.0 + 0.04 * static_cast<double>(rows);
+}
+
+// Budgets written as percentages: 0.075 -> "7.5%".
+std::string budget_label(double b) { return num(100.0 * b, 4) + "%"; }
+
+struct OriginalModel;
+
 class Builder {
  public:
   Builder(const ReportOptions& options, const fs::path& work)
@@ -128,7 +191,17 @@ class Builder {
   void cpqr_section(const std::vector<CpqrBenchStudy>& studies);
   void sweep_section(const std::vector<SweepStudy>& sweeps);
   void pareto_section(const std::vector<ParetoStudy>& studies);
+  // One front figure and its strategy x budget table: test accuracy `test_col`, selected on
+  // `validation_col` (the post-training columns, or the fine-tuned ones).
+  void pareto_front(const ParetoStudy& s, const std::string& test_col, const std::string& validation_col,
+                    bool finetuned);
+  void published_section();
+  // Our all-layer sweeps against the published points, at the published fractions of hidden neurons.
+  void hidden_comparison(const std::vector<std::pair<const SweepStudy*, const SweepCurve*>>& curves,
+                         const std::function<std::string(const SweepStudy&, const SweepCurve&)>& label,
+                         const std::vector<OriginalModel>& originals);
   void id_bench_section(const IdBenchStudy& study);
+  void compress_scale_section(const CompressScaleStudy& study);
   void single_rank_bars(const IdBenchStudy& study, const std::string& matrix, double ranks);
 
   const ReportOptions& options_;
@@ -138,6 +211,8 @@ class Builder {
   ReportSummary summary_;
   std::map<fs::path, std::string> copied_;
   std::vector<Plot> pending_;  // figures to draw
+  std::vector<PublishedPoint> published_;
+  std::vector<std::string> published_drawn_;  // legend labels of the published series drawn in some figure
   int figure_count_ = 0;
   int source_count_ = 0;
 };
@@ -440,9 +515,15 @@ void Builder::sweep_section(const std::vector<SweepStudy>& sweeps) {
       p.series.push_back(std::move(ser));
     }
     add_original_lines(p, originals);
+    const std::vector<std::string> drawn = add_published(p, published_, "hidden_kept_fraction", false);
+    published_drawn_.insert(published_drawn_.end(), drawn.begin(), drawn.end());
+    legend_below_if_crowded(p);
     doc_.heading(3, p.title);
     summary_.sections.push_back(p.title);
-    figure(p, "Every hidden layer compressed; one point per grid value (SVD keeps every neuron and is left out).");
+    figure(p, std::string("Every hidden layer compressed; one point per grid value (SVD keeps every neuron and is left "
+                          "out).") +
+                  (drawn.empty() ? "" : " Large black and grey marks: published results, sources below."));
+    if (!drawn.empty()) hidden_comparison(all_layers, label, originals);
   }
   // Accuracy against parameters: the all-layer sweeps (every sweep when there is none).
   chosen = all_layers;
@@ -484,50 +565,247 @@ void Builder::sweep_section(const std::vector<SweepStudy>& sweeps) {
   }
 }
 
+void Builder::hidden_comparison(const std::vector<std::pair<const SweepStudy*, const SweepCurve*>>& curves,
+                                const std::function<std::string(const SweepStudy&, const SweepCurve&)>& label,
+                                const std::vector<OriginalModel>& originals) {
+  // The published fractions, most neurons kept first.
+  std::vector<double> fractions;
+  for (const auto& pt : published_)
+    if (pt.axis == "hidden_kept_fraction" && !pt.finetuned &&
+        std::none_of(fractions.begin(), fractions.end(), [&](double f) { return std::abs(f - pt.x) <= 1e-9; }))
+      fractions.push_back(pt.x);
+  std::sort(fractions.rbegin(), fractions.rend());
+  // A sweep point counts at a published fraction when its kept fraction is within half a percent
+  // (kept counts are whole neurons per layer).
+  constexpr double match = 0.005;
+  Table t;
+  t.header.push_back("method");
+  for (double f : fractions) t.header.push_back(num(100.0 * (1.0 - f), 4) + "% pruned");
+  for (const auto& [s, c] : curves) {
+    if (c->strategy == "svd") continue;
+    const auto x = curve_column(*s, *c, "hidden_kept_fraction");
+    const auto y = as_percent(curve_column(*s, *c, "test_accuracy"));
+    std::vector<std::string> row{label(*s, *c)};
+    for (double f : fractions) {
+      std::string cell = "-";
+      double best_gap = match;
+      for (std::size_t i = 0; i < x.size(); ++i)
+        if (std::abs(x[i] - f) <= best_gap) {
+          best_gap = std::abs(x[i] - f);
+          cell = percent_cell(y[i]);
+        }
+      row.push_back(cell);
+    }
+    t.rows.push_back(std::move(row));
+  }
+  std::vector<std::string> labels;
+  for (const auto& pt : published_)
+    if (pt.axis == "hidden_kept_fraction" && !pt.finetuned &&
+        std::find(labels.begin(), labels.end(), published_label(pt)) == labels.end())
+      labels.push_back(published_label(pt));
+  for (const auto& l : labels) {
+    std::vector<std::string> row{l};
+    for (double f : fractions) {
+      std::string cell = "-";
+      for (const auto& pt : published_)
+        if (published_label(pt) == l && pt.axis == "hidden_kept_fraction" && !pt.finetuned &&
+            std::abs(pt.x - f) <= 1e-9)
+          cell = percent_cell(pt.accuracy);
+      row.push_back(cell);
+    }
+    t.rows.push_back(std::move(row));
+  }
+  std::string ours;
+  for (const auto& m : originals)
+    ours += (ours.empty() ? "" : ", ") + (originals.size() > 1 ? m.model + " " : std::string()) +
+            percent_cell(m.accuracy) + " %";
+  doc_.paragraph("Test accuracy (%) at the published shares of hidden neurons pruned (ours: the sweep point within " +
+                 num(100 * match) +
+                 " percentage points of that share; '-' when there is none), no fine-tuning. "
+                 "Our unpruned model: " +
+                 (ours.empty() ? std::string("not recorded") : ours) +
+                 "; the published unpruned accuracy is in each published row's name.");
+  doc_.table_as_written(t);
+}
+
 void Builder::pareto_section(const std::vector<ParetoStudy>& studies) {
   for (const ParetoStudy& s : studies) {
     const std::string title = "Pareto fronts: test accuracy vs parameters (" + folder_label(s.dir) + ")";
     doc_.heading(2, title);
     summary_.sections.push_back(title);
-    Plot p;
-    p.name = next_figure_name("pareto");
-    p.title = "Pareto fronts: test accuracy vs parameters";
-    p.xlabel = "parameters of the compressed model (count)";
-    p.ylabel = "test accuracy (%)";
-    p.key = "outside right top vertical";  // inside, the legend would hide points
-    const std::size_t strat = s.csv.column("strategy");
-    const auto params = s.csv.numbers("params");
-    const auto acc = as_percent(s.csv.numbers("test_accuracy"));
-    std::vector<std::string> order;
-    for (std::size_t r = 0; r < s.csv.rows(); ++r)
-      if (std::find(order.begin(), order.end(), s.csv.text(r, strat)) == order.end())
-        order.push_back(s.csv.text(r, strat));
-    std::vector<std::vector<double>> xs;
-    for (const auto& name : order) {
-      Series ser{name, {}, {}, "linespoints", ""};
-      for (std::size_t r = 0; r < s.csv.rows(); ++r)
-        if (s.csv.text(r, strat) == name) {
-          ser.x.push_back(params[r]);
-          ser.y.push_back(acc[r]);
-        }
-      sort_by_x(ser);
-      xs.push_back(ser.x);
-      p.series.push_back(std::move(ser));
+    doc_.paragraph(
+        "Every strategy of the run, without fine-tuning: for each parameter budget, the model the strategy selected "
+        "on the validation split (held-out training images); the test set only reports.");
+    pareto_front(s, "test_accuracy", "validation_accuracy", false);
+    if (s.csv.has("test_accuracy_finetuned")) {
+      const std::string tuned = "After fine-tuning (" + folder_label(s.dir) + ")";
+      doc_.heading(3, tuned);
+      summary_.sections.push_back(tuned);
+      doc_.paragraph(
+          "The same selected models after --finetune-epochs of training on the training images outside the "
+          "validation split (the epochs and learning rate are in the configuration below). Shown apart from the "
+          "results without fine-tuning, never mixed with them.");
+      pareto_front(s, "test_accuracy_finetuned", "validation_accuracy_finetuned", true);
     }
-    p.logx = spans_decades(xs, 1.0);
-    for (const char* col : {"original_test_accuracy", "original_accuracy"})
-      if (s.csv.has(col) && s.csv.rows() > 0) {
-        add_original_line(p, as_percent({s.csv.numbers(col)[0]})[0]);
-        break;
-      }
-    figure(p,
-           "One curve per strategy: its best model within each parameter budget (test accuracy; the budgets are "
-           "filled on the validation split).");
+    doc_.heading(3, "All rows (" + folder_label(s.dir) + ")");
     doc_.table(select_columns(s.csv, {"strategy", "budget", "params", "params_fraction", "validation_accuracy",
                                       "test_accuracy", "agreement", "kept_per_layer"}),
                options_.max_table_rows, copy_source(s.file));
     provenance(s.provenance, {s.file});
   }
+}
+
+void Builder::pareto_front(const ParetoStudy& s, const std::string& test_col, const std::string& validation_col,
+                           bool finetuned) {
+  const std::string when = finetuned ? ", after fine-tuning" : ", no fine-tuning";
+  Plot p;
+  p.name = next_figure_name(finetuned ? "pareto-finetuned" : "pareto");
+  p.title = "Pareto fronts: test accuracy vs parameters" + when;
+  // The fraction of the original parameters is the axis publications use; older files have counts only.
+  const bool fraction = s.csv.has("params_fraction");
+  p.xlabel =
+      fraction ? "parameters kept (fraction of the original model's)" : "parameters of the compressed model (count)";
+  p.ylabel = "test accuracy (%)";
+  p.key = "outside right top vertical";  // inside, the legend would hide points
+  const std::size_t strat = s.csv.column("strategy");
+  const auto xs_all = s.csv.numbers(fraction ? "params_fraction" : "params");
+  const auto acc = as_percent(s.csv.numbers(test_col));
+  const bool has_validation = s.csv.has(validation_col);
+  const auto val = has_validation ? as_percent(s.csv.numbers(validation_col)) : std::vector<double>(s.csv.rows(), nan);
+  const bool has_budget = s.csv.has("budget");
+  const auto budget = has_budget ? s.csv.numbers("budget") : std::vector<double>(s.csv.rows(), nan);
+  std::vector<std::string> order;
+  for (std::size_t r = 0; r < s.csv.rows(); ++r)
+    if (std::find(order.begin(), order.end(), s.csv.text(r, strat)) == order.end())
+      order.push_back(s.csv.text(r, strat));
+  std::vector<std::vector<double>> xs;
+  for (const auto& name : order) {
+    Series ser{name, {}, {}, "linespoints", ""};
+    for (std::size_t r = 0; r < s.csv.rows(); ++r)
+      if (s.csv.text(r, strat) == name) {
+        ser.x.push_back(xs_all[r]);
+        ser.y.push_back(acc[r]);
+      }
+    sort_by_x(ser);
+    xs.push_back(ser.x);
+    p.series.push_back(std::move(ser));
+  }
+  p.logx = spans_decades(xs, 1.0);
+  for (const char* col : {"original_test_accuracy", "original_accuracy"})
+    if (s.csv.has(col) && s.csv.rows() > 0) {
+      add_original_line(p, as_percent({s.csv.numbers(col)[0]})[0]);
+      break;
+    }
+  std::vector<std::string> drawn;
+  if (fraction) drawn = add_published(p, published_, "params_fraction", finetuned);
+  published_drawn_.insert(published_drawn_.end(), drawn.begin(), drawn.end());
+  legend_below_if_crowded(p);
+  figure(p, "One curve per strategy (" + std::to_string(order.size()) +
+                " strategies): its model within each parameter budget, selected on the validation split; test "
+                "accuracy" +
+                when + "." +
+                (drawn.empty() ? std::string() : " Large black and grey marks: published results, sources below.") +
+                (p.logx ? " Logarithmic parameter axis." : ""));
+
+  // Strategy x budget: test accuracy (validation accuracy in brackets), then the strategy the
+  // validation split would pick at each budget, then the published points at those budgets.
+  if (!has_budget) return;
+  std::vector<double> budgets;
+  for (double b : budget)
+    if (std::find(budgets.begin(), budgets.end(), b) == budgets.end()) budgets.push_back(b);
+  std::sort(budgets.begin(), budgets.end());
+  Table t;
+  t.header.push_back("strategy");
+  for (double b : budgets) t.header.push_back(budget_label(b));
+  for (const auto& name : order) {
+    std::vector<std::string> row{name};
+    for (double b : budgets) {
+      std::string cell = "-";
+      for (std::size_t r = 0; r < s.csv.rows(); ++r)
+        if (s.csv.text(r, strat) == name && budget[r] == b)
+          cell = percent_cell(acc[r]) + (has_validation ? " (" + percent_cell(val[r]) + ")" : "");
+      row.push_back(cell);
+    }
+    t.rows.push_back(std::move(row));
+  }
+  if (has_validation && order.size() > 1) {
+    std::vector<std::string> row{"best on validation"};
+    for (double b : budgets) {
+      std::size_t best = SIZE_MAX;
+      for (std::size_t r = 0; r < s.csv.rows(); ++r)
+        if (budget[r] == b && std::isfinite(val[r]) && (best == SIZE_MAX || val[r] > val[best])) best = r;
+      row.push_back(best == SIZE_MAX ? "-" : percent_cell(acc[best]) + " (" + s.csv.text(best, strat) + ")");
+    }
+    t.rows.push_back(std::move(row));
+  }
+  for (const auto& label : drawn) {
+    std::vector<std::string> row{label};
+    bool any = false;
+    for (double b : budgets) {
+      std::string cell = "-";
+      for (const auto& pt : published_)
+        if (published_label(pt) == label && pt.axis == "params_fraction" && pt.finetuned == finetuned &&
+            std::abs(pt.x - b) <= 1e-9) {
+          cell = percent_cell(pt.accuracy);
+          any = true;
+        }
+      row.push_back(cell);
+    }
+    if (any) t.rows.push_back(std::move(row));
+  }
+  const std::string brackets =
+      !has_validation ? "."
+      : finetuned     ? "; in brackets the validation accuracy (%) after fine-tuning (each model was selected on the "
+                        "validation split before fine-tuning)."
+                      : "; in brackets the validation accuracy (%) the model was selected on.";
+  doc_.paragraph("Test accuracy (%) by strategy and parameter budget" + when + brackets +
+                 (order.size() > 1 && has_validation
+                      ? " The row 'best on validation' gives, per budget, the test accuracy of the strategy with the "
+                        "highest validation accuracy (named in brackets): the choice a user would make without "
+                        "looking at the test set. '-': no model (or not fine-tuned)."
+                      : ""));
+  doc_.table_as_written(t);
+}
+
+void Builder::published_section() {
+  if (published_.empty()) return;
+  const std::string title = "Published results quoted for comparison";
+  doc_.heading(2, title);
+  summary_.sections.push_back(title);
+  doc_.paragraph(
+      "These accuracies are quoted from the publications below, not measured by idprune: their models, data "
+      "splits and training differ from ours (compare each against its own unpruned accuracy). They are drawn as "
+      "large black and grey marks in the figures whose axis they share.");
+  Table t;
+  t.header = {"method", "model", "dataset", "axis", "x", "test accuracy (%)", "unpruned (%)", "fine-tuned", "source"};
+  std::vector<std::string> sources;
+  for (const auto& p : published_) {
+    t.rows.push_back({p.method, p.model, p.dataset, p.axis, num(p.x), percent_cell(p.accuracy),
+                      percent_cell(p.original_accuracy), p.finetuned ? "yes" : "no", p.cite});
+    if (std::find(sources.begin(), sources.end(), p.cite + ": " + p.source) == sources.end())
+      sources.push_back(p.cite + ": " + p.source);
+  }
+  doc_.table_as_written(t);
+  doc_.paragraph("Sources:");
+  std::vector<std::vector<Span>> items;
+  for (const auto& src : sources) items.push_back({{src}});
+  doc_.bullets(items);
+  std::vector<std::string> undrawn;
+  for (const auto& p : published_)
+    if (std::find(published_drawn_.begin(), published_drawn_.end(), published_label(p)) == published_drawn_.end() &&
+        std::find(undrawn.begin(), undrawn.end(), p.method + " (" + p.axis + ")") == undrawn.end())
+      undrawn.push_back(p.method + " (" + p.axis + ")");
+  if (!undrawn.empty()) {
+    std::string list;
+    for (const auto& u : undrawn) list += (list.empty() ? "" : ", ") + u;
+    doc_.paragraph("Not drawn (no figure of these results has their axis): " + list +
+                   ". params_fraction points go on the Pareto fronts (pareto.csv), hidden_kept_fraction points on "
+                   "the all-layer sweep figure (results.csv).");
+  }
+  std::vector<fs::path> files;
+  for (const auto& p : published_)
+    if (std::find(files.begin(), files.end(), p.file) == files.end()) files.push_back(p.file);
+  provenance({}, files);
 }
 
 void Builder::id_bench_section(const IdBenchStudy& s) {
@@ -618,6 +896,84 @@ void Builder::single_rank_bars(const IdBenchStudy& s, const std::string& matrix,
              (p.logy ? "; logarithmic time axis." : "."));
 }
 
+void Builder::compress_scale_section(const CompressScaleStudy& s) {
+  if (s.curves.empty()) {
+    summary_.missing.push_back("compression time vs rows and its GEMM bound (bench-compress-scale*.json)");
+    return;
+  }
+  const std::string title = "Compression time vs compression-set rows, against the GEMM lower bound";
+  doc_.heading(2, title);
+  summary_.sections.push_back(title);
+  std::vector<const CompressScaleCurve*> curves;
+  for (const auto& c : s.curves) curves.push_back(&c);
+  std::stable_sort(curves.begin(), curves.end(), [](const CompressScaleCurve* a, const CompressScaleCurve* b) {
+    return a->ranks != b->ranks ? a->ranks < b->ranks : a->threads < b->threads;
+  });
+  const auto layout = [](const CompressScaleCurve& c) {
+    return num(c.ranks) + " rank" + (c.ranks == 1 ? "" : "s") + " x " + num(c.threads) + " thread" +
+           (c.threads == 1 ? "" : "s");
+  };
+  static constexpr std::array<const char*, 6> colors{"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"};
+  Plot p;
+  p.name = next_figure_name("compress-scale");
+  p.title = "One greedy compression point: time vs rows of the compression set";
+  p.xlabel = "rows of the compression set";
+  p.ylabel = "time (seconds)";
+  p.logx = p.logy = true;
+  p.key = "top left";
+  for (std::size_t i = 0; i < curves.size(); ++i) {
+    const CompressScaleCurve& c = *curves[i];
+    Series measured{"measured, " + layout(c), {}, {}, "linespoints", ""};
+    Series bound{"GEMM bound, " + layout(c), {}, {}, "lines", "2"};
+    measured.color = bound.color = colors[i % colors.size()];
+    for (const auto& r : c.runs) {
+      measured.x.push_back(r.rows);
+      measured.y.push_back(r.seconds);
+      bound.x.push_back(r.rows);
+      bound.y.push_back(r.bound_seconds);
+    }
+    sort_by_x(measured);
+    sort_by_x(bound);
+    p.series.push_back(std::move(measured));
+    p.series.push_back(std::move(bound));
+  }
+  figure(p,
+         "Log-log axes. Solid: the measured time of one compression point (activations and factorizations of every "
+         "hidden layer, the slowest rank); dashed, same colour: its lower bound, the point's floating-point work "
+         "divided by ranks x the DGEMM rate measured in the same run. One pair of curves per bench-compress-scale "
+         "file (rank and thread count).");
+  Table t;
+  t.header = {"ranks",    "threads",       "DGEMM GFLOP/s per rank", "rows",
+              "streamed", "activations s", "factorization s",        "total s",
+              "GFLOP",    "bound s",       "time / bound",           "peak RSS MiB (largest rank)"};
+  for (const CompressScaleCurve* c : curves)
+    for (const auto& r : c->runs)
+      t.rows.push_back({num(c->ranks), num(c->threads), num(c->gemm_gflops_per_rank), num(r.rows, 12),
+                        r.streamed ? "yes" : "no", num(r.activation_seconds), num(r.factorization_seconds),
+                        num(r.seconds), num(r.gflop), num(r.bound_seconds), num(r.ratio, 3),
+                        num(r.peak_rss_bytes / 1048576.0, 6)});
+  doc_.table(t, options_.max_table_rows);
+  // The same rows at several rank counts: how the time and memory per rank compare with the fewest ranks.
+  if (curves.size() > 1) {
+    const CompressScaleCurve& base = *curves.front();
+    std::vector<std::string> notes;
+    for (std::size_t i = 1; i < curves.size(); ++i)
+      for (const auto& r : curves[i]->runs)
+        for (const auto& b : base.runs)
+          if (b.rows == r.rows)
+            notes.push_back(num(r.rows, 12) + " rows, " + layout(*curves[i]) + " against " + layout(base) + ": time x" +
+                            num(r.seconds / b.seconds, 3) + ", peak RSS per rank x" +
+                            num(r.peak_rss_bytes / b.peak_rss_bytes, 3));
+    if (!notes.empty()) {
+      std::vector<std::vector<Span>> items;
+      for (const auto& n : notes) items.push_back({{n}});
+      doc_.paragraph("Against the first layout, at equal rows:");
+      doc_.bullets(items);
+    }
+  }
+  provenance(s.provenance, s.files);
+}
+
 ReportSummary Builder::build(const Results& res) {
   const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm utc{};
@@ -625,6 +981,7 @@ ReportSummary Builder::build(const Results& res) {
   std::ostringstream when;
   when << std::put_time(&utc, "%Y-%m-%d %H:%M:%S UTC");
 
+  published_ = res.published;
   doc_.heading(1, options_.title);
   std::vector<Span> intro{
       {"Built by idprune " + version_string() + " (" + git_revision() + ") on " + when.str() + " from "}};
@@ -646,6 +1003,8 @@ ReportSummary Builder::build(const Results& res) {
   pareto_section(res.pareto);
   if (res.pareto.empty()) summary_.missing.push_back("Pareto fronts (pareto.csv)");
   id_bench_section(res.id_bench);
+  compress_scale_section(res.compress_scale);
+  published_section();
 
   doc_.heading(2, "Not found in these results");
   if (summary_.missing.empty()) {
@@ -706,7 +1065,13 @@ ReportSummary build_report(const ReportOptions& options) {
             "' exists and is not an idprune report folder; refusing to replace it (choose another --out)");
 
   // Read everything first: a malformed input fails before anything is written.
-  const Results res = scan_results(options.result_dirs);
+  Results res = scan_results(options.result_dirs);
+  for (const auto& file : options.published) {
+    require(fs::is_regular_file(file), "report: published-results file '", file.string(), "' does not exist");
+    auto points = read_published(file);
+    res.published.insert(res.published.end(), points.begin(), points.end());
+    res.published_files.push_back(file);
+  }
   require(
       !res.files.empty(), "report: no result files in ",
       [&] {
@@ -714,7 +1079,8 @@ ReportSummary build_report(const ReportOptions& options) {
         for (const auto& d : res.scanned) s += (s.empty() ? "'" : ", '") + d.string() + "'";
         return s.empty() ? std::string("the given folders") : s;
       }(),
-      " (looked for lowrank*.csv, bench-cpqr*.json, results.csv, pareto.csv, bench-id*.json)");
+      " (looked for lowrank*.csv, bench-cpqr*.json, results.csv, pareto.csv, bench-id*.json, "
+      "bench-compress-scale*.json)");
 
   fs::create_directories(out.parent_path().empty() ? fs::path(".") : out.parent_path());
   const fs::path work = make_temp_sibling(out, "tmp");

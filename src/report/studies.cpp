@@ -130,7 +130,8 @@ Table csv_as_table(const CsvTable& csv) {
 bool is_known_file(const std::string& name) {
   return name == "results.csv" || name == "pareto.csv" || (starts_with(name, "lowrank") && ends_with(name, ".csv")) ||
          (starts_with(name, "bench-cpqr") && ends_with(name, ".json")) ||
-         (starts_with(name, "bench-id") && ends_with(name, ".json"));
+         (starts_with(name, "bench-id") && ends_with(name, ".json")) ||
+         (starts_with(name, "bench-compress-scale") && ends_with(name, ".json"));
 }
 
 }  // namespace
@@ -437,6 +438,115 @@ void read_bench_id(const fs::path& file, IdBenchStudy& study) {
   }
 }
 
+void read_bench_compress_scale(const fs::path& file, CompressScaleStudy& study) {
+  const json doc = read_json(file);
+  require(doc.is_object(), file.string(), ": expected a JSON object (idprune bench compress-scale --json), found ",
+          doc.type_name());
+  const auto positive = [&](const json& j, const std::string& key, const std::string& where) {
+    const json& v = json_member(j, key, file, where);
+    require(v.is_number() && v.get<double>() > 0, file.string(), ": ", where, ".", key, ": '", v.dump(),
+            "' is not a number > 0");
+    return v.get<double>();
+  };
+  const json& benchmark = json_member(doc, "benchmark", file, "top level");
+  require(benchmark == "compress-scale", file.string(), ": benchmark is ", benchmark.dump(),
+          ", expected \"compress-scale\" (the output of idprune bench compress-scale --json)");
+  CompressScaleCurve c;
+  c.file = file;
+  c.ranks = positive(doc, "ranks", "top level");
+  c.threads = positive(doc, "threads", "top level");
+  c.gemm_gflops_per_rank = positive(doc, "gemm_gflops_per_rank", "top level");
+  const json& runs = json_member(doc, "runs", file, "top level");
+  require(runs.is_array() && !runs.empty(), file.string(), ": runs: expected a non-empty array, found ",
+          runs.is_array() ? std::string("an empty one") : std::string(runs.type_name()));
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const std::string where = "runs[" + std::to_string(i) + "]";
+    const json& r = runs[i];
+    CompressScaleRun run;
+    run.rows = positive(r, "rows", where);
+    run.seconds = positive(r, "seconds", where);
+    run.gflop = positive(r, "gflop", where);
+    run.bound_seconds = positive(r, "bound_seconds", where);
+    run.ratio = r.contains("ratio") ? positive(r, "ratio", where) : run.seconds / run.bound_seconds;
+    run.peak_rss_bytes = positive(r, "peak_rss_bytes", where);
+    for (auto [key, field] : {std::pair{"activation_seconds", &run.activation_seconds},
+                              std::pair{"factorization_seconds", &run.factorization_seconds}}) {
+      const json& v = json_member(r, key, file, where);
+      require(v.is_number() && v.get<double>() >= 0, file.string(), ": ", where, ".", key, ": '", v.dump(),
+              "' is not a number >= 0");
+      *field = v.get<double>();
+    }
+    if (r.contains("streamed")) {
+      require(r["streamed"].is_boolean(), file.string(), ": ", where, ".streamed: expected true or false");
+      run.streamed = r["streamed"].get<bool>();
+    }
+    c.runs.push_back(run);
+  }
+  study.curves.push_back(std::move(c));
+  study.files.push_back(file);
+  // Provenance: the top-level scalar fields, every distinct value over the files.
+  for (const auto& [key, value] : doc.items()) {
+    if (!value.is_primitive()) continue;
+    const std::string text = json_scalar_text(value);
+    auto it = std::find_if(study.provenance.fields.begin(), study.provenance.fields.end(),
+                           [&](const auto& f) { return f.first == key; });
+    if (it == study.provenance.fields.end()) {
+      study.provenance.fields.emplace_back(key, text);
+    } else if (("; " + it->second + ";").find("; " + text + ";") == std::string::npos) {
+      it->second += "; " + text;
+    }
+  }
+}
+
+std::vector<PublishedPoint> read_published(const fs::path& file) {
+  const CsvTable csv = CsvTable::read(file.string());
+  const std::size_t method = csv.column("method"), source = csv.column("source"), axis = csv.column("axis"),
+                    x = csv.column("x"), accuracy = csv.column("accuracy");
+  const auto optional = [&](const char* name) { return csv.has(name) ? csv.column(name) : SIZE_MAX; };
+  const std::size_t cite = optional("cite"), model = optional("model"), dataset = optional("dataset"),
+                    original = optional("original_accuracy"), finetuned = optional("finetuned");
+  std::vector<PublishedPoint> points;
+  for (std::size_t r = 0; r < csv.rows(); ++r) {
+    const std::string at = file.string() + ":" + std::to_string(csv.line(r)) + ": ";
+    PublishedPoint p;
+    p.file = file;
+    p.method = csv.text(r, method);
+    p.source = csv.text(r, source);
+    require(!p.method.empty() && !p.source.empty(), at,
+            "every published point needs a method and its source (the citation)");
+    p.cite = cite == SIZE_MAX || csv.text(r, cite).empty() ? p.source : csv.text(r, cite);
+    if (model != SIZE_MAX) p.model = csv.text(r, model);
+    if (dataset != SIZE_MAX) p.dataset = csv.text(r, dataset);
+    p.axis = csv.text(r, axis);
+    require(p.axis == "params_fraction" || p.axis == "hidden_kept_fraction" || p.axis == "hidden_pruned_fraction", at,
+            "column 'axis': '", p.axis, "' is not params_fraction, hidden_kept_fraction or hidden_pruned_fraction");
+    p.x = csv.number(r, x);
+    require(p.x >= 0.0 && p.x <= 1.0, at, "column 'x': ", csv.text(r, x), " is outside [0, 1] (a fraction)");
+    if (p.axis == "hidden_pruned_fraction") {
+      p.axis = "hidden_kept_fraction";
+      p.x = 1.0 - p.x;
+    }
+    p.accuracy = csv.number(r, accuracy);
+    require(p.accuracy >= 0.0 && p.accuracy <= 100.0, at, "column 'accuracy': ", csv.text(r, accuracy),
+            " is outside [0, 100] (percent)");
+    p.original_accuracy = nan;
+    if (original != SIZE_MAX && !csv.text(r, original).empty()) {
+      p.original_accuracy = csv.number(r, original);
+      require(p.original_accuracy >= 0.0 && p.original_accuracy <= 100.0, at,
+              "column 'original_accuracy': ", csv.text(r, original), " is outside [0, 100] (percent)");
+    }
+    if (finetuned != SIZE_MAX) {
+      const std::string f = lower(csv.text(r, finetuned));
+      require(f.empty() || f == "yes" || f == "no" || f == "true" || f == "false", at, "column 'finetuned': '",
+              csv.text(r, finetuned), "' is not yes or no");
+      p.finetuned = f == "yes" || f == "true";
+    }
+    points.push_back(std::move(p));
+  }
+  require(!points.empty(), file.string(), ": no published points (a header and at least one row are needed)");
+  return points;
+}
+
 Results scan_results(const std::vector<fs::path>& dirs) {
   Results res;
   std::vector<fs::path> folders;
@@ -475,6 +585,8 @@ Results scan_results(const std::vector<fs::path>& dirs) {
         res.cpqr_bench.push_back(read_bench_cpqr(f));
       } else if (starts_with(name, "bench-id")) {
         read_bench_id(f, res.id_bench);
+      } else if (starts_with(name, "bench-compress-scale")) {
+        read_bench_compress_scale(f, res.compress_scale);
       }
     }
   }

@@ -106,6 +106,10 @@ fs::path write_fixtures(const fs::path& root) {
   write_text_file(res / "pareto" / "pareto.csv", pareto_csv());
   write_text_file(res / "bench-engines" / "bench-id-np1.json", bench_id_json(1, 0.375, 0.125));
   write_text_file(res / "bench-engines" / "bench-id-np2.json", bench_id_json(2, 0.1875, 0.0625));
+  write_text_file(res / "scale" / "bench-compress-scale-np1.json",
+                  R"({"benchmark": "compress-scale", "ranks": 1, "threads": 2, "gemm_gflops_per_rank": 100,
+  "runs": [{"rows": 1000, "streamed": false, "activation_seconds": 0.1, "factorization_seconds": 0.05,
+            "seconds": 0.2, "gflop": 10, "bound_seconds": 0.1, "ratio": 2, "peak_rss_bytes": 104857600}]})");
   return res;
 }
 
@@ -153,8 +157,8 @@ TEST_F(BuiltReport, WritesHtmlMarkdownAndOnePngPerFigure) {
   const std::string html = read_text_file(out / "index.html");
   const std::string md = read_text_file(out / "report.md");
   // lowrank (1) + cpqr m, n, square (3) + layer 1, hidden fraction, parameters (3) + pareto (1)
-  // + engines over ranks (1).
-  EXPECT_EQ(s.figures.size(), 9u);
+  // + engines over ranks (1) + compress-scale (1).
+  EXPECT_EQ(s.figures.size(), 10u);
   for (const auto& f : s.figures) {
     SCOPED_TRACE(f);
     EXPECT_TRUE(test::is_png(out / f));

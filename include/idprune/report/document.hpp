@@ -31,6 +31,9 @@ class Document {
   /// a line saying how many were left out and linking `full_href` (the complete data), if given.
   /// Cells are shown through significant_cell() (4 significant digits).
   void table(const Table& table, std::size_t max_rows, const std::string& full_href = "");
+  /// A table shown whole with its cells as written (already formatted, e.g. percentages to the two
+  /// decimals publications quote).
+  void table_as_written(const Table& table);
   /// Preformatted text (a config file), with a caption line.
   void code(const std::string& text, const std::string& caption);
 

@@ -18,6 +18,8 @@ struct Series {
   std::string style = "linespoints";  ///< gnuplot `with` style: linespoints, lines, points, boxes (bars)
   std::string dash;                   ///< gnuplot dashtype, e.g. "2" for dashed; empty = solid
   std::string color = "";             ///< e.g. "#555555"; empty: the next colour of the cycle
+  int point_type = 0;                 ///< gnuplot pt; 0: the next of the cycle
+  double point_size = 0.0;            ///< gnuplot ps; 0: by the number of points
 };
 
 struct Plot {
@@ -36,6 +38,8 @@ struct Plot {
   /// Labels of the xtics (same length; empty: the values themselves), e.g. the names of bars.
   std::vector<std::string> xtic_labels;
   std::vector<Series> series;
+  /// Image height relative to GnuplotOptions::height (room for a long legend below the plot).
+  double height_scale = 1.0;
 };
 
 enum class ImageFormat { png, svg };

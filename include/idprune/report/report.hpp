@@ -12,7 +12,10 @@ namespace idprune::report {
 
 struct ReportOptions {
   std::vector<std::filesystem::path> result_dirs;  ///< scanned as described in studies.hpp
-  std::filesystem::path out;                       ///< empty: result_dirs[0] / "report"
+  /// CSVs of published results (format at PublishedPoint), drawn as points beside ours and listed
+  /// with their sources.
+  std::vector<std::filesystem::path> published;
+  std::filesystem::path out;  ///< empty: result_dirs[0] / "report"
   GnuplotOptions gnuplot;
   std::size_t max_table_rows = 30;  ///< longer tables are shortened (the full file is linked)
   std::string title = "idprune report";

@@ -10,6 +10,9 @@
 //   pareto.csv       `idprune pareto --out DIR`: one row per strategy and budget
 //   bench-id*.json   `idprune bench id --json` (one file per rank count, e.g. bench-id-np2.json as
 //                    jobs/local/bench-engines.sh writes them): engine timings against ranks
+//   bench-compress-scale*.json  `idprune bench compress-scale --json` (one file per rank count, e.g.
+//                    bench-compress-scale-np2.json as jobs/local/compress-scale.sh writes them):
+//                    one compression point's time and its GEMM lower bound against rows
 //   config.ini       the resolved configuration of the run that wrote the folder (provenance)
 // Extra columns and keys are ignored (except provenance columns, which are shown).
 #include <filesystem>
@@ -110,6 +113,54 @@ struct IdBenchStudy {
   Provenance provenance;
 };
 
+/// One compression-set size of `idprune bench compress-scale`.
+struct CompressScaleRun {
+  double rows = 0;  ///< rows of the compression set (images, times 9 with --augment shifts)
+  bool streamed = false;
+  double activation_seconds = 0.0, factorization_seconds = 0.0;
+  double seconds = 0.0;        ///< the whole point (the slowest rank)
+  double gflop = 0.0;          ///< the point's floating-point work
+  double bound_seconds = 0.0;  ///< gflop / (ranks x the DGEMM rate measured in the same run)
+  double ratio = 0.0;          ///< seconds / bound_seconds
+  double peak_rss_bytes = 0;   ///< of the largest rank
+};
+
+/// One bench-compress-scale file: one rank and thread count, growing rows.
+struct CompressScaleCurve {
+  std::filesystem::path file;
+  double ranks = 1, threads = 1;
+  double gemm_gflops_per_rank = 0.0;
+  std::vector<CompressScaleRun> runs;
+};
+
+/// All bench-compress-scale files together.
+struct CompressScaleStudy {
+  std::vector<std::filesystem::path> files;
+  std::vector<CompressScaleCurve> curves;  ///< in the order read
+  Provenance provenance;
+};
+
+/// An accuracy quoted from a publication, drawn beside idprune's own results (never measured here).
+/// Read from a CSV given to the report (`idprune report --published FILE`), one row per point:
+///   method     the published method, e.g. "neuron merging"
+///   source     the full citation (authors, title, venue, year, table)
+///   axis       what x measures: params_fraction (parameters kept / original),
+///              hidden_kept_fraction (hidden neurons kept / original) or hidden_pruned_fraction
+///              (1 - hidden_kept_fraction; stored converted to hidden_kept_fraction)
+///   x          the value on that axis, in [0, 1]
+///   accuracy   test accuracy in percent, [0, 100]
+/// and optionally cite (short citation for legends; default: source), model, dataset,
+/// original_accuracy (the publication's unpruned model, percent), finetuned (yes/no; default no).
+struct PublishedPoint {
+  std::string method, source, cite, model, dataset;
+  std::string axis;  ///< params_fraction or hidden_kept_fraction
+  double x = 0.0;
+  double accuracy = 0.0;           ///< percent
+  double original_accuracy = 0.0;  ///< percent; NaN when not given
+  bool finetuned = false;
+  std::filesystem::path file;
+};
+
 /// Everything found in the result folders.
 struct Results {
   std::vector<std::filesystem::path> scanned;  ///< folders scanned
@@ -118,7 +169,10 @@ struct Results {
   std::vector<CpqrBenchStudy> cpqr_bench;
   std::vector<SweepStudy> sweeps;
   std::vector<ParetoStudy> pareto;
-  IdBenchStudy id_bench;  ///< all bench-id files together (one curve per engine over ranks)
+  IdBenchStudy id_bench;                  ///< all bench-id files together (one curve per engine over ranks)
+  CompressScaleStudy compress_scale;      ///< all bench-compress-scale files together
+  std::vector<PublishedPoint> published;  ///< from the files given with --published (not scanned)
+  std::vector<std::filesystem::path> published_files;
 };
 
 /// Name of the marker file a finished report folder holds (such folders are not scanned).
@@ -134,6 +188,13 @@ SweepStudy read_sweep(const std::filesystem::path& dir);
 ParetoStudy read_pareto(const std::filesystem::path& dir);
 /// Adds the timings of one bench-id file to `study`.
 void read_bench_id(const std::filesystem::path& file, IdBenchStudy& study);
+
+/// Adds the runs of one bench-compress-scale file to `study`.
+void read_bench_compress_scale(const std::filesystem::path& file, CompressScaleStudy& study);
+/// The points of one published-results CSV (format at PublishedPoint). Throws idprune::Error
+/// naming file, line and column for a missing column, a malformed number, an unknown axis, a value
+/// out of range or a file without points.
+std::vector<PublishedPoint> read_published(const std::filesystem::path& file);
 
 /// Key = value pairs of an INI file (comments and [sections] skipped), in file order.
 std::vector<std::pair<std::string, std::string>> read_ini(const std::filesystem::path& file);
