@@ -112,7 +112,10 @@ class MatrixView {
 
 /// Storage for large arrays (see LargePageAllocator): blocks of kLargeArrayBytes or more are
 /// aligned to 2 MiB and, on Linux, marked for transparent huge pages (madvise(MADV_HUGEPAGE)).
-inline constexpr std::size_t kLargeArrayBytes = std::size_t{4} << 20;
+/// 32 MiB is glibc's largest mmap threshold: smaller blocks are reused from the heap without new
+/// page faults, larger ones are always fresh mappings (huge pages on 4 MiB blocks cost a sweep more
+/// in zeroing than they saved).
+inline constexpr std::size_t kLargeArrayBytes = std::size_t{32} << 20;
 [[nodiscard]] void* allocate_large_array(std::size_t bytes);
 void free_large_array(void* p, std::size_t bytes) noexcept;
 
