@@ -140,7 +140,7 @@ int run_compress(const CompressRun& run) {
   // As `idprune pareto` reads and scores.
   const SelectionInputs in = load_selection_inputs(
       comm, "compress", run.model, run.read, run.data, run.compression.size, run.search.validation_size,
-      run.evaluation.test_size, run.compression.seed, run.evaluation.batch_rows, [&](const nn::Mlp& model) {
+      run.evaluation.test_size, run.compression.seed, run.evaluation, [&](const nn::Mlp& model) {
         require(model.num_hidden() >= 1, "compress: the model '", run.model, "' has no hidden layer");
         compress::check_compress_request(request, &model);
       });
