@@ -31,7 +31,8 @@ head -1 "$work/f64/results.csv" | grep -q 'precision' && fail "a float64 row has
 changed="$(column "$work/f32/results.csv" f32_changed_predictions)"
 [ "$(echo "$changed" | wc -l)" -eq 3 ] || fail "expected 3 f32_changed_predictions values, got: $changed"
 echo "$changed" | grep -qvE '^[0-9]+$' && fail "f32_changed_predictions not counts: $changed"
-"$idprune" sweep --help | grep -q 'precision' || fail "sweep --help does not document --precision"
+"$idprune" sweep --help >"$work/help.txt"
+grep -q -- "--precision" "$work/help.txt" || fail "sweep --help does not document --precision"
 
 # A resume in the other precision is refused, naming the precision.
 for pair in "f64 f32" "f32 f64"; do

@@ -31,6 +31,7 @@ compress::SweepProvenance provenance(nn::Precision precision) {
 ordered_json row_of(const compress::SweepProvenance& prov, double value, std::int64_t changes = 0) {
   compress::SweepRow row;
   row.value = value;
+  row.metrics.counts.samples = prov.test_samples;
   row.metrics.counts.precision_changes = changes;
   return compress::sweep_record(row, "greedy", compress::RankRule::eps, {}, prov);
 }
