@@ -127,8 +127,10 @@ struct Scorer::Weights {
     bool relu = false;
   };
   std::vector<Layer> layers;
-  std::vector<Float32Matrix> storage;  // the float32 factors
+  std::vector<Float32Matrix> storage;  // the float32 factors (`factors` points into them)
 
+  Weights(const Weights&) = delete;  // a copy would point into the original's storage
+  Weights& operator=(const Weights&) = delete;
   explicit Weights(const nn::Mlp& model) {
     storage.reserve(uz(model.num_layers()) * 2);
     for (index_t l = 0; l < model.num_layers(); ++l) {
