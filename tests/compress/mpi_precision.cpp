@@ -120,6 +120,44 @@ TEST(Float32Scorer, PredictionsChangeOnlyWhereRoundingCanSwapTheTopTwoLogits) {
   EXPECT_EQ(f32.original_scores().correct, sum_over_ranks(comm, correct));
 }
 
+// A constructed near tie: class 1's classifier weights are class 0's times (1 + 1e-10), with class
+// 0's exactly representable in float32. In float64 class 1 wins wherever class 0's logit is
+// positive and largest; in float32 the two columns round to the same weights, the logits tie and
+// the lowest class (0) wins. So float32 changes those predictions, and the Scorer must count them.
+TEST(Float32Scorer, CountsTheChangesOfAConstructedNearTie) {
+  const dist::Comm comm = dist::Comm::world();
+  Problem p = problem(504);
+  nn::DenseLayer& classifier = p.model.layer(p.model.num_layers() - 1);
+  const la::MatrixView w = classifier.factor_values(0);
+  for (index_t i = 0; i < w.rows(); ++i) {
+    w(i, 0) = static_cast<double>(static_cast<float>(8.0 * std::abs(w(i, 0)) + 0.5));
+    w(i, 1) = w(i, 0) * (1.0 + 1e-10);
+  }
+  classifier.bias_values()[0] = 0.0;
+  classifier.bias_values()[1] = 0.0;
+  compress::CompressedModel whole;
+  whole.model = p.model;
+  const std::vector<compress::CompressedModel> models{whole};
+  const auto f32 = scorer_for(p, comm, nn::Precision::f32, true);
+  const auto f64 = scorer_for(p, comm, nn::Precision::f64, false);
+  const std::vector<int> p32 = f32.predictions(whole);
+  const std::vector<int> p64 = f64.predictions(whole);
+  std::int64_t changed = 0;
+  std::int64_t ones = 0;
+  for (std::size_t i = 0; i < p32.size(); ++i) {
+    changed += p32[i] != p64[i] ? 1 : 0;
+    ones += p64[i] == 1 ? 1 : 0;
+    if (p64[i] == 1) {
+      EXPECT_EQ(p32[i], 0) << "row " << i << " of rank " << comm.rank();
+    }
+  }
+  const compress::Scores s = f32.score(models).front();
+  EXPECT_EQ(s.precision_changes, sum_over_ranks(comm, changed));
+  // The construction works: class 1 wins most rows in float64.
+  EXPECT_GE(sum_over_ranks(comm, ones), p.xt.rows() / 2);
+  EXPECT_EQ(s.precision_changes, sum_over_ranks(comm, ones));
+}
+
 // The float32 counts (correct, agreement, changed predictions) on any number of ranks equal those
 // of one process holding the whole set, and do not depend on the number of threads or the batch.
 TEST(Float32Scorer, CountsDoNotDependOnRanksThreadsOrBatches) {
