@@ -107,7 +107,10 @@ void print_summary(const CompressRun& run, const nn::Mlp& model, const compress:
             << percent(network.original_validation.accuracy()) << ", " << network.validation.samples << " images)\n"
             << "test accuracy: " << percent(network.test.accuracy()) << " (original "
             << percent(network.original_test.accuracy()) << ", " << network.test.samples
-            << " images; predictions equal to the original's on " << percent(network.test.agreement()) << ")\n\n"
+            << " images; predictions equal to the original's on " << percent(network.test.agreement()) << ")\n"
+            << (run.evaluation.precision == nn::Precision::f32 ? "scores: float32 forward passes (--precision f32)\n"
+                                                               : "")
+            << "\n"
             << compress::format_sensitivity_table(network.sensitivity) << "\n";
   if (tuned)
     std::cout << "after fine-tuning (" << run.finetune.epochs << " epochs, learning rate " << run.finetune.learning_rate

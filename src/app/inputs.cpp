@@ -178,6 +178,7 @@ compress::CompressionProvenance SelectionInputs::provenance(std::uint64_t seed) 
   prov.compression_size = compression_set.global_rows();
   prov.validation_size = validation.samples();
   prov.seed = seed;
+  prov.evaluation_precision = test.options().precision;
   return prov;
 }
 

@@ -58,6 +58,19 @@ if "$idprune" eval --model "$model" --data "$data" --precision f16 >"$work/bad.l
 fi
 grep -q 'precision' "$work/bad.log" || fail "--precision f16: no clear message"
 
+# pareto and compress: a float32 study says so in pareto.csv and refuses a float64 resume; a
+# float32-scored model file records it in its metadata.
+pareto=(pareto --model "$model" --data "$data" --strategies greedy --budgets 0.3 --compression-size 200
+  --validation-size 300 --test-size 200 --threads 1 --no-report --out "$work/pareto")
+"$idprune" "${pareto[@]}" --precision f32 >"$work/pareto.log" 2>&1 || { cat "$work/pareto.log"; fail "f32 pareto"; }
+[ "$(column "$work/pareto/pareto.csv" precision | sort -u)" = "f32" ] || fail "pareto.csv lacks precision = f32"
+if "$idprune" "${pareto[@]}" --resume >"$work/pareto.log" 2>&1; then fail "a f64 resume of a f32 pareto was accepted"; fi
+grep -q 'precision' "$work/pareto.log" || { cat "$work/pareto.log"; fail "the pareto refusal does not name the precision"; }
+"$idprune" compress --model "$model" --data "$data" --budget 0.3 --compression-size 200 --validation-size 300 \
+  --test-size 200 --threads 1 --precision f32 --out "$work/c.safetensors" >"$work/compress.log" 2>&1 ||
+  { cat "$work/compress.log"; fail "f32 compress"; }
+grep -aq '"idprune.evaluation_precision":"f32"' "$work/c.safetensors" || fail "the model file does not record f32 scores"
+
 # Ranks divide rows, never the counts.
 if [ -n "$mpiexec_bin" ]; then
   for np in 2 3; do
