@@ -20,10 +20,12 @@
 //
 // Precision (ScorerOptions::precision): float64 by default; float32 scores the forward pass a
 // deployed float32 model computes (nn::Float32Mlp): the set, every weight and bias rounded to
-// float32 once, sgemm products and float32 bias and activation. Only the first layer is shared
-// (its columns C of the float32 product fl(X) fl(W_1) are what the model's own product computes);
-// the second-layer shortcut is a float64 device and is not used in float32. Both precisions
-// score the same compressed model: compression (activations, CPQR, least squares) is float64.
+// float32 once, sgemm products and float32 bias and activation. Only the first layer is shared:
+// columns C of the float32 product fl(X) fl(W_1) are the model's own product fl(X) fl(W_1)(:, C)
+// up to the summation order of the BLAS kernel, within the same float32 error bound
+// (nn::float32_error_bound). The second-layer shortcut is a float64 device and is not used in
+// float32. Both precisions score the same compressed model: compression (activations, CPQR,
+// least squares) is float64.
 #include <cstdint>
 #include <memory>
 #include <span>
