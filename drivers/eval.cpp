@@ -19,7 +19,7 @@ namespace idprune::cli {
 
 namespace {
 
-const char* const kUsage = R"(--model MODEL --data DIR [--split test|train] [--predictions FILE]
+const char* const kUsage = R"(--model MODEL --data DIR [--split test|train] [--predictions FILE] [--precision f64|f32]
 
 Classifies every sample of the split and prints the accuracy acc(M) = correct / total, the
 accuracy of each class, and the model's size. MODEL is a .safetensors file (a PyTorch state dict
@@ -28,6 +28,8 @@ order; docs/model-files.md) or a folder of W1.npy ... Wk.npy, Ws.npy. --predicti
 index,label,prediction for every sample. Under mpirun each rank reads and classifies
 only its contiguous block of rows; the integer counts are summed exactly, so the figures do not
 depend on the number of ranks. Every rank must read the same model and data (compared by content).
+--precision f32 classifies as a deployed float32 model (weights and inputs rounded to float32, sgemm);
+--compare-precision also prints how many predictions differ between float32 and float64.
 
 Example:
   idprune eval --model data/models/fashion-mnist-small.safetensors --data data/fashion-mnist-small)";
@@ -48,6 +50,8 @@ int run_eval(const std::vector<std::string>& args) {
       "batch", po::value<long>()->default_value(2048), "rows per forward pass (memory vs. GEMM size)")(
       "predictions", po::value<std::string>(), "also write every sample's label and prediction (CSV) to this file");
   add_layer_order_option(options);
+  app::add_precision_options(options);
+  app::add_compare_precision_option(options);
   po::variables_map vm;
   if (!parse("eval", kUsage, options, args, vm)) return 0;
   const auto comm = dist::Comm::world();
@@ -58,6 +62,8 @@ int run_eval(const std::vector<std::string>& args) {
   const auto split = split_name == "test" ? data::Split::test : data::Split::train;
   const long batch = vm["batch"].as<long>();
   require(batch > 0, "eval: --batch=", batch, " must be positive");
+  app::EvaluationOptions precision;
+  app::read_precision_options("eval", vm, precision);
 
   // Every rank reads the (small) model and checks the data; a failure on any rank is reported once.
   std::string model_sha256;
@@ -70,10 +76,17 @@ int run_eval(const std::vector<std::string>& args) {
                          }));
   check_same_data(comm, "eval", dir, data_sha256);
   const auto start = std::chrono::steady_clock::now();
-  const nn::ClassCounts counts = nn::evaluate_split(model, dir, split, comm, batch);
+  const nn::ClassCounts counts = nn::evaluate_split(model, dir, split, comm, batch, precision.precision);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Every sample's prediction in both precisions (gathered on every rank): how many float32 changes.
+  std::int64_t changed = 0;
+  if (precision.compare_precision) {
+    const nn::SplitPredictions a = nn::predict_split(model, dir, split, comm, batch, nn::Precision::f64);
+    const nn::SplitPredictions b = nn::predict_split(model, dir, split, comm, batch, nn::Precision::f32);
+    for (std::size_t i = 0; i < a.predictions.size(); ++i) changed += a.predictions[i] != b.predictions[i] ? 1 : 0;
+  }
   if (vm.count("predictions")) {
-    const nn::SplitPredictions p = nn::predict_split(model, dir, split, comm, batch);
+    const nn::SplitPredictions p = nn::predict_split(model, dir, split, comm, batch, precision.precision);
     dist::check_collective(comm, dist::capture_error([&] {
                              if (comm.rank() == 0) nn::write_predictions_csv(vm["predictions"].as<std::string>(), p);
                            }));
@@ -87,11 +100,14 @@ int run_eval(const std::vector<std::string>& args) {
             << "parameters: " << model.parameter_count() << "\n"
             << "flops per sample: " << std::fixed << std::setprecision(0) << model.flops_per_sample() << "\n"
             << "data: " << dir << " (" << split_name << " split)\n"
+            << "precision: " << nn::to_string(precision.precision) << "\n"
             << "accuracy: " << counts.correct_total() << " / " << counts.samples() << " = "
             << percent(counts.correct_total(), counts.samples()) << "\n";
   for (std::size_t c = 0; c < counts.total.size(); ++c)
     std::cout << "class " << std::left << std::setw(4) << c << std::right << std::setw(7) << counts.correct[c] << " / "
               << std::setw(6) << counts.total[c] << " = " << percent(counts.correct[c], counts.total[c]) << "\n";
+  if (precision.compare_precision)
+    std::cout << "f32 changed predictions: " << changed << " / " << counts.samples() << "\n";
   std::cout << "ranks: " << comm.size() << ", time " << std::setprecision(3) << seconds << " s\n";
   return 0;
 }

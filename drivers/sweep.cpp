@@ -31,6 +31,12 @@ second signal stops it at once, leaving what is on disk for --resume. Under mpir
 Open MPI's mpirun passes it on to every rank, whereas it SIGKILLs the ranks about 1 s after passing
 on a SIGTERM. One run at a time per folder: DIR/idprune.lock names the run that holds it.
 
+--precision f32 evaluates each compressed model as a deployed float32 model would (weights and
+inputs rounded to float32, sgemm); the models themselves are compressed in float64 either way, so
+the kept neurons do not depend on it. Rows then carry precision = f32. --compare-precision also
+runs each model in the other precision and records f32_changed_predictions, the number of test
+predictions that differ between float32 and float64 (a second forward pass per model).
+
 Example:
   idprune sweep --model data/models/fashion-mnist-small.safetensors --data data/fashion-mnist-small \
                 --strategy greedy --rule eps --grid 0.01,0.1,1 --out results/greedy)";
@@ -59,6 +65,7 @@ int run_sweep(const std::vector<std::string>& args) {
   add_compression_set_options(options, "seed of the compression set and the random strategy",
                               "pivot engine: tsqr | gram | sketch | scalapack | lapack", true);
   add_evaluation_options(options, "test rows per evaluation task");
+  add_compare_precision_option(options);
   options.add_options()("wave", po::value<long>()->default_value(0), "points per wave (0: 2 x threads)")(
       "progress-interval", real(30.0), "seconds between progress lines when stderr is not a terminal")(
       "mean-compensation", po::bool_switch()->default_value(false),

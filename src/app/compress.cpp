@@ -107,7 +107,10 @@ void print_summary(const CompressRun& run, const nn::Mlp& model, const compress:
             << percent(network.original_validation.accuracy()) << ", " << network.validation.samples << " images)\n"
             << "test accuracy: " << percent(network.test.accuracy()) << " (original "
             << percent(network.original_test.accuracy()) << ", " << network.test.samples
-            << " images; predictions equal to the original's on " << percent(network.test.agreement()) << ")\n\n"
+            << " images; predictions equal to the original's on " << percent(network.test.agreement()) << ")\n"
+            << (run.evaluation.precision == nn::Precision::f32 ? "scores: float32 forward passes (--precision f32)\n"
+                                                               : "")
+            << "\n"
             << compress::format_sensitivity_table(network.sensitivity) << "\n";
   if (tuned)
     std::cout << "after fine-tuning (" << run.finetune.epochs << " epochs, learning rate " << run.finetune.learning_rate
@@ -140,7 +143,7 @@ int run_compress(const CompressRun& run) {
   // As `idprune pareto` reads and scores.
   const SelectionInputs in = load_selection_inputs(
       comm, "compress", run.model, run.read, run.data, run.compression.size, run.search.validation_size,
-      run.evaluation.test_size, run.compression.seed, run.evaluation.batch_rows, [&](const nn::Mlp& model) {
+      run.evaluation.test_size, run.compression.seed, run.evaluation, [&](const nn::Mlp& model) {
         require(model.num_hidden() >= 1, "compress: the model '", run.model, "' has no hidden layer");
         compress::check_compress_request(request, &model);
       });

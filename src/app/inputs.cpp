@@ -178,13 +178,15 @@ compress::CompressionProvenance SelectionInputs::provenance(std::uint64_t seed) 
   prov.compression_size = compression_set.global_rows();
   prov.validation_size = validation.samples();
   prov.seed = seed;
+  prov.evaluation_precision = test.options().precision;
   return prov;
 }
 
 SelectionInputs load_selection_inputs(const dist::Comm& comm, const std::string& command, const std::string& model_path,
                                       const nn::ModelReadOptions& read, const std::string& data_dir,
                                       long compression_size, long validation_size, long test_size, std::uint64_t seed,
-                                      long batch_rows, const std::function<void(const nn::Mlp&)>& check_model) {
+                                      const EvaluationOptions& evaluation,
+                                      const std::function<void(const nn::Mlp&)>& check_model) {
   std::string model_sha256;
   nn::Mlp model = load_model_on_every_rank(comm, command, model_path, model_sha256, read);
   SelectionData d;
@@ -195,11 +197,14 @@ SelectionInputs load_selection_inputs(const dist::Comm& comm, const std::string&
                          }));
   check_same_data(comm, command, data_dir, d.data_sha256);
   compress::ScorerOptions vopts;
-  vopts.batch_rows = batch_rows;
+  vopts.batch_rows = evaluation.batch_rows;
   vopts.cross_entropy = true;
   vopts.second_layer_shortcut = false;
+  vopts.precision = evaluation.precision;
   compress::ScorerOptions topts;
-  topts.batch_rows = batch_rows;
+  topts.batch_rows = evaluation.batch_rows;
+  topts.precision = evaluation.precision;
+  topts.compare_precision = evaluation.compare_precision;
   compress::Scorer validation(model, std::move(d.xv), std::move(d.yv), comm, vopts);
   compress::Scorer test(model, std::move(d.xt), std::move(d.yt), comm, topts);
   return SelectionInputs{std::move(model),

@@ -71,6 +71,32 @@ void add_evaluation_options(po::options_description& options, const char* batch_
                         "evaluate on the first N test images (0: all)")(
       "threads", po::value<int>()->default_value(0), "threads per rank (0: the cores this process may use)")(
       "batch-rows", po::value<long>()->default_value(500), batch_rows_help);
+  add_precision_options(options);
+}
+
+void add_precision_options(po::options_description& options) {
+  options.add_options()("precision", po::value<std::string>()->default_value("f64"),
+                        "arithmetic of the evaluation forward passes (test and validation accuracy, agreement): f64, "
+                        "or f32 (a deployed float32 model: weights and inputs rounded once, sgemm). Compression "
+                        "(activations, CPQR, least squares) is float64 whatever this says; results record it and "
+                        "a resume refuses the other precision");
+}
+
+void add_compare_precision_option(po::options_description& options) {
+  options.add_options()("compare-precision", po::bool_switch()->default_value(false),
+                        "also run every model in the other precision and record f32_changed_predictions, the test "
+                        "predictions that differ between its float32 and float64 forward passes (a second forward "
+                        "pass per model)");
+}
+
+void read_precision_options(const std::string& command, const po::variables_map& vm, EvaluationOptions& out) {
+  const std::string name = vm["precision"].as<std::string>();
+  try {
+    out.precision = nn::parse_precision(name);
+  } catch (const Error&) {
+    throw Error(detail::concat(command, ": --precision=", name, " (f64 or f32)"));
+  }
+  out.compare_precision = vm.count("compare-precision") != 0 && vm["compare-precision"].as<bool>();
 }
 
 EvaluationOptions evaluation_options(const std::string& command, const po::variables_map& vm) {
@@ -80,6 +106,7 @@ EvaluationOptions evaluation_options(const std::string& command, const po::varia
   out.batch_rows = vm["batch-rows"].as<long>();
   require(out.batch_rows >= 1, command, ": --batch-rows=", out.batch_rows, " (needs >= 1)");
   out.threads = vm["threads"].as<int>();
+  read_precision_options(command, vm, out);
   return out;
 }
 

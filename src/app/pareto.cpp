@@ -77,6 +77,9 @@ nlohmann::ordered_json row_provenance(const ParetoRun& run, const compress::Pare
   prov["git_revision"] = git_revision();
   prov["version"] = version_string();
   prov["blas_core"] = la::blas_core_name();
+  // As in sweep rows: float64 keeps the historical columns, a float32 evaluation is always marked.
+  if (run.evaluation.precision != nn::Precision::f64)
+    prov["precision"] = std::string(nn::to_string(run.evaluation.precision));
   return prov;
 }
 
@@ -141,7 +144,7 @@ int run_pareto(const ParetoRun& run, const CommandLine& command_line) {
   // compression set both come from the training images; the test set is read only for evaluation.
   const SelectionInputs in =
       load_selection_inputs(comm, "pareto", run.model, {}, run.data, run.compression.size, run.search.validation_size,
-                            run.evaluation.test_size, run.compression.seed, run.evaluation.batch_rows);
+                            run.evaluation.test_size, run.compression.seed, run.evaluation);
 
   // What a resumed run must share with the finished strategies: every option that decides results,
   // the inputs by content (not by path).

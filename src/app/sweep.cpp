@@ -42,6 +42,8 @@ compress::SweepProvenance sweep_provenance(const SweepRun& run, const SweepData&
   prov.git_revision = git_revision();
   prov.version = version_string();
   prov.blas_core = la::blas_core_name();
+  prov.precision = run.evaluation.precision;
+  prov.compare_precision = run.evaluation.compare_precision;
   return prov;
 }
 
@@ -123,6 +125,8 @@ int run_sweep(const SweepRun& run, const CommandLine& command_line) {
 
   compress::ScorerOptions scoring;
   scoring.batch_rows = run.evaluation.batch_rows;
+  scoring.precision = run.evaluation.precision;
+  scoring.compare_precision = run.evaluation.compare_precision;
   const compress::Scorer test(model, std::move(d.xt), std::move(d.yt), comm, scoring);
   prov.original_accuracy = test.original_scores().accuracy();
   std::optional<compress::CompressionEngine> engine_slot;

@@ -395,6 +395,8 @@ nn::Metadata compression_metadata(const nn::Mlp& original, const CompressedNetwo
   key("test_samples", std::to_string(network.test.samples));
   key("original_validation_accuracy", number(network.original_validation.accuracy()));
   key("original_test_accuracy", number(network.original_test.accuracy()));
+  if (provenance.evaluation_precision != nn::Precision::f64)
+    key("evaluation_precision", std::string(nn::to_string(provenance.evaluation_precision)));
   key("original_sha256", provenance.original_sha256);
   if (!provenance.data_sha256.empty()) key("data_sha256", provenance.data_sha256);
   key("version", version_string());

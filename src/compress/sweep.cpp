@@ -113,6 +113,9 @@ nlohmann::ordered_json sweep_record(const SweepRow& row, std::string_view strate
   r["layers"] = layers_label(layers);
   r["test_accuracy"] = m.test_accuracy;
   r["agreement"] = m.agreement;
+  // Float64 rows keep the historical columns; a float32 evaluation is always marked.
+  if (prov.precision != nn::Precision::f64) r["precision"] = std::string(nn::to_string(prov.precision));
+  if (prov.compare_precision) r["f32_changed_predictions"] = m.counts.precision_changes;
   r["params"] = m.params;
   r["params_fraction"] = m.params_fraction;
   r["hidden_kept_fraction"] = m.hidden_kept_fraction;
@@ -188,6 +191,11 @@ std::vector<char> finished_points(std::span<const nlohmann::ordered_json> record
     same("compression_size", prov.compression_size);
     same("seed", prov.seed);
     same("test_samples", prov.test_samples);
+    // Accuracies in another arithmetic are not comparable rows of one table.
+    const std::string precision(nn::to_string(prov.precision));
+    require(r.value("precision", std::string("f64")) == precision, "results row ", i + 1,
+            " was evaluated in precision ", r.value("precision", std::string("f64")), ", this run evaluates in ",
+            precision, " (--precision; use another --out to compare precisions)");
     require(r.contains("strategy") && r.contains("rule") && r.contains("layers") && r.contains("value") &&
                 r["value"].is_number(),
             "results row ", i + 1, " lacks strategy, rule, layers or a numeric value");

@@ -5,11 +5,13 @@
 namespace idprune::nn {
 
 ClassCounts evaluate(const Mlp& model, la::ConstMatrixView x, std::span<const int> labels, int classes,
-                     index_t batch_rows) {
+                     index_t batch_rows, Precision precision) {
   require(model.num_classes() == classes, "evaluate: model has ", model.num_classes(), " outputs, data has ", classes,
           " classes");
   require(x.cols() == model.input_dim(), "evaluate: data has ", x.cols(), " features, model expects ",
           model.input_dim());
+  if (precision == Precision::f32)
+    return count_correct(predict(model, x, Precision::f32, ForwardOptions{batch_rows}), labels, classes);
   return count_correct(model.predict(x, batch_rows), labels, classes);
 }
 
@@ -33,7 +35,7 @@ ClassCounts allreduce_counts(const dist::Comm& comm, const ClassCounts& local) {
 }
 
 ClassCounts evaluate_split(const Mlp& model, const std::string& dir, data::Split split, const dist::Comm& comm,
-                           index_t batch_rows) {
+                           index_t batch_rows, Precision precision) {
   ClassCounts local;
   dist::check_collective(comm, dist::capture_error([&] {
                            const auto info = data::dataset_info(dir, split);
@@ -45,7 +47,7 @@ ClassCounts evaluate_split(const Mlp& model, const std::string& dir, data::Split
                            const data::Dataset block = data::load_dataset(dir, split, rows.begin, rows.count);
                            require(block.samples() == rows.count, "evaluate_split: ", dir, " gave ", block.samples(),
                                    " rows for the block [", rows.begin, ", ", rows.begin + rows.count, ")");
-                           local = evaluate(model, block.x, block.y, block.classes, batch_rows);
+                           local = evaluate(model, block.x, block.y, block.classes, batch_rows, precision);
                          }));
   return allreduce_counts(comm, local);
 }

@@ -7,7 +7,7 @@
 namespace idprune::nn {
 
 SplitPredictions predict_split(const Mlp& model, const std::string& dir, data::Split split, const dist::Comm& comm,
-                               index_t batch_rows) {
+                               index_t batch_rows, Precision precision) {
   // Each rank's block: labels then predictions, padded to the largest block (blocks differ by at
   // most one row) so that one allgather of equal sizes collects them.
   index_t samples = 0;
@@ -23,7 +23,9 @@ SplitPredictions predict_split(const Mlp& model, const std::string& dir, data::S
                            require(block.x.cols() == model.input_dim(), "predict_split: ", dir, " has ", block.x.cols(),
                                    " features, the model takes ", model.input_dim());
                            local = block.y;
-                           const auto p = model.predict(block.x, batch_rows);
+                           const auto p = precision == Precision::f32
+                                              ? predict(model, block.x, Precision::f32, ForwardOptions{batch_rows})
+                                              : model.predict(block.x, batch_rows);
                            local.insert(local.end(), p.begin(), p.end());
                          }));
   const index_t largest = dist::block_rows(samples, comm.size(), 0).count;

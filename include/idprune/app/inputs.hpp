@@ -106,12 +106,13 @@ struct SelectionInputs {
   [[nodiscard]] compress::CompressionProvenance provenance(std::uint64_t seed) const;
 };
 /// Collective: load_model_on_every_rank, then (with the collective checks) `check_model` (may be
-/// empty) and load_selection_data, check_same_data, and the scorers.
+/// empty) and load_selection_data, check_same_data, and the scorers (batch rows and precision from
+/// `evaluation`).
 [[nodiscard]] SelectionInputs load_selection_inputs(const dist::Comm& comm, const std::string& command,
                                                     const std::string& model_path, const nn::ModelReadOptions& read,
                                                     const std::string& data_dir, long compression_size,
                                                     long validation_size, long test_size, std::uint64_t seed,
-                                                    long batch_rows,
+                                                    const EvaluationOptions& evaluation,
                                                     const std::function<void(const nn::Mlp&)>& check_model = {});
 
 }  // namespace idprune::app

@@ -11,6 +11,7 @@
 #include "idprune/compress/pareto.hpp"
 #include "idprune/dist/parallelism.hpp"
 #include "idprune/la/matrix.hpp"
+#include "idprune/nn/inference.hpp"
 
 namespace idprune::app {
 
@@ -46,13 +47,22 @@ void add_compression_set_options(po::options_description& options, const char* s
 
 /// Where the compressed models are scored and with how many threads: `sweep`, `pareto`, `compress`.
 struct EvaluationOptions {
-  long test_size = 0;     ///< --test-size: the first N test images (0: all)
-  long batch_rows = 500;  ///< --batch-rows: rows per evaluation task
-  int threads = 0;        ///< --threads: per rank (0: the cores this process may use)
+  long test_size = 0;                            ///< --test-size: the first N test images (0: all)
+  long batch_rows = 500;                         ///< --batch-rows: rows per evaluation task
+  int threads = 0;                               ///< --threads: per rank (0: the cores this process may use)
+  nn::Precision precision = nn::Precision::f64;  ///< --precision: arithmetic of the evaluation forward passes
+  bool compare_precision = false;  ///< --compare-precision (sweep only): count the predictions f32 changes
 };
+/// --test-size, --threads, --batch-rows and the precision options below.
 void add_evaluation_options(po::options_description& options, const char* batch_rows_help);
-/// The group's values; refuses --test-size < 0 and --batch-rows < 1.
+/// The group's values; refuses --test-size < 0, --batch-rows < 1 and an unknown --precision.
 [[nodiscard]] EvaluationOptions evaluation_options(const std::string& command, const po::variables_map& vm);
+/// --precision f64|f32 (part of the evaluation group; `eval` adds it alone).
+void add_precision_options(po::options_description& options);
+/// --compare-precision (`sweep`, `eval`): also count the predictions float32 changes.
+void add_compare_precision_option(po::options_description& options);
+/// Reads --precision and (where the table has it) --compare-precision into `out`.
+void read_precision_options(const std::string& command, const po::variables_map& vm, EvaluationOptions& out);
 
 /// How a study selects models on a validation split: `pareto` and `compress` (budget mode).
 /// `study` holds the grids (empty: the defaults), the descent step, the budget and tuning rounds,

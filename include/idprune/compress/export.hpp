@@ -140,7 +140,8 @@ struct CompressionProvenance {
   std::string data_sha256;      ///< optional ("" leaves it out)
   std::int64_t compression_size = 0;
   std::int64_t validation_size = 0;
-  std::uint64_t seed = 0;  ///< of the validation split and compression set
+  std::uint64_t seed = 0;                                   ///< of the validation split and compression set
+  nn::Precision evaluation_precision = nn::Precision::f64;  ///< of the validation and test scores
 };
 
 /// The `__metadata__` strings of a compressed model file (keys "idprune.*"):
@@ -159,6 +160,7 @@ struct CompressionProvenance {
 ///   compression_size, validation_size, seed, test_samples
 ///   validation_accuracy, test_accuracy, test_agreement (with the original's predictions),
 ///   original_validation_accuracy, original_test_accuracy
+///   evaluation_precision        "f32" when those scores are float32 forward passes (absent: float64)
 ///   original_sha256, data_sha256, version, git_revision
 /// Numbers are written in the shortest form that reads back to the same double.
 [[nodiscard]] nn::Metadata compression_metadata(const nn::Mlp& original, const CompressedNetwork& network,

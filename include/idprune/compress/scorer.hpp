@@ -17,6 +17,15 @@
 // the ID's residual on the data, when that costs fewer flops than the product with the folded
 // weight: k_1 (n_1 - k_1) + (n_1 - k_1) k_2 against k_1 k_2 per sample (the mild end of a sweep,
 // which keeps most neurons, costs half). The two formulas agree to rounding, not bit for bit.
+//
+// Precision (ScorerOptions::precision): float64 by default; float32 scores the forward pass a
+// deployed float32 model computes (nn::Float32Mlp): the set, every weight and bias rounded to
+// float32 once, sgemm products and float32 bias and activation. Only the first layer is shared:
+// columns C of the float32 product fl(X) fl(W_1) are the model's own product fl(X) fl(W_1)(:, C)
+// up to the summation order of the BLAS kernel, within the same float32 error bound
+// (nn::float32_error_bound). The second-layer shortcut is a float64 device and is not used in
+// float32. Both precisions score the same compressed model: compression (activations, CPQR,
+// least squares) is float64.
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -24,6 +33,7 @@
 
 #include "idprune/compress/engine.hpp"
 #include "idprune/dist/comm.hpp"
+#include "idprune/nn/inference.hpp"
 #include "idprune/nn/mlp.hpp"
 
 namespace idprune::compress {
@@ -34,6 +44,9 @@ struct Scores {
   std::int64_t agree = 0;    ///< predictions equal to the original model's
   std::int64_t samples = 0;
   double loss = 0.0;  ///< sum of -log softmax(logits)_label (ScorerOptions::cross_entropy)
+  /// Predictions that differ between the float32 and the float64 forward pass of the same model
+  /// (ScorerOptions::compare_precision; 0 otherwise).
+  std::int64_t precision_changes = 0;
 
   [[nodiscard]] double accuracy() const {
     return samples > 0 ? static_cast<double>(correct) / static_cast<double>(samples) : 0.0;
@@ -50,6 +63,11 @@ struct ScorerOptions {
   /// Start a model's second layer from the original's shared product Z_1 W_2 when that saves flops
   /// (agrees with the direct product to rounding, not bit for bit).
   bool second_layer_shortcut = true;
+  /// The arithmetic of the forward passes (float32: the shortcut above is not used).
+  nn::Precision precision = nn::Precision::f64;
+  /// Also run every model in the other precision and count the predictions that change
+  /// (Scores::precision_changes): the cost of a second forward pass.
+  bool compare_precision = false;
 };
 
 class Scorer {
@@ -61,6 +79,7 @@ class Scorer {
   [[nodiscard]] const dist::Comm& comm() const { return comm_; }
   [[nodiscard]] std::int64_t samples() const { return original_scores_.samples; }
   [[nodiscard]] const Scores& original_scores() const { return original_scores_; }
+  [[nodiscard]] const ScorerOptions& options() const { return options_; }
 
   /// Collective: the scores of every model (one reduction for all of them).
   [[nodiscard]] std::vector<Scores> score(std::span<const CompressedModel> models) const;
@@ -68,11 +87,22 @@ class Scorer {
   [[nodiscard]] std::vector<int> predictions(const CompressedModel& model) const;
 
  private:
-  struct Shortcut;  // a model's second-layer shortcut (evaluate.cpp)
-  /// Local predictions of `model` on batch b (through `shortcut` when given); adds the batch's
-  /// loss to *loss when given.
-  [[nodiscard]] std::vector<int> batch_predictions(const CompressedModel& model, std::size_t b,
-                                                   const Shortcut* shortcut = nullptr, double* loss = nullptr) const;
+  struct Shortcut;    // a model's second-layer shortcut (scorer.cpp)
+  struct Float32Set;  // the set and the shared first layer in float32 (scorer.cpp)
+  template <class T>
+  struct Weights;  // a model's layers in arithmetic T (scorer.cpp)
+  /// Local predictions of `model` (its layers `weights`) on batch b in arithmetic T (through
+  /// `shortcut` when given, float64 only); adds the batch's loss to *loss when given.
+  template <class T>
+  [[nodiscard]] std::vector<int> batch_predictions(const CompressedModel& model, const Weights<T>& weights,
+                                                   std::size_t b, const Shortcut* shortcut = nullptr,
+                                                   double* loss = nullptr) const;
+  /// batch_predictions in `precision`, with the model's weights and shortcut prepared by the caller.
+  struct Prepared;
+  [[nodiscard]] std::vector<int> batch_predictions(const CompressedModel& model, const Prepared& prepared,
+                                                   nn::Precision precision, std::size_t b,
+                                                   double* loss = nullptr) const;
+  [[nodiscard]] std::unique_ptr<Prepared> prepare(const CompressedModel& model) const;
   /// The shortcut of `model` when it has one and it saves flops (nullptr otherwise).
   [[nodiscard]] std::unique_ptr<Shortcut> shortcut(const CompressedModel& model) const;
 
@@ -81,10 +111,11 @@ class Scorer {
   dist::Comm comm_;
   ScorerOptions options_;
   int classes_ = 0;
-  la::Matrix first_hidden_;     ///< act(X W_1 + b_1) of the original model, local rows
-  la::Matrix w2_;               ///< the original W_2 (when there are two hidden layers)
-  la::Matrix second_product_;   ///< first_hidden_ W_2 (no bias, no activation), local rows
-  std::vector<int> reference_;  ///< the original model's predictions, local rows
+  la::Matrix first_hidden_;                ///< act(X W_1 + b_1) of the original model, local rows (float64 used)
+  std::shared_ptr<const Float32Set> f32_;  ///< when float32 is used
+  la::Matrix w2_;                          ///< the original W_2 (when there are two hidden layers)
+  la::Matrix second_product_;              ///< first_hidden_ W_2 (no bias, no activation), local rows
+  std::vector<int> reference_;             ///< the original model's predictions, local rows
   Scores original_scores_;
 };
 

@@ -85,6 +85,9 @@ struct SweepProvenance {
   std::string version;
   std::string blas_core;
   double original_accuracy = 0.0;
+  /// Arithmetic of the evaluation (ScorerOptions::precision); compression is float64 always.
+  nn::Precision precision = nn::Precision::f64;
+  bool compare_precision = false;  ///< ScorerOptions::compare_precision: rows count the changed predictions
 };
 
 /// "all" or the 1-based layers joined by ';' (the row's `layers` column).
@@ -92,7 +95,9 @@ struct SweepProvenance {
 
 /// The row of one point: strategy, rule, value, layers, test_accuracy, agreement, params,
 /// params_fraction, hidden_kept_fraction, kept_per_layer, ... (see the implementation for the full
-/// ordered list), then timings and provenance. Lists are JSON arrays.
+/// ordered list), then timings and provenance. Lists are JSON arrays. A float32 evaluation adds
+/// `precision` = "f32" after agreement (a row without it was evaluated in float64), and
+/// compare_precision adds `f32_changed_predictions` (Scores::precision_changes).
 [[nodiscard]] nlohmann::ordered_json sweep_record(const SweepRow& row, std::string_view strategy, RankRule rule,
                                                   std::span<const index_t> layers, const SweepProvenance& provenance);
 
@@ -105,8 +110,8 @@ struct SweepProvenance {
 /// sweeps may share a folder), but every row must come from the same model and data (by content:
 /// model_sha256 and data_sha256, so the same files under other paths are accepted; rows written
 /// without hashes compare the paths), compression set (size and seed) and evaluation set, and rows
-/// of this strategy/rule/layers from the same engine; otherwise idprune::Error says which field
-/// differs.
+/// of this strategy/rule/layers from the same engine, and every row evaluated in the same precision
+/// (a row without `precision` is float64); otherwise idprune::Error says which field differs.
 [[nodiscard]] std::vector<char> finished_points(std::span<const nlohmann::ordered_json> records,
                                                 std::span<const double> grid, std::string_view strategy, RankRule rule,
                                                 std::span<const index_t> layers, const SweepProvenance& provenance);

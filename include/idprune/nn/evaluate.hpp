@@ -10,13 +10,15 @@
 
 #include "idprune/data/dataset.hpp"
 #include "idprune/dist/comm.hpp"
+#include "idprune/nn/inference.hpp"
 #include "idprune/nn/mlp.hpp"
 
 namespace idprune::nn {
 
-/// Per-class correct counts of `model` on (x, labels), labels in [0, classes).
+/// Per-class correct counts of `model` on (x, labels), labels in [0, classes), its forward passes in
+/// `precision` (f32: nn::predict's float32 model).
 [[nodiscard]] ClassCounts evaluate(const Mlp& model, la::ConstMatrixView x, std::span<const int> labels, int classes,
-                                   index_t batch_rows = 2048);
+                                   index_t batch_rows = 2048, Precision precision = Precision::f64);
 
 /// The sum of every rank's counts, on every rank (one MPI_Allreduce of 2 * classes int64 values).
 /// Every rank must pass counts for the same number of classes.
@@ -26,7 +28,8 @@ namespace idprune::nn {
 /// block of rows. Errors on any rank (unreadable data, shape mismatch) are raised on every rank as
 /// dist::CollectiveError.
 [[nodiscard]] ClassCounts evaluate_split(const Mlp& model, const std::string& dir, data::Split split,
-                                         const dist::Comm& comm, index_t batch_rows = 2048);
+                                         const dist::Comm& comm, index_t batch_rows = 2048,
+                                         Precision precision = Precision::f64);
 
 /// Every sample's label and predicted class, in the split's order.
 struct SplitPredictions {
@@ -37,7 +40,8 @@ struct SplitPredictions {
 /// The predictions of `model` on `split` of `dir`, on every rank: each rank reads and classifies its
 /// block of rows, and the blocks are gathered (one MPI_Allgather of the largest block's size, padded).
 [[nodiscard]] SplitPredictions predict_split(const Mlp& model, const std::string& dir, data::Split split,
-                                             const dist::Comm& comm, index_t batch_rows = 2048);
+                                             const dist::Comm& comm, index_t batch_rows = 2048,
+                                             Precision precision = Precision::f64);
 
 /// Writes `p` as CSV "index,label,prediction" (one row per sample, 0-based index), atomically.
 void write_predictions_csv(const std::string& path, const SplitPredictions& p);
