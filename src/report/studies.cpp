@@ -134,6 +134,21 @@ bool is_known_file(const std::string& name) {
          (starts_with(name, "bench-compress-scale") && ends_with(name, ".json"));
 }
 
+// Provenance of a benchmark's JSON: its top-level scalar fields, with every distinct value over the
+// files read so far ("a; b" when two files differ).
+void add_json_provenance(const json& doc, Provenance& provenance) {
+  for (const auto& [key, value] : doc.items()) {
+    if (!value.is_primitive()) continue;
+    const std::string text = json_scalar_text(value);
+    auto it =
+        std::find_if(provenance.fields.begin(), provenance.fields.end(), [&](const auto& f) { return f.first == key; });
+    if (it == provenance.fields.end()) {
+      provenance.fields.emplace_back(key, text);
+    } else if (("; " + it->second + ";").find("; " + text + ";") == std::string::npos) {
+      it->second += "; " + text;
+    }
+  }
+}
 }  // namespace
 
 double loglog_slope(const std::vector<double>& x, const std::vector<double>& y) {
@@ -424,18 +439,7 @@ void read_bench_id(const fs::path& file, IdBenchStudy& study) {
     }
   }
   study.files.push_back(file);
-  // Provenance: the top-level fields, with every distinct value over the files.
-  for (const auto& [key, value] : doc.items()) {
-    if (!value.is_primitive()) continue;
-    const std::string text = json_scalar_text(value);
-    auto it = std::find_if(study.provenance.fields.begin(), study.provenance.fields.end(),
-                           [&](const auto& f) { return f.first == key; });
-    if (it == study.provenance.fields.end()) {
-      study.provenance.fields.emplace_back(key, text);
-    } else if (("; " + it->second + ";").find("; " + text + ";") == std::string::npos) {
-      it->second += "; " + text;
-    }
-  }
+  add_json_provenance(doc, study.provenance);
 }
 
 void read_bench_compress_scale(const fs::path& file, CompressScaleStudy& study) {
@@ -484,18 +488,7 @@ void read_bench_compress_scale(const fs::path& file, CompressScaleStudy& study) 
   }
   study.curves.push_back(std::move(c));
   study.files.push_back(file);
-  // Provenance: the top-level scalar fields, every distinct value over the files.
-  for (const auto& [key, value] : doc.items()) {
-    if (!value.is_primitive()) continue;
-    const std::string text = json_scalar_text(value);
-    auto it = std::find_if(study.provenance.fields.begin(), study.provenance.fields.end(),
-                           [&](const auto& f) { return f.first == key; });
-    if (it == study.provenance.fields.end()) {
-      study.provenance.fields.emplace_back(key, text);
-    } else if (("; " + it->second + ";").find("; " + text + ";") == std::string::npos) {
-      it->second += "; " + text;
-    }
-  }
+  add_json_provenance(doc, study.provenance);
 }
 
 std::vector<PublishedPoint> read_published(const fs::path& file) {
