@@ -118,4 +118,22 @@ inline SelectionProblem selection_problem(std::uint64_t seed, bool bias = false)
   return p;
 }
 
+/// A small model (24-32-24-16-5) with a compression set and labelled test rows, identical on every
+/// rank (each rank takes its block where needed).
+struct CompressionProblem {
+  nn::Mlp model;
+  Matrix xc;
+  Matrix xt;
+  std::vector<int> yt;
+};
+
+inline CompressionProblem compression_problem(std::uint64_t seed, bool bias, index_t test_rows) {
+  CompressionProblem p;
+  p.model = random_mlp(24, {32, 24, 16}, 5, bias, seed);
+  p.xc = structured_inputs(150, 24, 8, seed + 1);
+  p.xt = structured_inputs(test_rows, 24, 8, seed + 2);
+  p.yt = labels_for(p.xt, 5, seed + 3);
+  return p;
+}
+
 }  // namespace idprune::test

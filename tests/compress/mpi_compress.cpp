@@ -27,22 +27,8 @@ namespace {
 using compress::LayerRule;
 using compress::RankRule;
 
-/// A small model with its compression and test sets, identical on every rank.
-struct Problem {
-  nn::Mlp model;
-  Matrix xc;
-  Matrix xt;
-  std::vector<int> yt;
-};
-
-Problem problem(std::uint64_t seed, bool bias = false) {
-  Problem p;
-  p.model = random_mlp(24, {32, 24, 16}, 5, bias, seed);
-  p.xc = structured_inputs(150, 24, 8, seed + 1);
-  p.xt = structured_inputs(97, 24, 8, seed + 2);
-  p.yt = labels_for(p.xt, 5, seed + 3);
-  return p;
-}
+using Problem = CompressionProblem;
+Problem problem(std::uint64_t seed, bool bias = false) { return compression_problem(seed, bias, 97); }
 
 compress::Scorer evaluator_for(const Problem& p, const dist::Comm& comm, index_t batch_rows = 16) {
   const auto r = dist::block_rows(p.xt.rows(), comm.size(), comm.rank());

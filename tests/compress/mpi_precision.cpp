@@ -24,21 +24,8 @@ namespace {
 using compress::LayerRule;
 using compress::RankRule;
 
-struct Problem {
-  nn::Mlp model;
-  Matrix xc;
-  Matrix xt;
-  std::vector<int> yt;
-};
-
-Problem problem(std::uint64_t seed) {
-  Problem p;
-  p.model = random_mlp(24, {32, 24, 16}, 5, true, seed);
-  p.xc = structured_inputs(150, 24, 8, seed + 1);
-  p.xt = structured_inputs(211, 24, 8, seed + 2);
-  p.yt = labels_for(p.xt, 5, seed + 3);
-  return p;
-}
+using Problem = CompressionProblem;
+Problem problem(std::uint64_t seed) { return compression_problem(seed, true, 211); }
 
 compress::Scorer scorer_for(const Problem& p, const dist::Comm& comm, nn::Precision precision, bool compare,
                             index_t batch_rows = 16) {
