@@ -16,6 +16,7 @@
 #include "idprune/io/file.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/la/error.hpp"
+#include "idprune/la/matrix.hpp"
 #include "idprune/report/report.hpp"
 #include "idprune/version.hpp"
 
@@ -126,6 +127,8 @@ void build_report(const std::string& out_dir) {
 }  // namespace
 
 int run_pareto(const ParetoRun& run, const CommandLine& command_line) {
+  // A search allocates and frees matrices of megabytes for every candidate and layer.
+  (void)la::retain_freed_memory();
   const dist::Comm comm = dist::Comm::world();
   const bool root = comm.rank() == 0;
   compress::ParetoOptions popts = study_options(run);

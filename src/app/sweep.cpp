@@ -1,7 +1,5 @@
 #include "idprune/compress/sweep.hpp"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
@@ -17,6 +15,7 @@
 #include "idprune/dist/fault.hpp"
 #include "idprune/la/blas.hpp"
 #include "idprune/la/error.hpp"
+#include "idprune/la/matrix.hpp"
 #include "idprune/version.hpp"
 
 namespace idprune::app {
@@ -73,11 +72,8 @@ int run_sweep(const SweepRun& run, const CommandLine& command_line) {
   require(std::find(info.sweep_rules.begin(), info.sweep_rules.end(), rule) != info.sweep_rules.end(),
           "sweep: strategy ", info.name, " does not take the rule ", compress::to_string(rule),
           " (see idprune sweep --help)");
-  // Matrices of megabytes are allocated and freed for every point and layer: keep freed memory in
-  // the heap rather than returning it to the kernel, which would cost a page fault per 4 KiB page on
-  // every reuse (a measurable share of a sweep's time).
-  mallopt(M_MMAP_THRESHOLD, 256 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  // Matrices of megabytes are allocated and freed for every point and layer.
+  (void)la::retain_freed_memory();
 
   const dist::Comm comm = dist::Comm::world();
   const bool root = comm.rank() == 0;

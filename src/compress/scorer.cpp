@@ -259,17 +259,12 @@ Scorer::Scorer(const nn::Mlp& original, Matrix x, std::vector<int> labels, dist:
     reference.second_layer_columns.resize(uz(w2_.cols()));
     std::iota(reference.second_layer_columns.begin(), reference.second_layer_columns.end(), index_t{0});
   }
-  std::unique_ptr<Prepared> prepared;
-  error = dist::capture_error([&] { prepared = prepare(reference); });
-  dist::check_collective(comm_, error);
-  const std::size_t batches = uz((x_.rows() + options_.batch_rows - 1) / options_.batch_rows);
-  std::vector<std::vector<int>> parts(batches);
-  error = parallel::run_tasks(
-      batches, [&](std::size_t b) { parts[b] = batch_predictions(reference, *prepared, options_.precision, b); });
-  dist::check_collective(comm_, error);
-  for (const auto& p : parts) reference_.insert(reference_.end(), p.begin(), p.end());
-
-  original_scores_ = score(std::span<const CompressedModel>(&reference, 1)).front();
+  // One pass over the set gives the original's predictions (the reference of every agreement) and
+  // its scores; it agrees with itself everywhere.
+  std::vector<int> predictions;
+  original_scores_ = score(std::span<const CompressedModel>(&reference, 1), &predictions).front();
+  original_scores_.agree = original_scores_.samples;
+  reference_ = std::move(predictions);
 }
 
 struct Scorer::Shortcut {
@@ -415,12 +410,15 @@ std::vector<int> Scorer::predictions(const CompressedModel& model) const {
   return out;
 }
 
-std::vector<Scores> Scorer::score(std::span<const CompressedModel> models) const {
+std::vector<Scores> Scorer::score(std::span<const CompressedModel> models) const { return score(models, nullptr); }
+
+std::vector<Scores> Scorer::score(std::span<const CompressedModel> models, std::vector<int>* first_predictions) const {
   const std::size_t batches = uz((x_.rows() + options_.batch_rows - 1) / options_.batch_rows);
   const std::size_t tasks = models.size() * batches;
   constexpr std::size_t kCounts = 3;                    // correct, agree, precision_changes
   std::vector<std::int64_t> local(kCounts * tasks, 0);  // per (model, batch)
   std::vector<double> losses(tasks, 0.0);
+  std::vector<std::vector<int>> first(first_predictions != nullptr ? batches : 0);
   std::vector<std::unique_ptr<Prepared>> prepared(models.size());
   const nn::Precision other = options_.precision == nn::Precision::f32 ? nn::Precision::f64 : nn::Precision::f32;
   std::string error = parallel::run_tasks(models.size(), [&](std::size_t m) { prepared[m] = prepare(models[m]); });
@@ -445,8 +443,13 @@ std::vector<Scores> Scorer::score(std::span<const CompressedModel> models) const
       local[kCounts * t] = correct;
       local[kCounts * t + 1] = agree;
       local[kCounts * t + 2] = changed;
+      if (m == 0 && first_predictions != nullptr) first[b] = pred;
     });
   dist::check_collective(comm_, error);
+  if (first_predictions != nullptr) {
+    first_predictions->clear();
+    for (const auto& part : first) first_predictions->insert(first_predictions->end(), part.begin(), part.end());
+  }
   // One reduction for every model: (correct, agree, changed, samples) per model, and the losses
   // summed in batch order (deterministic).
   std::vector<std::int64_t> sums(4 * models.size(), 0);

@@ -74,13 +74,17 @@ Environment::Environment(int& argc, char**& argv) {
   if (initialised) return;
   // A process started without a launcher (no mpirun/mpiexec, srun, PMIx or PMI variables) is an
   // MPI singleton: its only peer is itself. Open MPI would still probe every network transport of
-  // the cm PML (OFI, PSM, PSM2: 0.2 s of start-up on a machine without them) before choosing ob1;
-  // name ob1 unless the user chose a PML. Launched processes are left entirely alone.
+  // the cm PML (OFI, PSM, PSM2: 0.2 s of start-up on a machine without them) before choosing ob1,
+  // and would fork an orted daemon for it (another 0.2 s, measured on a one-point sweep) that only
+  // MPI_Comm_spawn and connect/accept need, which idprune never calls: name ob1 and an isolated
+  // singleton unless the user set them. Launched processes are left entirely alone.
   constexpr std::array<const char*, 5> launcher_variables = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_FD",
                                                              "OMPI_MCA_ess"};
   if (std::none_of(launcher_variables.begin(), launcher_variables.end(),
-                   [](const char* v) { return std::getenv(v) != nullptr; }))
+                   [](const char* v) { return std::getenv(v) != nullptr; })) {
     setenv("OMPI_MCA_pml", "ob1", 0);  // 0: never overwrite a setting
+    setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
+  }
   int provided = 0;
   detail::check_mpi(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
   owns_ = true;

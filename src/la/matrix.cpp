@@ -4,10 +4,14 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 
 #if defined(__linux__)
 #include <sys/mman.h>
+#endif
+#if defined(__GLIBC__)
+#include <malloc.h>
 #endif
 
 namespace idprune::la {
@@ -26,6 +30,20 @@ void* allocate_large_array(std::size_t bytes) {
   (void)madvise(p, rounded, MADV_HUGEPAGE);
 #endif
   return p;
+}
+
+bool retain_freed_memory(std::size_t mmap_threshold) noexcept {
+#if defined(__GLIBC__)
+  // Fixing either value also ends glibc's dynamic threshold (which would otherwise move with the
+  // sizes freed).
+  if (mmap_threshold > static_cast<std::size_t>(std::numeric_limits<int>::max())) return false;
+  const bool threshold = mallopt(M_MMAP_THRESHOLD, static_cast<int>(mmap_threshold)) == 1;
+  const bool trim = mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+  return threshold && trim;
+#else
+  (void)mmap_threshold;
+  return false;
+#endif
 }
 
 void free_large_array(void* p, std::size_t /*bytes*/) noexcept {

@@ -103,6 +103,9 @@ class Scorer {
                                                    nn::Precision precision, std::size_t b,
                                                    double* loss = nullptr) const;
   [[nodiscard]] std::unique_ptr<Prepared> prepare(const CompressedModel& model) const;
+  /// score(); with `first_predictions`, also the local predictions of models[0] (in batch order).
+  [[nodiscard]] std::vector<Scores> score(std::span<const CompressedModel> models,
+                                          std::vector<int>* first_predictions) const;
   /// The shortcut of `model` when it has one and it saves flops (nullptr otherwise).
   [[nodiscard]] std::unique_ptr<Shortcut> shortcut(const CompressedModel& model) const;
 
