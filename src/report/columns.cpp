@@ -98,6 +98,16 @@ constexpr std::array pareto = {
     ColumnDoc{"blas_core", "OpenBLAS kernel set in use"},
 };
 
+// Keys only some rows carry, right after `agreement` (the order of sweep_record).
+constexpr std::array sweep_optional = {
+    ColumnDoc{"precision",
+              "arithmetic of the evaluation forward passes when it is not float64: f32 (--precision f32; weights "
+              "and inputs rounded to float32 once, sgemm). Rows without it were evaluated in float64"},
+    ColumnDoc{"f32_changed_predictions",
+              "--compare-precision: test samples whose prediction differs between the float32 and the float64 "
+              "forward pass of the same compressed model (exact count)"},
+};
+
 void append_table(std::string& out, std::span<const ColumnDoc> columns) {
   out += "| column | meaning |\n| --- | --- |\n";
   for (const auto& c : columns) {
@@ -111,6 +121,7 @@ void append_table(std::string& out, std::span<const ColumnDoc> columns) {
 
 std::span<const ColumnDoc> sweep_columns() { return sweep; }
 std::span<const ColumnDoc> pareto_columns() { return pareto; }
+std::span<const ColumnDoc> sweep_optional_columns() { return sweep_optional; }
 
 std::string columns_reference() {
   std::string out =
@@ -122,6 +133,11 @@ std::string columns_reference() {
       "## results.csv and results.jsonl (`idprune sweep --out DIR`)\n\n"
       "One row per grid point; results.jsonl holds the same rows as JSON objects with these keys, in this order.\n\n";
   append_table(out, sweep_columns());
+  out +=
+      "\n## Further results.csv keys on some rows\n\n"
+      "Right after `agreement`, when present. results.csv takes its header from the folder's first row (empty "
+      "cells where a later row lacks a key); results.jsonl always holds every key of every row.\n\n";
+  append_table(out, sweep_optional_columns());
   out +=
       "\n## pareto.csv (`idprune pareto --out DIR`)\n\n"
       "One row per strategy and budget: the strategy's best model (by validation accuracy) within the budget.\n\n";

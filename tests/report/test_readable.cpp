@@ -152,9 +152,27 @@ TEST(ColumnReference, SweepColumnsAreExactlyTheKeysOfASweepRecord) {
                                  "docs/results-columns.md (idprune report --help-columns)";
 }
 
+TEST(ColumnReference, AFloat32RecordAddsExactlyTheOptionalColumnsAfterAgreement) {
+  compress::SweepRow row;
+  row.layers.resize(2);
+  compress::SweepProvenance prov;
+  prov.precision = nn::Precision::f32;
+  prov.compare_precision = true;
+  const auto record = compress::sweep_record(row, "greedy", compress::RankRule::eps, {}, prov);
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : record.items()) keys.push_back(key);
+  std::vector<std::string> documented;
+  for (const auto& c : sweep_columns()) {
+    documented.push_back(c.name);
+    if (std::string(c.name) == "agreement")
+      for (const auto& o : sweep_optional_columns()) documented.push_back(o.name);
+  }
+  EXPECT_EQ(documented, keys);
+}
+
 TEST(ColumnReference, TheReferenceNamesEveryColumnOnceWithAMeaning) {
   const std::string text = columns_reference();
-  for (const auto list : {sweep_columns(), pareto_columns()}) {
+  for (const auto list : {sweep_columns(), sweep_optional_columns(), pareto_columns()}) {
     std::set<std::string> names;
     for (const auto& c : list) {
       EXPECT_TRUE(names.insert(c.name).second) << "twice: " << c.name;

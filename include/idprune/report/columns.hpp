@@ -15,6 +15,9 @@ struct ColumnDoc {
 
 /// The columns of results.csv (and the keys of each results.jsonl object), in file order.
 [[nodiscard]] std::span<const ColumnDoc> sweep_columns();
+/// Keys of results.csv rows that only some rows carry (float32 evaluation, --compare-precision), in
+/// record order, right after `agreement`.
+[[nodiscard]] std::span<const ColumnDoc> sweep_optional_columns();
 /// The columns of pareto.csv, in file order.
 [[nodiscard]] std::span<const ColumnDoc> pareto_columns();
 /// Both lists as a Markdown reference page.
