@@ -15,7 +15,8 @@
 #   CONFIG        sweep configuration          (default: jobs/configs/sweep-greedy.ini: strategy, rule, grid)
 #   REPS          runs per build               (default: 5)
 #   BASELINE_BIN  a second idprune to compare  (default: none)
-#   EXTRA_ARGS    further idprune sweep options, word-split
+#   EXTRA_ARGS    further idprune sweep options for both builds, word-split
+#   IDPRUNE_ARGS  further options for IDPRUNE_BIN only (e.g. --precision f32, which older builds lack)
 #   IDPRUNE_BIN, THREADS: see jobs/local/common.sh (one rank; THREADS defaults to the cores)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
@@ -38,14 +39,17 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # shellcheck disable=SC2206  # EXTRA_ARGS is a word list on purpose
 extra=(${EXTRA_ARGS:-})
+# shellcheck disable=SC2206
+own=(${IDPRUNE_ARGS:-})
 
-# run BIN: one sweep into a fresh folder; prints its wall-clock seconds.
+# run BIN [ARGS...]: one sweep into a fresh folder; prints its wall-clock seconds.
 run() {
-  local out="$work/out" t0 t1
+  local bin="$1" out="$work/out" t0 t1
+  shift
   rm -rf "$out"
   t0=$(date +%s.%N)
-  "$1" sweep --config "$CONFIG" --model "$MODEL" --data "$DATA" --threads "$THREADS" --progress-interval 1000 \
-    --out "$out" "${extra[@]}" >"$work/log" 2>&1 || { cat "$work/log" >&2; echo "bench-sweep.sh: $1 failed" >&2; exit 1; }
+  "$bin" sweep --config "$CONFIG" --model "$MODEL" --data "$DATA" --threads "$THREADS" --progress-interval 1000 \
+    --out "$out" "${extra[@]}" "$@" >"$work/log" 2>&1 || { cat "$work/log" >&2; echo "bench-sweep.sh: $bin failed" >&2; exit 1; }
   t1=$(date +%s.%N)
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
 }
@@ -61,7 +65,7 @@ for ((r = 1; r <= REPS; ++r)); do
     base="$base $t"
     echo "run $r: baseline $t s" >&2
   fi
-  t=$(run "$IDPRUNE_BIN")
+  t=$(run "$IDPRUNE_BIN" "${own[@]}")
   times="$times $t"
   echo "run $r: idprune $t s" >&2
 done
