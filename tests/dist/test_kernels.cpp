@@ -1,5 +1,6 @@
 // Local kernels of the distributed pivot engines, on one process without MPI.
 #include <gtest/gtest.h>
+#include <lapacke.h>
 #include <tbb/task_arena.h>
 
 #include <cmath>
@@ -67,6 +68,39 @@ TEST(LocalR, CombineOfTwoTrianglesReproducesStackedGram) {
 bool same_bits(const Matrix& a, const Matrix& b) {
   return a.rows() == b.rows() && a.cols() == b.cols() &&
          std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(double)) == 0;
+}
+
+// The R factor of a matrix that is already upper triangular (each rank's input to the tsqr engine)
+// is the matrix itself, bit for bit, exactly what dgeqrt returns for it (tau = 0 at every step):
+// negative diagonal entries, a zero column and a wide block included. A single subdiagonal entry,
+// however tiny, makes it a general matrix again.
+TEST(LocalR, AnUpperTriangularBlockIsItsOwnRBitForBit) {
+  Matrix r = kernel::local_r(gaussian(30, 9, 31));
+  for (index_t i = 0; i < 9; ++i) r(i, 4) = 0.0;  // a dead neuron's column
+  for (const auto& [m, n] : {std::pair<index_t, index_t>{9, 9}, {12, 9}, {6, 9}}) {
+    SCOPED_TRACE(std::to_string(m) + " x " + std::to_string(n));
+    Matrix z(m, n);
+    for (index_t j = 0; j < n; ++j)
+      for (index_t i = 0; i <= std::min(j, m - 1); ++i) z(i, j) = r(i, j);
+    Matrix lapack(z);
+    Matrix t(std::min(m, n), std::min(m, n));
+    ASSERT_EQ(LAPACKE_dgeqrt(LAPACK_COL_MAJOR, static_cast<lapack_int>(m), static_cast<lapack_int>(n),
+                             static_cast<lapack_int>(std::min(m, n)), lapack.data(), static_cast<lapack_int>(m),
+                             t.data(), static_cast<lapack_int>(t.ld())),
+              0);
+    Matrix expected(n, n);
+    for (index_t j = 0; j < n; ++j)
+      for (index_t i = 0; i <= std::min(j, m - 1); ++i) expected(i, j) = lapack(i, j);
+    EXPECT_TRUE(same_bits(kernel::local_r(z), expected));
+    for (index_t j = 0; j < n; ++j)
+      for (index_t i = 0; i <= std::min(j, m - 1); ++i) EXPECT_EQ(expected(i, j), z(i, j));
+  }
+  Matrix nearly(r);
+  nearly(5, 2) = 1e-300;
+  const Matrix rn = kernel::local_r(nearly);
+  expect_upper_triangular(rn);
+  EXPECT_LE(max_abs_diff(la::matmul(rn, rn, la::Op::transpose), la::matmul(nearly, nearly, la::Op::transpose)),
+            10.0 * eps * 9.0 * norm2(nearly) * norm2(nearly));
 }
 
 /// max |(R^T R - Z^T Z)_ij|, the defining property of any R factor of Z.
