@@ -63,8 +63,8 @@ int run_pareto(const std::vector<std::string>& args) {
                         "hybrid: first-layer ranks tried (0: not factored; default 0,16,24,32,48,64,96,128,192)");
   add_finetune_options(options,
                        "also fine-tune every selected model for E epochs on the training images outside the validation "
-                       "split; reported apart (test_accuracy_finetuned, validation_accuracy_finetuned; NaN for svd "
-                       "models)");
+                       "split; reported apart (test_accuracy_finetuned, validation_accuracy_finetuned); factored "
+                       "(low-rank) layers train their factors");
   add_evaluation_options(options, "rows per evaluation task");
   options.add_options()("objective", po::value<std::string>()->default_value("cross-entropy"),
                         "descent: validation objective, cross-entropy | error-rate")(

@@ -47,8 +47,7 @@ class NormalSource {
 void check_trainable(const Mlp& model, const char* routine) {
   require(model.num_classes() > 0, routine, ": empty model");
   for (index_t l = 0; l < model.num_layers(); ++l)
-    require(model.layer(l).factor_count() == 1, routine, ": layer ", l, " has ", model.layer(l).factor_count(),
-            " weight factors; only ordinary dense layers can be trained");
+    require(model.layer(l).factor_count() >= 1, routine, ": layer ", l, " has no weight factor");
 }
 
 void check_data(const Mlp& model, la::ConstMatrixView x, std::span<const int> labels, const char* routine) {
@@ -62,17 +61,28 @@ void check_data(const Mlp& model, la::ConstMatrixView x, std::span<const int> la
             " out of range [0, ", classes, ")");
 }
 
-// Buffers for one mini-batch of at most `rows` samples: layer outputs a[l] and their deltas d[l].
+// Buffers for one mini-batch of at most `rows` samples: layer outputs a[l] and their deltas d[l];
+// for a factored layer W = F_1 ... F_q also the products of its first factors, u[l][f] = in F_1 ...
+// F_{f+1} (f < q - 1), and their deltas.
 struct Workspace {
   std::vector<la::Matrix> out;
   std::vector<la::Matrix> delta;
+  std::vector<std::vector<la::Matrix>> inner;
+  std::vector<std::vector<la::Matrix>> inner_delta;
   std::vector<double> row_max;
   std::vector<double> row_sum;
 
   Workspace(const Mlp& model, index_t rows) {
     for (index_t l = 0; l < model.num_layers(); ++l) {
-      out.emplace_back(rows, model.layer(l).d_out());
-      delta.emplace_back(rows, model.layer(l).d_out());
+      const DenseLayer& layer = model.layer(l);
+      out.emplace_back(rows, layer.d_out());
+      delta.emplace_back(rows, layer.d_out());
+      inner.emplace_back();
+      inner_delta.emplace_back();
+      for (index_t f = 0; f + 1 < layer.factor_count(); ++f) {
+        inner.back().emplace_back(rows, layer.factor(f).cols());
+        inner_delta.back().emplace_back(rows, layer.factor(f).cols());
+      }
     }
     row_max.resize(static_cast<std::size_t>(rows));
     row_sum.resize(static_cast<std::size_t>(rows));
@@ -83,7 +93,7 @@ Gradients make_gradients(const Mlp& model) {
   Gradients g;
   for (index_t l = 0; l < model.num_layers(); ++l) {
     const auto& layer = model.layer(l);
-    g.weight.emplace_back(layer.d_in(), layer.d_out());
+    for (const la::Matrix& f : layer.factors()) g.weight.emplace_back(f.rows(), f.cols());
     g.bias.emplace_back(layer.has_bias() ? static_cast<std::size_t>(layer.d_out()) : 0, 0.0);
   }
   return g;
@@ -98,8 +108,15 @@ double forward_loss(const Mlp& model, la::ConstMatrixView x, std::span<const int
   la::ConstMatrixView in = x;
   for (index_t l = 0; l < model.num_layers(); ++l) {
     const DenseLayer& layer = model.layer(l);
-    la::MatrixView out = ws.out[static_cast<std::size_t>(l)].view().rows_range(0, n);
-    la::gemm(1.0, in, la::Op::none, layer.factor(0), la::Op::none, 0.0, out);
+    const auto ul = static_cast<std::size_t>(l);
+    la::MatrixView out = ws.out[ul].view().rows_range(0, n);
+    la::ConstMatrixView u = in;
+    for (index_t f = 0; f + 1 < layer.factor_count(); ++f) {
+      const la::MatrixView next = ws.inner[ul][static_cast<std::size_t>(f)].view().rows_range(0, n);
+      la::gemm(1.0, u, la::Op::none, layer.factor(f), la::Op::none, 0.0, next);
+      u = next;
+    }
+    la::gemm(1.0, u, la::Op::none, layer.factor(layer.factor_count() - 1), la::Op::none, 0.0, out);
     const bool relu = layer.activation() == Activation::relu;
     for (index_t j = 0; j < out.cols(); ++j) {
       const double b = layer.has_bias() ? layer.bias()[static_cast<std::size_t>(j)] : 0.0;
@@ -145,24 +162,38 @@ double forward_loss(const Mlp& model, la::ConstMatrixView x, std::span<const int
 }
 
 // Backpropagation after forward_loss(want_delta = true): for layer l with input A_{l-1},
-//   dW_l = A_{l-1}^T G_l,  db_l = G_l^T 1,  G_{l-1} = (G_l W_l^T) .* [A_{l-1} > 0]  (ReLU).
+//   dW_l = A_{l-1}^T G_l,  db_l = G_l^T 1,  G_{l-1} = (G_l W_l^T) .* [A_{l-1} > 0]  (ReLU);
+// for a factored W_l = F_1 ... F_q with U_0 = A_{l-1}, U_f = U_{f-1} F_f and G^(q) = G_l,
+//   dF_f = U_{f-1}^T G^(f),  G^(f-1) = G^(f) F_f^T,  and G_{l-1} = G^(0) before the mask.
 void backward(const Mlp& model, la::ConstMatrixView x, Workspace& ws, Gradients& g) {
   const index_t n = x.rows();
+  std::size_t next_factor = g.weight.size();  // gradients are laid out layer by layer, factor by factor
   for (index_t l = model.num_layers() - 1; l >= 0; --l) {
     const auto ul = static_cast<std::size_t>(l);
     const DenseLayer& layer = model.layer(l);
+    const index_t q = layer.factor_count();
+    next_factor -= static_cast<std::size_t>(q);
     const la::ConstMatrixView delta = ws.delta[ul].view().rows_range(0, n);
     const la::ConstMatrixView in = l == 0 ? x : ws.out[ul - 1].view().rows_range(0, n);
-    la::gemm(1.0, in, la::Op::transpose, delta, la::Op::none, 0.0, g.weight[ul].view());
     if (layer.has_bias())
       for (index_t j = 0; j < delta.cols(); ++j) {
         double s = 0.0;
         for (double v : delta.col(j)) s += v;
         g.bias[ul][static_cast<std::size_t>(j)] = s;
       }
+    la::ConstMatrixView gf = delta;  // G^(f+1), the delta of factor f's output
+    for (index_t f = q - 1; f >= 0; --f) {
+      const auto uf = static_cast<std::size_t>(f);
+      const la::ConstMatrixView u = f == 0 ? in : ws.inner[ul][uf - 1].view().rows_range(0, n);
+      la::gemm(1.0, u, la::Op::transpose, gf, la::Op::none, 0.0, g.weight[next_factor + uf].view());
+      if (f == 0) break;
+      const la::MatrixView before = ws.inner_delta[ul][uf - 1].view().rows_range(0, n);
+      la::gemm(1.0, gf, la::Op::none, layer.factor(f), la::Op::transpose, 0.0, before);
+      gf = before;
+    }
     if (l == 0) break;
     la::MatrixView prev = ws.delta[ul - 1].view().rows_range(0, n);
-    la::gemm(1.0, delta, la::Op::none, layer.factor(0), la::Op::transpose, 0.0, prev);
+    la::gemm(1.0, gf, la::Op::none, layer.factor(0), la::Op::transpose, 0.0, prev);
     if (model.layer(l - 1).activation() == Activation::relu) {
       const la::ConstMatrixView a = in;
       for (index_t j = 0; j < prev.cols(); ++j) {
@@ -284,12 +315,15 @@ std::vector<EpochReport> train(Mlp& model, la::ConstMatrixView x, std::span<cons
       correct += hits;
       backward(model, xv, ws, g);
       ++step;
+      std::size_t k = 0;  // the factor's index in the gradients' layout
       for (index_t l = 0; l < model.num_layers(); ++l) {
         const auto ul = static_cast<std::size_t>(l);
         DenseLayer& layer = model.layer(l);
-        la::MatrixView w = layer.factor_values(0);
-        adam_step({w.data(), static_cast<std::size_t>(w.rows() * w.cols())}, g.weight[ul].values(),
-                  m.weight[ul].values(), v.weight[ul].values(), lr, options, step);
+        for (index_t f = 0; f < layer.factor_count(); ++f, ++k) {
+          la::MatrixView w = layer.factor_values(f);
+          adam_step({w.data(), static_cast<std::size_t>(w.rows() * w.cols())}, g.weight[k].values(),
+                    m.weight[k].values(), v.weight[k].values(), lr, options, step);
+        }
         if (layer.has_bias()) adam_step(layer.bias_values(), g.bias[ul], m.bias[ul], v.bias[ul], lr, options, step);
       }
     }

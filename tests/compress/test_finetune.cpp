@@ -26,7 +26,7 @@ TEST(Finetune, KeepsTheShapesLowersTheTrainingLossAndIsReproducible) {
   EXPECT_TRUE(identical_models(a.model, b.model));
 }
 
-TEST(Finetune, RefusesFactoredLayersAndBadInputs) {
+TEST(Finetune, RefusesBadInputsAndTrainsTheFactorsOfALowRankLayer) {
   nn::Mlp model = random_mlp(12, {16, 8}, 3, false, 611);
   const Matrix x = structured_inputs(50, 12, 4, 612);
   const std::vector<int> y = labels_for(x, 3, 613);
@@ -37,7 +37,19 @@ TEST(Finetune, RefusesFactoredLayersAndBadInputs) {
   EXPECT_THROW((void)compress::finetune(model, x, y, o), Error);
   o.epochs = 1;
   model.layer(1) = compress::svd_layer(model.hidden(1), la::svd(model.hidden(1).weight()), 4);
-  EXPECT_THROW((void)compress::finetune(model, x, y, o), Error);
+  const compress::FinetuneResult r = compress::finetune(model, x, y, o);
+  const nn::DenseLayer& before = model.layer(1);
+  const nn::DenseLayer& after = r.model.layer(1);
+  ASSERT_EQ(after.factor_count(), 2);
+  bool changed = false;
+  for (index_t f = 0; f < 2; ++f) {
+    ASSERT_EQ(after.factor(f).rows(), before.factor(f).rows());
+    ASSERT_EQ(after.factor(f).cols(), before.factor(f).cols());
+    for (index_t j = 0; j < after.factor(f).cols(); ++j)
+      for (index_t i = 0; i < after.factor(f).rows(); ++i)
+        changed = changed || after.factor(f)(i, j) != before.factor(f)(i, j);
+  }
+  EXPECT_TRUE(changed) << "the low-rank factors were not trained";
 }
 
 }  // namespace

@@ -38,21 +38,24 @@ void check_gradient(Mlp model, const Matrix& x, const std::vector<int>& y) {
   for (const auto& w : g.weight)
     for (double v : w.values()) gmax = std::max(gmax, std::abs(v));
   const double tol = 100 * std::cbrt(eps) * std::cbrt(eps) * gmax;
+  std::size_t k = 0;  // the factor's index in g.weight
   for (index_t l = 0; l < model.num_layers(); ++l) {
     auto& layer = model.layer(l);
-    auto w = layer.factor_values(0);
-    for (index_t j = 0; j < w.cols(); ++j)
-      for (index_t i = 0; i < w.rows(); ++i) {
-        const double p = w(i, j);
-        const double h = std::cbrt(eps) * std::max(1.0, std::abs(p));
-        w(i, j) = p + h;
-        const double up = idprune::nn::cross_entropy(model, x, y);
-        w(i, j) = p - h;
-        const double down = idprune::nn::cross_entropy(model, x, y);
-        w(i, j) = p;
-        EXPECT_NEAR(g.weight[static_cast<std::size_t>(l)](i, j), (up - down) / (2 * h), tol)
-            << "dL/dW layer " << l << " (" << i << ", " << j << ")";
-      }
+    for (index_t f = 0; f < layer.factor_count(); ++f, ++k) {
+      auto w = layer.factor_values(f);
+      for (index_t j = 0; j < w.cols(); ++j)
+        for (index_t i = 0; i < w.rows(); ++i) {
+          const double p = w(i, j);
+          const double h = std::cbrt(eps) * std::max(1.0, std::abs(p));
+          w(i, j) = p + h;
+          const double up = idprune::nn::cross_entropy(model, x, y);
+          w(i, j) = p - h;
+          const double down = idprune::nn::cross_entropy(model, x, y);
+          w(i, j) = p;
+          EXPECT_NEAR(g.weight[k](i, j), (up - down) / (2 * h), tol)
+              << "dL/dF layer " << l << " factor " << f << " (" << i << ", " << j << ")";
+        }
+    }
     auto b = layer.bias_values();
     for (std::size_t k = 0; k < b.size(); ++k) {
       const double p = b[k];
@@ -77,6 +80,26 @@ TEST(Train, BackpropagationMatchesFiniteDifferences) {
     for (std::size_t k = 0; k < b.size(); ++k) b[k] = 0.1 * std::sin(static_cast<double>(7 * l + k));
   }
   check_gradient(model, idprune::test::gaussian(9, 5, 62), random_labels(9, 3, 63));
+}
+
+// A factored layer (W = F_1 F_2, as a low-rank layer, and F_1 F_2 F_3) trains its factors: the
+// gradient of every factor against finite differences, between ordinary layers.
+TEST(Train, BackpropagationThroughFactoredLayersMatchesFiniteDifferences) {
+  for (const int q : {2, 3}) {
+    SCOPED_TRACE(q);
+    std::vector<DenseLayer> hidden;
+    std::vector<Matrix> factors;
+    factors.push_back(idprune::test::gaussian(5, 3, 71));
+    if (q == 3) factors.push_back(idprune::test::gaussian(3, 2, 72));
+    factors.push_back(idprune::test::gaussian(q == 3 ? 2 : 3, 6, 73));
+    std::vector<double> b1(6);
+    for (std::size_t k = 0; k < b1.size(); ++k) b1[k] = 0.1 * std::cos(static_cast<double>(k));
+    hidden.emplace_back(std::move(factors), b1, Activation::relu);
+    hidden.emplace_back(idprune::test::gaussian(6, 4, 74), std::vector<double>(4, 0.05), Activation::relu);
+    Mlp model(std::move(hidden),
+              DenseLayer(idprune::test::gaussian(4, 3, 75), std::vector<double>(3, 0.0), Activation::identity));
+    check_gradient(model, idprune::test::gaussian(9, 5, 76), random_labels(9, 3, 77));
+  }
 }
 
 TEST(Train, BackpropagationThroughAnIdentityLayerWithoutBiases) {
@@ -203,7 +226,10 @@ TEST(Train, RejectsBadInputs) {
   hidden.emplace_back(std::vector<Matrix>{Matrix(2, 1, 1.0), Matrix(1, 3, 1.0)}, std::vector<double>{},
                       Activation::relu);
   Mlp factored(std::move(hidden), DenseLayer(Matrix(3, 2, 1.0), {}, Activation::identity));
-  EXPECT_THROW((void)idprune::nn::train(factored, x, std::vector<int>{0, 1, 1, 0}, {}), Error);
+  // A factored layer is trainable (its factors are the parameters) and keeps its shapes.
+  EXPECT_NO_THROW((void)idprune::nn::train(factored, x, std::vector<int>{0, 1, 1, 0}, {}));
+  EXPECT_EQ(factored.layer(0).factor_count(), 2);
+  EXPECT_EQ(factored.layer(0).factor(0).cols(), 1);
   EXPECT_THROW((void)idprune::nn::parse_lr_schedule("step"), Error);
 }
 

@@ -46,7 +46,8 @@ struct FinetunedNetwork {
                                                 const Scorer& validation, const Scorer& test,
                                                 std::optional<nn::Dtype> round_to);
 
-/// True when every layer of `model` is one dense factor (what finetune() takes).
+/// True when every layer of `model` has a weight (what finetune() takes; factored layers train their
+/// factors).
 [[nodiscard]] bool finetunable(const nn::Mlp& model);
 
 /// Collective (the scores): finetune() of `model` (finetunable) on the training rows x, y (the same

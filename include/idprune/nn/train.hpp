@@ -51,18 +51,21 @@ struct EpochReport {
 using EpochCallback = std::function<void(const EpochReport&, const Mlp&)>;
 
 /// Trains `model` in place on the rows of `x` (n x d_0, inputs scaled to [0, 1]) with labels in
-/// [0, classes). Every layer must be an ordinary (one-factor) layer. Returns one report per epoch.
+/// [0, classes). A factored layer (W = F_1 ... F_q, e.g. low rank) trains its factors. Returns one
+/// report per epoch.
 std::vector<EpochReport> train(Mlp& model, la::ConstMatrixView x, std::span<const int> labels,
                                const TrainOptions& options, const EpochCallback& on_epoch = {});
 
 /// Gradients of the loss with respect to every layer's weight (and bias), laid out as the model.
 struct Gradients {
-  std::vector<la::Matrix> weight;         ///< d_in x d_out, one per layer (hidden layers, then classifier)
+  /// One per weight factor, shaped as the factor: layer by layer (hidden layers, then classifier),
+  /// a factored layer's factors in order; an ordinary layer has one (d_in x d_out).
+  std::vector<la::Matrix> weight;
   std::vector<std::vector<double>> bias;  ///< empty for layers without a bias
 };
 
 /// Mean softmax cross-entropy of `model` on (x, labels) and its gradient (backpropagation with
-/// GEMMs). Every layer must be an ordinary (one-factor) layer.
+/// GEMMs), factored layers included.
 double loss_and_gradient(const Mlp& model, la::ConstMatrixView x, std::span<const int> labels, Gradients& gradients);
 
 /// Mean softmax cross-entropy only (the forward pass).
