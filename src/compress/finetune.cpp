@@ -1,11 +1,30 @@
 #include "idprune/compress/finetune.hpp"
 
+#include <cmath>
 #include <string>
 
 #include "idprune/dist/comm.hpp"
 #include "idprune/la/error.hpp"
 
 namespace idprune::compress {
+
+void balance_factors(nn::DenseLayer& layer) {
+  for (la::index_t f = 0; f + 1 < layer.factor_count(); ++f) {
+    la::MatrixView a = layer.factor_values(f);
+    la::MatrixView b = layer.factor_values(f + 1);
+    for (la::index_t k = 0; k < a.cols(); ++k) {
+      double na = 0.0;
+      double nb = 0.0;
+      for (la::index_t i = 0; i < a.rows(); ++i) na += a(i, k) * a(i, k);
+      for (la::index_t j = 0; j < b.cols(); ++j) nb += b(k, j) * b(k, j);
+      if (!(na > 0.0) || !(nb > 0.0) || !std::isfinite(na) || !std::isfinite(nb)) continue;
+      const double d = std::sqrt(std::sqrt(nb / na));
+      if (!std::isfinite(d) || d <= 0.0) continue;
+      for (la::index_t i = 0; i < a.rows(); ++i) a(i, k) *= d;
+      for (la::index_t j = 0; j < b.cols(); ++j) b(k, j) /= d;
+    }
+  }
+}
 
 FinetuneResult finetune(const nn::Mlp& model, la::ConstMatrixView x, std::span<const int> y,
                         const nn::TrainOptions& options) {
@@ -15,6 +34,7 @@ FinetuneResult finetune(const nn::Mlp& model, la::ConstMatrixView x, std::span<c
   require(x.rows() >= 1, "finetune: no training rows");
   FinetuneResult out;
   out.model = model;
+  for (la::index_t l = 0; l < out.model.num_layers(); ++l) balance_factors(out.model.layer(l));
   out.epochs = nn::train(out.model, x, y, options);
   return out;
 }

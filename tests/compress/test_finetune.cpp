@@ -52,5 +52,28 @@ TEST(Finetune, RefusesBadInputsAndTrainsTheFactorsOfALowRankLayer) {
   EXPECT_TRUE(changed) << "the low-rank factors were not trained";
 }
 
+// Balancing keeps the product and gives both sides of every inner index the same norm, whatever
+// the scales the factors came with (one scaled by 1e-6, the other by 1e6).
+TEST(Finetune, BalancedFactorsKeepTheProductWithEqualNorms) {
+  Matrix a = gaussian(7, 3, 621);
+  Matrix b = gaussian(3, 5, 622);
+  for (double& v : a.values()) v *= 1e-6;
+  for (double& v : b.values()) v *= 1e6;
+  const Matrix product = la::matmul(a, b);
+  nn::DenseLayer layer(std::vector<Matrix>{a, b}, {}, nn::Activation::relu);
+  compress::balance_factors(layer);
+  const Matrix after = la::matmul(layer.factor(0), layer.factor(1));
+  for (index_t j = 0; j < product.cols(); ++j)
+    for (index_t i = 0; i < product.rows(); ++i)
+      EXPECT_NEAR(after(i, j), product(i, j), 8 * std::numeric_limits<double>::epsilon() * la::norm_fro(product));
+  for (index_t k = 0; k < 3; ++k) {
+    double na = 0.0;
+    double nb = 0.0;
+    for (index_t i = 0; i < 7; ++i) na += layer.factor(0)(i, k) * layer.factor(0)(i, k);
+    for (index_t j = 0; j < 5; ++j) nb += layer.factor(1)(k, j) * layer.factor(1)(k, j);
+    EXPECT_NEAR(std::sqrt(na), std::sqrt(nb), 1e-12 * std::sqrt(nb)) << k;
+  }
+}
+
 }  // namespace
 }  // namespace idprune::test

@@ -46,6 +46,13 @@ struct FinetunedNetwork {
                                                 const Scorer& validation, const Scorer& test,
                                                 std::optional<nn::Dtype> round_to);
 
+/// Rescales the inner dimension of each pair of consecutive factors of a factored layer,
+/// F_f(:, k) d_k and F_{f+1}(k, :) / d_k with d_k = sqrt(||F_{f+1}(k, :)|| / ||F_f(:, k)||), so
+/// that both sides of every inner index carry the same norm; the product is unchanged (to
+/// rounding). finetune() balances before training: Adam moves every parameter by about the
+/// learning rate whatever its scale, and a whitened low-rank layer keeps S^-1 in one factor.
+void balance_factors(nn::DenseLayer& layer);
+
 /// True when every layer of `model` has a weight (what finetune() takes; factored layers train their
 /// factors).
 [[nodiscard]] bool finetunable(const nn::Mlp& model);
