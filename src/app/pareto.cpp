@@ -195,7 +195,7 @@ int run_pareto(const ParetoRun& run, const CommandLine& command_line) {
       o.seed = run.compression.seed;
       for (auto& row : rows) {
         row.model.finetuned = true;
-        if (!row.model.network || !compress::finetunable(*row.model.network)) continue;
+        if (!row.model.network) continue;
         const auto tuned =
             compress::finetune_and_score(*row.model.network, tuning.x, tuning.y, o, in.validation, in.test);
         row.model.validation_accuracy_finetuned = tuned.validation.accuracy();

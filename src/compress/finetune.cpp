@@ -17,9 +17,9 @@ void balance_factors(nn::DenseLayer& layer) {
       double nb = 0.0;
       for (la::index_t i = 0; i < a.rows(); ++i) na += a(i, k) * a(i, k);
       for (la::index_t j = 0; j < b.cols(); ++j) nb += b(k, j) * b(k, j);
-      if (!(na > 0.0) || !(nb > 0.0) || !std::isfinite(na) || !std::isfinite(nb)) continue;
+      if (!(na > 0.0 && nb > 0.0)) continue;  // a zero (or NaN) side: nothing to balance
       const double d = std::sqrt(std::sqrt(nb / na));
-      if (!std::isfinite(d) || d <= 0.0) continue;
+      if (!std::isfinite(d) || d == 0.0) continue;
       for (la::index_t i = 0; i < a.rows(); ++i) a(i, k) *= d;
       for (la::index_t j = 0; j < b.cols(); ++j) b(k, j) /= d;
     }
@@ -64,12 +64,6 @@ FinetunedNetwork tune_and_score(const nn::Mlp& model, std::vector<LayerOutcome> 
   return out;
 }
 }  // namespace
-
-bool finetunable(const nn::Mlp& model) {
-  for (la::index_t l = 0; l < model.num_layers(); ++l)
-    if (model.layer(l).factor_count() < 1) return false;
-  return true;
-}
 
 FinetunedNetwork finetune_and_score(const nn::Mlp& model, la::ConstMatrixView x, std::span<const int> y,
                                     const nn::TrainOptions& options, const Scorer& validation, const Scorer& test) {

@@ -75,7 +75,7 @@ Environment::Environment(int& argc, char**& argv) {
   // A process started without a launcher (no mpirun/mpiexec, srun, PMIx or PMI variables) is an
   // MPI singleton: its only peer is itself. Open MPI would still probe every network transport of
   // the cm PML (OFI, PSM, PSM2: 0.2 s of start-up on a machine without them) before choosing ob1,
-  // and would fork an orted daemon for it (another 0.2 s, measured on a one-point sweep) that only
+  // and would fork an orted daemon for it (another 0.1 s, measured on a one-point sweep) that only
   // MPI_Comm_spawn and connect/accept need, which idprune never calls: name ob1 and an isolated
   // singleton unless the user set them. Launched processes are left entirely alone.
   constexpr std::array<const char*, 5> launcher_variables = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_FD",

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <new>
 
 #if defined(__linux__)
@@ -32,16 +31,14 @@ void* allocate_large_array(std::size_t bytes) {
   return p;
 }
 
-bool retain_freed_memory(std::size_t mmap_threshold) noexcept {
+bool retain_freed_memory() noexcept {
 #if defined(__GLIBC__)
   // Fixing either value also ends glibc's dynamic threshold (which would otherwise move with the
   // sizes freed).
-  if (mmap_threshold > static_cast<std::size_t>(std::numeric_limits<int>::max())) return false;
-  const bool threshold = mallopt(M_MMAP_THRESHOLD, static_cast<int>(mmap_threshold)) == 1;
+  const bool threshold = mallopt(M_MMAP_THRESHOLD, 256 << 20) == 1;
   const bool trim = mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
   return threshold && trim;
 #else
-  (void)mmap_threshold;
   return false;
 #endif
 }

@@ -46,8 +46,6 @@ class NormalSource {
 
 void check_trainable(const Mlp& model, const char* routine) {
   require(model.num_classes() > 0, routine, ": empty model");
-  for (index_t l = 0; l < model.num_layers(); ++l)
-    require(model.layer(l).factor_count() >= 1, routine, ": layer ", l, " has no weight factor");
 }
 
 void check_data(const Mlp& model, la::ConstMatrixView x, std::span<const int> labels, const char* routine) {

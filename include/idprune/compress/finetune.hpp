@@ -53,11 +53,7 @@ struct FinetunedNetwork {
 /// learning rate whatever its scale, and a whitened low-rank layer keeps S^-1 in one factor.
 void balance_factors(nn::DenseLayer& layer);
 
-/// True when every layer of `model` has a weight (what finetune() takes; factored layers train their
-/// factors).
-[[nodiscard]] bool finetunable(const nn::Mlp& model);
-
-/// Collective (the scores): finetune() of `model` (finetunable) on the training rows x, y (the same
+/// Collective (the scores): finetune() of `model` on the training rows x, y (the same
 /// on every rank), scored on `validation` and `test` without rounding (as pareto scores its models).
 [[nodiscard]] FinetunedNetwork finetune_and_score(const nn::Mlp& model, la::ConstMatrixView x, std::span<const int> y,
                                                   const nn::TrainOptions& options, const Scorer& validation,

@@ -117,13 +117,13 @@ class MatrixView {
 /// in zeroing than they saved).
 inline constexpr std::size_t kLargeArrayBytes = std::size_t{32} << 20;
 [[nodiscard]] void* allocate_large_array(std::size_t bytes);
-/// Makes glibc serve blocks below `mmap_threshold` bytes from the heap and keep freed memory there
-/// (M_MMAP_THRESHOLD, and M_TRIM_THRESHOLD = 1 GiB), for processes that allocate and free arrays of
-/// megabytes over and over (sweeps, searches): a block that is a fresh mapping every time costs a
-/// page fault and a kernel zero fill per 4 KiB on every reuse. Large arrays (LargePageAllocator)
-/// are then also reused from the heap, already mapped. Returns false where the C library refuses.
-bool retain_freed_memory(std::size_t mmap_threshold = std::size_t{256} << 20) noexcept;
 void free_large_array(void* p, std::size_t bytes) noexcept;
+/// Makes glibc serve blocks below 256 MiB from the heap and keep freed memory there
+/// (M_MMAP_THRESHOLD = 256 MiB, M_TRIM_THRESHOLD = 1 GiB), for processes that allocate and free
+/// arrays of megabytes over and over (sweeps, searches): a block that is a fresh mapping every time
+/// costs a page fault and a kernel zero fill per 4 KiB on every reuse. Returns false where the C
+/// library refuses.
+bool retain_freed_memory() noexcept;
 
 /// The allocator of Matrix. A 50,000 x 1024 activation block is 400 MB; filled through 4 KiB pages
 /// it takes 100,000 page faults, and in a virtual machine these cost more than the products that
