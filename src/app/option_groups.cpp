@@ -130,7 +130,7 @@ void add_search_options(po::options_description& options, const std::string& mod
                                                                          refine.c_str())(
       "budget-kind", po::value<std::string>()->default_value("params"), kind.c_str())(
       "intercept", po::bool_switch()->default_value(false),
-      "corrected strategies: least-squares fit with an intercept (the next layer gains a bias)")(
+      "corrected and hybrid strategies: least-squares fit with an intercept (the next layer gains a bias)")(
       "mean-compensation", po::bool_switch()->default_value(false),
       "id, corrected, random and output strategies: the next layer's bias absorbs the mean residual (the "
       "next layer's mean pre-activation on the compression set stays the original's)");

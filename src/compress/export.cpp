@@ -376,10 +376,10 @@ nn::Metadata compression_metadata(const nn::Mlp& original, const CompressedNetwo
     }
     if (!network.candidates.empty()) key("candidates", candidates.dump());
   }
-  const bool corrected = strategy(network.strategy).policy == "corrected";
-  if (corrected && request.policy.intercept) key("intercept", "true");
-  if (request.policy.mean_compensation && takes_mean_compensation(strategy(network.strategy).policy))
-    key("mean_compensation", "true");
+  const std::string_view policy = strategy(network.strategy).policy;
+  const bool fits_intercept = policy == "corrected" || policy == "hybrid" || policy == "hybrid-obs";
+  if (fits_intercept && request.policy.intercept) key("intercept", "true");
+  if (request.policy.mean_compensation && takes_mean_compensation(policy)) key("mean_compensation", "true");
   key("widths", joined(m.widths(), ","));
   key("params", std::to_string(m.parameter_count()));
   key("params_fraction", number(static_cast<double>(m.parameter_count()) /

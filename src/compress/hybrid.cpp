@@ -38,6 +38,8 @@ std::vector<HybridChoice> hybrid_allocation(CompressionEngine& engine, const Sco
   const index_t L = original.num_hidden();
   const index_t d0 = original.input_dim();
   const bool flops = options.kind == BudgetKind::flops;
+  // The intercepts' biases cost parameters, not FLOPs (biases are free when FLOPs are counted).
+  const bool intercepts = options.intercept && !flops;
   std::vector<index_t> full;
   for (index_t l = 0; l < L; ++l) full.push_back(original.hidden(l).d_out());
   const std::vector<double> weights(uz(L), 1.0);
@@ -51,14 +53,15 @@ std::vector<HybridChoice> hybrid_allocation(CompressionEngine& engine, const Sco
   std::vector<Candidate> cands;
   for (const index_t r : options.first_layer_ranks) {
     const nn::Mlp shape = shape_model(original, r > 0 ? r : d0, !flops);
-    const std::shared_ptr<const LayerPolicy> policy = make_hybrid_policy(
-        r > 0 ? std::vector<index_t>{r} : std::vector<index_t>{}, options.selection, options.obs_damping);
+    const std::shared_ptr<const LayerPolicy> policy =
+        make_hybrid_policy(r > 0 ? std::vector<index_t>{r} : std::vector<index_t>{}, options.selection,
+                           options.obs_damping, options.intercept);
     // The budget left for the counted shape; budgets too small for one neuron per layer are skipped.
     std::vector<std::size_t> open;
     std::vector<std::int64_t> left;
     for (std::size_t b = 0; b < budgets.size(); ++b) {
       const std::int64_t rest = (flops ? budgets[b] / 2 : budgets[b]) - (r > 0 ? d0 * r : 0);
-      if (parameter_count_with_widths(shape, ones) > rest) continue;
+      if (parameter_count_with_widths(shape, ones, intercepts) > rest) continue;
       open.push_back(b);
       left.push_back(rest);
     }
@@ -79,7 +82,7 @@ std::vector<HybridChoice> hybrid_allocation(CompressionEngine& engine, const Sco
         const std::size_t i = moving[j];
         std::vector<std::vector<double>> tails;
         for (const auto& f : fs[j]) tails.push_back(relative_tail(f));
-        std::vector<index_t> next = allocate_budget(shape, tails, weights, left[i]);
+        std::vector<index_t> next = allocate_budget(shape, tails, weights, left[i], intercepts);
         if (next == k[i]) done[i] = 1;
         k[i] = std::move(next);
       }
@@ -90,7 +93,7 @@ std::vector<HybridChoice> hybrid_allocation(CompressionEngine& engine, const Sco
   std::vector<PointPlan> plans;
   for (const auto& c : cands)
     plans.push_back(kept_plan(make_hybrid_policy(c.rank > 0 ? std::vector<index_t>{c.rank} : std::vector<index_t>{},
-                                                 options.selection, options.obs_damping),
+                                                 options.selection, options.obs_damping, options.intercept),
                               c.widths));
   const std::vector<CompressedModel> models = engine.compress(plans);
   const std::vector<Scores> scores = validation.score(models);

@@ -242,6 +242,7 @@ class Study {
     HybridOptions ho = options_.hybrid;
     ho.selection = info.policy == "hybrid-obs" ? HybridSelection::obs : HybridSelection::corrected;
     ho.obs_damping = options_.policy.obs_damping;
+    ho.intercept = options_.policy.intercept;
     std::vector<std::int64_t> targets;
     for (double b : options_.budgets) targets.push_back(budget_params(b, model_cost(model_, options_.hybrid.kind)));
     const std::vector<HybridChoice> choices = hybrid_allocation(engine, validation_, targets, ho);
@@ -253,7 +254,8 @@ class Study {
         log("pareto: " + curve.strategy + " has no model within " + setting("budget", options_.budgets[i]));
         continue;
       }
-      plans.push_back(kept_plan(make_hybrid_policy(choices[i].ranks, ho.selection, ho.obs_damping), choices[i].widths));
+      plans.push_back(kept_plan(make_hybrid_policy(choices[i].ranks, ho.selection, ho.obs_damping, ho.intercept),
+                                choices[i].widths));
       std::ostringstream label;
       label << "budget=" << options_.budgets[i] << " " << to_string(options_.hybrid.kind)
             << " first-rank=" << choices[i].ranks.front();

@@ -324,14 +324,20 @@ class ObsPolicy : public LayerPolicy {
 class HybridPolicy : public LayerPolicy {
  public:
   using LayerPolicy::needs_moments;
-  HybridPolicy(std::vector<index_t> ranks, HybridSelection selection, double obs_damping)
-      : ranks_(std::move(ranks)), selection_(selection), obs_damping_(obs_damping), corrected_(true, false, false) {}
+  HybridPolicy(std::vector<index_t> ranks, HybridSelection selection, double obs_damping, bool intercept)
+      : ranks_(std::move(ranks)),
+        selection_(selection),
+        obs_damping_(obs_damping),
+        intercept_(intercept),
+        corrected_(true, intercept, false) {}
   [[nodiscard]] std::string key() const override {
     std::string k = selection_ == HybridSelection::obs ? "hybrid-obs:" + std::to_string(obs_damping_) : "hybrid";
+    if (intercept_) k += "+intercept";
     for (std::size_t l = 0; l < ranks_.size(); ++l) k += (l == 0 ? ":" : ",") + std::to_string(ranks_[l]);
     return k;
   }
   void check(const LayerRule& rule) const override { require_neuron_rule("hybrid", rule); }
+  [[nodiscard]] bool adds_biases() const override { return intercept_; }
   // The CPQR also for obs: the budget allocation reads its diagonals.
   [[nodiscard]] bool needs_factorization(const LayerRule& /*rule*/) const override { return true; }
   [[nodiscard]] MomentNeeds needs_moments(const LayerRule& /*rule*/, index_t layer) const override {
@@ -375,16 +381,17 @@ class HybridPolicy : public LayerPolicy {
   std::vector<index_t> ranks_;
   HybridSelection selection_;
   double obs_damping_;
+  bool intercept_;
   PivotPolicy corrected_;
 };
 }  // namespace
 
 std::shared_ptr<const LayerPolicy> make_hybrid_policy(std::vector<index_t> ranks, HybridSelection selection,
-                                                      double obs_damping) {
+                                                      double obs_damping, bool intercept) {
   for (std::size_t l = 0; l < ranks.size(); ++l)
     require(ranks[l] >= 0, "hybrid: rank ", ranks[l], " of hidden layer ", l + 1, " (needs >= 0; 0: not factored)");
   require(obs_damping >= 0.0, "hybrid-obs: damping ", obs_damping, " (needs >= 0)");
-  return std::make_shared<HybridPolicy>(std::move(ranks), selection, obs_damping);
+  return std::make_shared<HybridPolicy>(std::move(ranks), selection, obs_damping, intercept);
 }
 
 la::CpqrOptions LayerPolicy::stopping_rule(const LayerRule& rule, const LayerContext& c) const {
@@ -414,8 +421,9 @@ std::shared_ptr<const LayerPolicy> make_policy(std::string_view name, const Poli
     require(options.obs_damping >= 0.0, "obs: damping ", options.obs_damping, " (needs >= 0)");
     return std::make_shared<ObsPolicy>(options.obs_damping);
   }
-  if (name == "hybrid") return make_hybrid_policy({});
-  if (name == "hybrid-obs") return make_hybrid_policy({}, HybridSelection::obs, options.obs_damping);
+  if (name == "hybrid")
+    return make_hybrid_policy({}, HybridSelection::corrected, options.obs_damping, options.intercept);
+  if (name == "hybrid-obs") return make_hybrid_policy({}, HybridSelection::obs, options.obs_damping, options.intercept);
   throw Error(detail::concat("unknown selection policy '", name,
                              "' (known: id, corrected, random, magnitude, svd, merging, output, output-corrected, "
                              "flap, whitened-svd, obs, hybrid, hybrid-obs)"));

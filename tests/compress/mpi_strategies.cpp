@@ -181,6 +181,63 @@ TEST(HybridStrategy, FactorsTheKeptColumnsAndFitsTToTheOriginal) {
   }
 }
 
+// hybrid (both selections) with an intercept: layer 2's weight and its new bias are the
+// least-squares fit [T; t] = argmin ||Z_orig - [Zf, 1] [T; t]||_F pushed through W_2(:, C_2), so the
+// residual is orthogonal to Zf and to the column of ones (the mean output on the compression set
+// is exact); the biases are counted by hybrid_allocation, whose models stay within the budget.
+TEST(HybridStrategy, AnInterceptFitsTheMeanAndIsCountedInTheBudget) {
+  const dist::Comm comm = dist::Comm::world();
+  const Problem p = problem(233, false);
+  compress::CompressionEngine engine(p.model, distribute(p.xc, comm), {});
+  const std::vector<index_t> kept = {20, 14, 9};
+  for (const auto selection : {compress::HybridSelection::corrected, compress::HybridSelection::obs}) {
+    SCOPED_TRACE(selection == compress::HybridSelection::obs ? "hybrid-obs" : "hybrid");
+    const std::vector<compress::PointPlan> plans = {
+        compress::kept_plan(compress::make_hybrid_policy({6}, selection, 0.01, true), kept),
+        compress::kept_plan(compress::make_hybrid_policy({6}, selection, 0.01, false), kept)};
+    const auto models = engine.compress(plans);
+    const nn::Mlp& m = models[0].model;
+    EXPECT_FALSE(m.hidden(0).has_bias());
+    ASSERT_TRUE(m.hidden(1).has_bias());
+    ASSERT_TRUE(m.classifier().has_bias());
+    EXPECT_FALSE(models[1].model.hidden(1).has_bias());
+    EXPECT_EQ(m.parameter_count(), models[1].model.parameter_count() + kept[1] + kept[2] + p.model.num_classes());
+    Matrix zf;
+    m.hidden(0).forward(p.xc, zf);
+    Matrix z0;
+    p.model.hidden(0).forward(p.xc, z0);
+    const Matrix target =
+        la::matmul(z0, la::select_columns(p.model.hidden(1).weight(), models[0].layers[1].kept_neurons));
+    Matrix fit = la::matmul(zf, m.hidden(1).weight());
+    for (index_t j = 0; j < fit.cols(); ++j)
+      for (index_t i = 0; i < fit.rows(); ++i) fit(i, j) += m.hidden(1).bias()[uz(j)];
+    const Matrix residual = minus(target, fit);
+    const Matrix normal = la::matmul(zf, residual, Op::transpose);
+    EXPECT_LE(std::sqrt(fro2(normal)), 1e-9 * std::sqrt(fro2(zf) * fro2(target)));
+    for (index_t j = 0; j < residual.cols(); ++j) {
+      double mean = 0.0;
+      for (double v : residual.col(j)) mean += v;
+      EXPECT_LE(std::abs(mean), 1e-9 * std::sqrt(static_cast<double>(residual.rows()) * fro2(target)))
+          << "column " << j;
+    }
+  }
+  const compress::Scorer validation = scorer_for(p.model, p.xc, comm);
+  compress::HybridOptions ho;
+  ho.first_layer_ranks = {0, 4, 8};
+  ho.intercept = true;
+  ho.selection = compress::HybridSelection::obs;
+  const std::vector<std::int64_t> budgets = {p.model.parameter_count() / 3, p.model.parameter_count() / 6};
+  const auto choices = compress::hybrid_allocation(engine, validation, budgets, ho);
+  for (std::size_t i = 0; i < budgets.size(); ++i) {
+    ASSERT_FALSE(choices[i].widths.empty());
+    const auto mm = engine.compress(std::vector<compress::PointPlan>{compress::kept_plan(
+        compress::make_hybrid_policy(choices[i].ranks, ho.selection, ho.obs_damping, true), choices[i].widths)});
+    EXPECT_TRUE(mm[0].model.classifier().has_bias());
+    EXPECT_LE(mm[0].model.parameter_count(), budgets[i]);
+    EXPECT_EQ(compress::model_cost(mm[0].model, compress::BudgetKind::parameters), choices[i].cost);
+  }
+}
+
 std::vector<compress::PointPlan> strategy_plans(index_t layers) {
   const std::vector<index_t> kept = {18, 12, 8};
   std::vector<compress::PointPlan> out;
@@ -188,6 +245,8 @@ std::vector<compress::PointPlan> strategy_plans(index_t layers) {
   out.push_back(compress::uniform_plan(compress::make_policy("obs"), layers, {}, {RankRule::fraction, 0.5}));
   out.push_back(compress::kept_plan(compress::make_hybrid_policy({6, 4}), kept));
   out.push_back(compress::kept_plan(compress::make_hybrid_policy({6}, compress::HybridSelection::obs), kept));
+  out.push_back(
+      compress::kept_plan(compress::make_hybrid_policy({6}, compress::HybridSelection::obs, 0.01, true), kept));
   return out;
 }
 

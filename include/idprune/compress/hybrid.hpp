@@ -31,6 +31,7 @@ struct HybridOptions {
   BudgetOptions budget;                                    ///< allocation rounds
   HybridSelection selection = HybridSelection::corrected;  ///< the neurons kept (hybrid, hybrid-obs)
   double obs_damping = 0.01;                               ///< hybrid-obs: StructuredObsOptions::damping
+  bool intercept = false;  ///< T fitted with an intercept, the next layer gains a bias (make_hybrid_policy)
 };
 
 struct HybridChoice {

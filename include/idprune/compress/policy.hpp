@@ -156,8 +156,10 @@ enum class HybridSelection { corrected, obs };
 /// hidden layer l with ranks[l] > 0 (and ranks[l] < min(d_in, k)) W_l(:, C) replaced by its
 /// activation-aware rank-r factorization on the node's inputs (whitened_svd); T fitted to the
 /// ORIGINAL network's activations from the factored layer's own. Layers past ranks.size() are not
-/// factored. "hybrid" and "hybrid-obs" of make_policy factor no layer.
+/// factored. `intercept`: T fitted with a column of ones, whose row becomes the next layer's bias
+/// (PolicyOptions::intercept). "hybrid" and "hybrid-obs" of make_policy factor no layer.
 [[nodiscard]] std::shared_ptr<const LayerPolicy> make_hybrid_policy(
-    std::vector<index_t> ranks, HybridSelection selection = HybridSelection::corrected, double obs_damping = 0.01);
+    std::vector<index_t> ranks, HybridSelection selection = HybridSelection::corrected, double obs_damping = 0.01,
+    bool intercept = false);
 
 }  // namespace idprune::compress
