@@ -18,21 +18,34 @@ namespace idprune::dist::kernel {
 using la::index_t;
 using la::Matrix;
 
-Matrix local_r(la::ConstMatrixView z) {
-  if (z.rows() == 0 || z.cols() == 0) return Matrix(z.cols(), z.cols());
-  // dgeqrt overwrites its input, so it factors a copy. Copies below la::kLargeArrayBytes (every
-  // block of local_r_threaded, every node of a 2,000-row compression set) go to one workspace per
-  // thread, kept from call to call: a fresh buffer per call made the copy fault in and zero its
-  // pages first (the copy took twice the time of 351f2d3's in a 16-point sweep, measured with perf).
+namespace {
+/// dgeqrt's and dtpqrt's block size: the fastest of 32..256 measured for 30000 x 923 on one core
+/// (Zen 5, OpenBLAS).
+constexpr index_t kLocalRBlock = 64;
+
+/// A copy of z in a workspace kept per thread from call to call when it is at most
+/// la::kLargeArrayBytes (every row block of local_r_threaded, every node of a 2,000-row compression
+/// set): a fresh buffer per call made the copy fault in and zero its pages first (the copy took
+/// twice the time of 351f2d3's in a 16-point sweep, measured with perf). Larger copies go to `own`.
+/// The view is valid until the thread's next call.
+la::MatrixView copy_to_workspace(la::ConstMatrixView z, Matrix& own) {
   if (static_cast<std::size_t>(z.rows()) * static_cast<std::size_t>(z.cols()) * sizeof(double) <=
       la::kLargeArrayBytes) {
     thread_local Matrix workspace;
     workspace.reset_uninitialized(z.rows(), z.cols());
     workspace.view().assign(z);
-    return local_r_in_place(workspace.view());
+    return workspace.view();
   }
-  Matrix work(z);
-  return local_r_in_place(work.view());
+  own = Matrix(z);
+  return own.view();
+}
+}  // namespace
+
+Matrix local_r(la::ConstMatrixView z) {
+  if (z.rows() == 0 || z.cols() == 0) return Matrix(z.cols(), z.cols());
+  // dgeqrt overwrites its input, so it factors a copy.
+  Matrix own;
+  return local_r_in_place(copy_to_workspace(z, own));
 }
 
 namespace {
@@ -59,8 +72,7 @@ Matrix local_r_in_place(la::MatrixView z) {
       for (index_t i = 0; i <= std::min(j, rows - 1); ++i) r(i, j) = z(i, j);
     return r;
   }
-  // Block size 64: the fastest of 32..256 measured for 30000 x 923 on one core (Zen 5, OpenBLAS).
-  const index_t nb = std::min<index_t>(64, rows);
+  const index_t nb = std::min<index_t>(kLocalRBlock, rows);
   Matrix t(nb, rows);
   std::vector<double> work(static_cast<std::size_t>(nb * n));
   const auto to_int = [](index_t v) {
@@ -83,20 +95,36 @@ Matrix local_r_threaded(la::ConstMatrixView z, index_t row_block) {
   const index_t n = z.cols();
   const index_t b = row_block > 0 ? row_block : threaded_row_block(n);
   if (m <= b) return local_r(z);
-  const index_t blocks = (m + b - 1) / b;
-  std::vector<Matrix> rs(static_cast<std::size_t>(blocks));
-  // One thread of BLAS per task: the tasks themselves use the cores, and every block is factored
-  // by the same sequence of operations whatever the thread count.
+  // A fixed number of lanes, never the thread count (the bits must not depend on it). Blocks of
+  // equal height (within a row), as many as a multiple of the lanes, so 1, 2 and 4 threads get
+  // equal shares; lane i absorbs blocks i, i + lanes, ... in order, each stacked under the lane's
+  // R by dtpqrt (as StreamingR): 2 b n^2 flops a block and no triangle-on-triangle combine but
+  // the lanes - 1 at the end. One combine per block (13 for 50,000 x 1024) cost a tenth more
+  // flops at a lower rate, and the last levels of their tree left cores idle.
+  constexpr index_t lanes = 4;
+  const index_t blocks = ((m + b - 1) / b + lanes - 1) / lanes * lanes;
+  const auto begin = [&](index_t i) { return i * (m / blocks) + std::min(i, m % blocks); };
+  std::vector<Matrix> rs(static_cast<std::size_t>(lanes));
+  // One thread of BLAS per task: the tasks themselves use the cores.
   // Set only when needed: OpenBLAS's thread count is process-wide, and tasks may already run.
   std::optional<la::ScopedBlasThreads> single;
   if (la::blas_threads() != 1) single.emplace(1);
-  tbb::parallel_for(index_t{0}, blocks, [&](index_t i) {
-    const index_t first = i * b;
-    rs[static_cast<std::size_t>(i)] = local_r(z.block(first, 0, std::min(b, m - first), n));
+  tbb::parallel_for(index_t{0}, lanes, [&](index_t lane) {
+    Matrix r;
+    for (index_t i = lane; i < blocks; i += lanes) {
+      const la::ConstMatrixView block = z.block(begin(i), 0, begin(i + 1) - begin(i), n);
+      if (i == lane) {
+        r = local_r(block);
+      } else if (block.rows() > 0) {
+        Matrix own;
+        static_cast<void>(la::tpqrt(r.view(), copy_to_workspace(block, own), 0, kLocalRBlock));
+      }
+    }
+    rs[static_cast<std::size_t>(lane)] = std::move(r);
   });
-  // Fixed tree: at distance s, block i (i a multiple of 2 s) absorbs block i + s.
-  for (index_t s = 1; s < blocks; s *= 2) {
-    const index_t pairs = (blocks - s + 2 * s - 1) / (2 * s);
+  // Fixed tree: at distance s, lane i (i a multiple of 2 s) absorbs lane i + s.
+  for (index_t s = 1; s < lanes; s *= 2) {
+    const index_t pairs = (lanes - s + 2 * s - 1) / (2 * s);
     tbb::parallel_for(index_t{0}, pairs, [&](index_t p) {
       const index_t i = 2 * s * p;
       combine_r(rs[static_cast<std::size_t>(i)].view(), rs[static_cast<std::size_t>(i + s)].view());

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <utility>
+#include <vector>
 
 #include "idprune/dist/kernels.hpp"
 #include "idprune/dist/scalapack.hpp"
@@ -167,18 +169,19 @@ Matrix threaded_r(const Matrix& z, int threads, index_t row_block) {
   return r;
 }
 
-// Row blocks of a fixed size and a fixed combine tree: the same bits for 1 and 2 threads (an odd
-// number of blocks, a short last block, fewer rows in it than columns), whatever BLAS's own thread
-// setting; R^T R = Z^T Z to c eps m ||Z||^2 (c = 10).
-TEST(LocalRThreaded, BitIdenticalForOneAndTwoThreads) {
+// Row blocks of a fixed size, lanes and a fixed combine tree: the same bits for 1, 2 and 4 threads
+// (block counts that are and are not multiples of the 4 lanes before rounding, blocks with fewer
+// rows than columns), whatever BLAS's own thread setting; R^T R = Z^T Z to c eps m ||Z||^2 (c = 10).
+TEST(LocalRThreaded, BitIdenticalForOneTwoAndFourThreads) {
   const index_t n = 30;
-  for (const index_t m : {index_t{700}, index_t{64 * 4 + 7}, index_t{2000}}) {
-    SCOPED_TRACE("m = " + std::to_string(m));
+  for (const auto& [m, block] :
+       std::vector<std::pair<index_t, index_t>>{{700, 64}, {64 * 4 + 7, 64}, {2000, 64}, {301, 16}, {31, 30}}) {
+    SCOPED_TRACE("m = " + std::to_string(m) + ", row block " + std::to_string(block));
     const Matrix z = gaussian(m, n, 81 + static_cast<std::uint64_t>(m));
     const la::ScopedBlasThreads blas(2);
-    const Matrix one = threaded_r(z, 1, 64);
-    const Matrix two = threaded_r(z, 2, 64);
-    EXPECT_TRUE(same_bits(one, two));
+    const Matrix one = threaded_r(z, 1, block);
+    EXPECT_TRUE(same_bits(one, threaded_r(z, 2, block)));
+    EXPECT_TRUE(same_bits(one, threaded_r(z, 4, block)));
     expect_upper_triangular(one);
     const double nz = norm2(z);
     EXPECT_LE(gram_error(one, z), 10.0 * eps * static_cast<double>(m) * nz * nz);

@@ -22,15 +22,16 @@ namespace idprune::dist::kernel {
 
 /// Rows per task of local_r_threaded when the caller gives none: max(4096, 4 n) for n columns.
 /// A function of n only, never of the thread count, so that the result is the same for any number
-/// of threads; at least 4 n rows so that the combines (2 n^3 / 3 flops each) add under a tenth to
-/// the block QRs (about 2 b n^2 flops each).
+/// of threads; at least 4 n rows so that each block's dtpqrt (about 2 b n^2 flops) stays a
+/// tall-block, BLAS-3-bound update.
 [[nodiscard]] la::index_t threaded_row_block(la::index_t n);
 
-/// local_r using every thread of the calling TBB arena: the rows in consecutive blocks of
-/// `row_block` rows (0: threaded_row_block(n)), each factored by local_r in a TBB task with
-/// single-threaded BLAS, then the block R factors combined by combine_r in a fixed binary tree
-/// ((0, 1), (2, 3), ..., then the results likewise). The operations and their order do not depend
-/// on the thread count: the result is bit-identical for 1, 2, ... threads. A block of at most
+/// local_r using every thread of the calling TBB arena: the rows in consecutive blocks of at most
+/// `row_block` rows (0: threaded_row_block(n)) and equal height, their number a multiple of 4; 4
+/// lanes as TBB tasks with single-threaded BLAS, lane i factoring block i (local_r) and stacking
+/// blocks i + 4, i + 8, ... under its R (dtpqrt, L = 0); then the lanes' R factors combined by
+/// combine_r ((0, 1), (2, 3), then the results). The operations and their order do not depend on
+/// the thread count: the result is bit-identical for 1, 2, ... threads. A block of at most
 /// `row_block` rows is handed to local_r unchanged (BLAS threads as the caller set them).
 [[nodiscard]] la::Matrix local_r_threaded(la::ConstMatrixView z, la::index_t row_block = 0);
 

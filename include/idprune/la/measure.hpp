@@ -17,10 +17,9 @@ namespace idprune::la {
 [[nodiscard]] double qr_r_flops(index_t m, index_t n);
 
 /// DGEMM rate of this machine in GFLOP/s with `threads` OpenBLAS threads (restored afterwards),
-/// measured now: the median of 5 timed square products, after one untimed warm-up, of a size chosen
-/// from the warm-up so that the whole measurement takes well under a second (the size is capped at
-/// 2048 and at least 256). The rate a GEMM-bound phase can reach: its flops divided by this rate is a
-/// lower bound on its time.
+/// measured now: the fastest of 7 timed square products of about 0.1 s each (the size chosen from a
+/// 512^3 warm-up, capped at 2048), about a second in all. The rate a GEMM-bound phase can reach: its
+/// flops divided by this rate is a lower bound on its time.
 [[nodiscard]] double measure_gemm_rate(int threads);
 
 /// Peak resident set size of this process so far, in bytes (getrusage ru_maxrss).
