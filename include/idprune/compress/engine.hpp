@@ -91,8 +91,9 @@ struct EngineOptions {
 
 /// This rank's rows of a compression set too large to hold: read, forwarded and reduced block by
 /// block. Every factorization a plan needs is the CPQR of the R factor of its activations, which is
-/// accumulated over the blocks (dist::kernel::StreamingR: [R; Z_b] = Q [R'; 0]), so memory per rank
-/// is O(block_rows x widest layer + width^2) whatever the number of rows, at the cost of one pass
+/// accumulated over the blocks (dist::kernel::StreamingR: [R; Z_b] = Q [R'; 0], in 4 lanes of a
+/// quarter of each block's rows, combined at the end), so memory per rank is
+/// O(block_rows x widest layer + 4 width^2) whatever the number of rows, at the cost of one pass
 /// over the rows per node and level. Needs the tsqr or gram pivot engine (both reduce R factors);
 /// policies that solve least squares against the activations (corrected, random) need them in
 /// memory and are refused.
