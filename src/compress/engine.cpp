@@ -247,12 +247,12 @@ LayerContext CompressionEngine::context(const Node& node, index_t layer) {
 
 void CompressionEngine::stream_blocks(std::span<Node* const> nodes) {
   // One pass over this rank's rows for every node of the level: each block is forwarded through
-  // each node's network, and its rows, in 4 equal parts, are stacked under the R factors of 4
-  // lanes per node (StreamingR, in parallel), in row order; the lanes are combined at the end by a
-  // fixed tree. A fixed number of lanes, never the thread count, so R does not depend on it; with
-  // one R per node the dtpqrt steps of a single node ran one after another, at a fraction of the
-  // cores (streaming took twice the in-memory time at 50,000 rows).
-  constexpr std::size_t lanes = 4;
+  // each node's network, and its rows, in dist::kernel::r_lanes equal parts, are stacked under the R
+  // factors of as many lanes per node (StreamingR, in parallel), in row order; the lanes are
+  // combined at the end (combine_r_tree), so R does not depend on the number of threads. With one R
+  // per node the dtpqrt steps of a single node ran one after another, at a fraction of the cores
+  // (streaming took twice the in-memory time at 50,000 rows).
+  const auto lanes = static_cast<std::size_t>(dist::kernel::r_lanes);
   std::vector<std::vector<dist::kernel::StreamingR>> acc(nodes.size());
   for (std::size_t i = 0; i < nodes.size(); ++i)
     for (std::size_t k = 0; k < lanes; ++k) acc[i].emplace_back(nodes[i]->next.d_out());
@@ -274,28 +274,21 @@ void CompressionEngine::stream_blocks(std::span<Node* const> nodes) {
         n.next.forward(h, b[i]);
       });
       require(e.empty(), e);
-      const auto rows = static_cast<index_t>(x.rows());
-      const auto begin = [&](std::size_t k) {
-        const auto kk = static_cast<index_t>(k);
-        return kk * (rows / static_cast<index_t>(lanes)) + std::min(kk, rows % static_cast<index_t>(lanes));
-      };
       e = tasks(nodes.size() * lanes, [&](std::size_t t) {
         const std::size_t i = t / lanes;
-        const std::size_t k = t % lanes;
-        acc[i][k].add_rows(b[i].block(begin(k), 0, begin(k + 1) - begin(k), b[i].cols()));
+        const auto k = static_cast<index_t>(t % lanes);
+        const index_t from = dist::kernel::part_begin(x.rows(), dist::kernel::r_lanes, k);
+        const index_t to = dist::kernel::part_begin(x.rows(), dist::kernel::r_lanes, k + 1);
+        acc[i][t % lanes].add_rows(b[i].block(from, 0, to - from, b[i].cols()));
       });
       require(e.empty(), e);
     });
   });
   dist::check_collective(comm(), error);
-  const la::ScopedBlasThreads single(1);  // as inside the lanes: the same bits for any thread count
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     std::vector<Matrix> rs;
     for (const auto& lane : acc[i]) rs.push_back(lane.r());
-    dist::kernel::combine_r(rs[0].view(), rs[1].view());
-    dist::kernel::combine_r(rs[2].view(), rs[3].view());
-    dist::kernel::combine_r(rs[0].view(), rs[2].view());
-    nodes[i]->block = std::move(rs[0]);
+    nodes[i]->block = dist::kernel::combine_r_tree(std::move(rs));
   }
 }
 

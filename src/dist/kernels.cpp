@@ -95,24 +95,22 @@ Matrix local_r_threaded(la::ConstMatrixView z, index_t row_block) {
   const index_t n = z.cols();
   const index_t b = row_block > 0 ? row_block : threaded_row_block(n);
   if (m <= b) return local_r(z);
-  // A fixed number of lanes, never the thread count (the bits must not depend on it). Blocks of
-  // equal height (within a row), as many as a multiple of the lanes, so 1, 2 and 4 threads get
-  // equal shares; lane i absorbs blocks i, i + lanes, ... in order, each stacked under the lane's
-  // R by dtpqrt (as StreamingR): 2 b n^2 flops a block and no triangle-on-triangle combine but
-  // the lanes - 1 at the end. One combine per block (13 for 50,000 x 1024) cost a tenth more
+  // Blocks of equal height (within a row), as many as a multiple of the lanes, so 1, 2 and 4 threads
+  // get equal shares; lane i absorbs blocks i, i + lanes, ... in order, each stacked under the
+  // lane's R by dtpqrt (as StreamingR): 2 b n^2 flops a block and no triangle-on-triangle combine
+  // but the lanes - 1 at the end. One combine per block (13 for 50,000 x 1024) cost a tenth more
   // flops at a lower rate, and the last levels of their tree left cores idle.
-  constexpr index_t lanes = 4;
-  const index_t blocks = ((m + b - 1) / b + lanes - 1) / lanes * lanes;
-  const auto begin = [&](index_t i) { return i * (m / blocks) + std::min(i, m % blocks); };
-  std::vector<Matrix> rs(static_cast<std::size_t>(lanes));
+  const index_t blocks = ((m + b - 1) / b + r_lanes - 1) / r_lanes * r_lanes;
+  std::vector<Matrix> rs(static_cast<std::size_t>(r_lanes));
   // One thread of BLAS per task: the tasks themselves use the cores.
   // Set only when needed: OpenBLAS's thread count is process-wide, and tasks may already run.
   std::optional<la::ScopedBlasThreads> single;
   if (la::blas_threads() != 1) single.emplace(1);
-  tbb::parallel_for(index_t{0}, lanes, [&](index_t lane) {
+  tbb::parallel_for(index_t{0}, r_lanes, [&](index_t lane) {
     Matrix r;
-    for (index_t i = lane; i < blocks; i += lanes) {
-      const la::ConstMatrixView block = z.block(begin(i), 0, begin(i + 1) - begin(i), n);
+    for (index_t i = lane; i < blocks; i += r_lanes) {
+      const index_t first = part_begin(m, blocks, i);
+      const la::ConstMatrixView block = z.block(first, 0, part_begin(m, blocks, i + 1) - first, n);
       if (i == lane) {
         r = local_r(block);
       } else if (block.rows() > 0) {
@@ -122,9 +120,22 @@ Matrix local_r_threaded(la::ConstMatrixView z, index_t row_block) {
     }
     rs[static_cast<std::size_t>(lane)] = std::move(r);
   });
-  // Fixed tree: at distance s, lane i (i a multiple of 2 s) absorbs lane i + s.
-  for (index_t s = 1; s < lanes; s *= 2) {
-    const index_t pairs = (lanes - s + 2 * s - 1) / (2 * s);
+  return combine_r_tree(std::move(rs));
+}
+
+index_t part_begin(index_t rows, index_t parts, index_t i) {
+  require(rows >= 0 && parts >= 1 && i >= 0 && i <= parts, "part_begin: rows=", rows, ", parts=", parts, ", i=", i);
+  return i * (rows / parts) + std::min(i, rows % parts);
+}
+
+Matrix combine_r_tree(std::vector<Matrix> rs) {
+  require(!rs.empty(), "combine_r_tree: no R factor");
+  const auto count = static_cast<index_t>(rs.size());
+  std::optional<la::ScopedBlasThreads> single;
+  if (la::blas_threads() != 1) single.emplace(1);
+  // At distance s, factor i (i a multiple of 2 s) absorbs factor i + s.
+  for (index_t s = 1; s < count; s *= 2) {
+    const index_t pairs = (count - s + 2 * s - 1) / (2 * s);
     tbb::parallel_for(index_t{0}, pairs, [&](index_t p) {
       const index_t i = 2 * s * p;
       combine_r(rs[static_cast<std::size_t>(i)].view(), rs[static_cast<std::size_t>(i + s)].view());

@@ -188,6 +188,24 @@ TEST(LocalRThreaded, BitIdenticalForOneTwoAndFourThreads) {
   }
 }
 
+// Equal parts: heights differ by at most one row, the taller first, covering [0, rows) in order.
+TEST(PartBegin, CutsRowsIntoEqualConsecutiveParts) {
+  for (const index_t rows : {index_t{0}, index_t{3}, index_t{4}, index_t{10}, index_t{50000}}) {
+    SCOPED_TRACE("rows = " + std::to_string(rows));
+    EXPECT_EQ(kernel::part_begin(rows, 4, 0), 0);
+    EXPECT_EQ(kernel::part_begin(rows, 4, 4), rows);
+    for (index_t i = 0; i < 4; ++i) {
+      const index_t h = kernel::part_begin(rows, 4, i + 1) - kernel::part_begin(rows, 4, i);
+      EXPECT_TRUE(h == rows / 4 || h == rows / 4 + 1) << "part " << i;
+      if (i > 0) {
+        EXPECT_LE(h, kernel::part_begin(rows, 4, i) - kernel::part_begin(rows, 4, i - 1));
+      }
+    }
+  }
+  EXPECT_THROW(static_cast<void>(kernel::part_begin(10, 0, 0)), Error);
+  EXPECT_THROW(static_cast<void>(kernel::part_begin(10, 4, 5)), Error);
+}
+
 // A block no taller than the row block goes through local_r unchanged, bit for bit; so does the
 // default row block (max(4096, 4 n)) on a block of ordinary height.
 TEST(LocalRThreaded, ShortBlocksAreLocalR) {

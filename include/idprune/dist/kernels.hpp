@@ -26,11 +26,24 @@ namespace idprune::dist::kernel {
 /// tall-block, BLAS-3-bound update.
 [[nodiscard]] la::index_t threaded_row_block(la::index_t n);
 
+/// The lanes of the row-parallel R factors (local_r_threaded, a streamed compression set): a fixed
+/// number, never the thread count, so that the bits do not depend on it.
+inline constexpr la::index_t r_lanes = 4;
+
+/// First row of part i of `rows` rows cut into `parts` parts of equal height (the first rows % parts
+/// parts one row taller); part i is [part_begin(i), part_begin(i + 1)).
+[[nodiscard]] la::index_t part_begin(la::index_t rows, la::index_t parts, la::index_t i);
+
+/// The R factor of the stacked rows of the lanes' R factors: combine_r in the fixed tree (0, 1),
+/// (2, 3), ..., then the results likewise, pairs of a level as TBB tasks with single-threaded BLAS;
+/// bit-identical for any thread count. rs is consumed.
+[[nodiscard]] la::Matrix combine_r_tree(std::vector<la::Matrix> rs);
+
 /// local_r using every thread of the calling TBB arena: the rows in consecutive blocks of at most
-/// `row_block` rows (0: threaded_row_block(n)) and equal height, their number a multiple of 4; 4
-/// lanes as TBB tasks with single-threaded BLAS, lane i factoring block i (local_r) and stacking
-/// blocks i + 4, i + 8, ... under its R (dtpqrt, L = 0); then the lanes' R factors combined by
-/// combine_r ((0, 1), (2, 3), then the results). The operations and their order do not depend on
+/// `row_block` rows (0: threaded_row_block(n)) and equal height, their number a multiple of r_lanes;
+/// the lanes as TBB tasks with single-threaded BLAS, lane i factoring block i (local_r) and stacking
+/// blocks i + r_lanes, i + 2 r_lanes, ... under its R (dtpqrt, L = 0); then combine_r_tree of the
+/// lanes' R factors. The operations and their order do not depend on
 /// the thread count: the result is bit-identical for 1, 2, ... threads. A block of at most
 /// `row_block` rows is handed to local_r unchanged (BLAS threads as the caller set them).
 [[nodiscard]] la::Matrix local_r_threaded(la::ConstMatrixView z, la::index_t row_block = 0);
