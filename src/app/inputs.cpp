@@ -111,8 +111,6 @@ SweepData load_sweep_data(const dist::Comm& comm, const std::string& command, co
   }
   const auto train = data::dataset_info(data_dir, data::Split::train);
   check_model_fits_data(command, model, model_path, train, data_dir);
-  const std::array<data::Split, 2> splits = {data::Split::train, data::Split::test};
-  out.data_sha256 = data_sha256(data_dir, splits);
   out.compression_size = compression_images(
       command, set, set.calibration.empty() ? train.samples : data::calibration_rows(set.calibration).rows(),
       set.calibration.empty() ? "the training images of '" + data_dir + "'" : "'" + set.calibration + "'");
@@ -128,7 +126,7 @@ SweepData load_sweep_data(const dist::Comm& comm, const std::string& command, co
         .x;
   };
   // With two threads or more, the training rows (the larger file to decompress) load on a second
-  // thread while this one loads the test rows. (On an exception here the future's destructor waits
+  // thread while this one hashes the files and loads the test rows. (On an exception here the future's destructor waits
   // for that thread.)
   std::future<la::Matrix> train_rows;
   if (!set.plain()) {
@@ -139,6 +137,9 @@ SweepData load_sweep_data(const dist::Comm& comm, const std::string& command, co
   } else {
     out.xc = load_train();
   }
+  // Hashed while the training rows decompress (the hash reads the compressed files only).
+  const std::array<data::Split, 2> splits = {data::Split::train, data::Split::test};
+  out.data_sha256 = data_sha256(data_dir, splits);
   const auto test = data::dataset_info(data_dir, data::Split::test);
   out.test_samples = test_size > 0 ? std::min<std::int64_t>(test_size, test.samples) : test.samples;
   const auto tmine = dist::block_rows(out.test_samples, comm.size(), comm.rank());
