@@ -19,8 +19,8 @@ using la::index_t;
 using la::Matrix;
 
 namespace {
-/// dgeqrt's and dtpqrt's block size: the fastest of 32..256 measured for 30000 x 923 on one core
-/// (Zen 5, OpenBLAS).
+/// dgeqrt's and tpqrt_recursive's block size: dgeqrt's fastest of 32..256 for 30000 x 923 on one
+/// core (Zen 5, OpenBLAS); tpqrt_recursive's for 3125 x 1024 and 4096 x 512 (Xeon, SkylakeX kernels).
 constexpr index_t kLocalRBlock = 64;
 
 /// A copy of z in a workspace kept per thread from call to call when it is at most
@@ -97,7 +97,7 @@ Matrix local_r_threaded(la::ConstMatrixView z, index_t row_block) {
   if (m <= b) return local_r(z);
   // Blocks of equal height (within a row), as many as a multiple of the lanes, so 1, 2 and 4 threads
   // get equal shares; lane i absorbs blocks i, i + lanes, ... in order, each stacked under the
-  // lane's R by dtpqrt (as StreamingR): 2 b n^2 flops a block and no triangle-on-triangle combine
+  // lane's R by la::tpqrt_recursive (as StreamingR): 2 b n^2 flops a block and no triangle-on-triangle combine
   // but the lanes - 1 at the end. One combine per block (13 for 50,000 x 1024) cost a tenth more
   // flops at a lower rate, and the last levels of their tree left cores idle.
   const index_t blocks = ((m + b - 1) / b + r_lanes - 1) / r_lanes * r_lanes;
@@ -115,7 +115,7 @@ Matrix local_r_threaded(la::ConstMatrixView z, index_t row_block) {
         r = local_r(block);
       } else if (block.rows() > 0) {
         Matrix own;
-        static_cast<void>(la::tpqrt(r.view(), copy_to_workspace(block, own), 0, kLocalRBlock));
+        static_cast<void>(la::tpqrt_recursive(r.view(), copy_to_workspace(block, own), kLocalRBlock));
       }
     }
     rs[static_cast<std::size_t>(lane)] = std::move(r);
@@ -158,8 +158,8 @@ void StreamingR::add_rows(la::ConstMatrixView block) {
   if (block.rows() == 0 || n == 0) return;
   scratch_.reset_uninitialized(block.rows(), n);
   scratch_.view().assign(block);
-  // dtpqrt with L = 0: B is a full rectangle under the triangle A = R.
-  static_cast<void>(la::tpqrt(r_.view(), scratch_.view(), 0, tpqrt_block_));
+  // B is a full rectangle under the triangle A = R (dtpqrt's L = 0).
+  static_cast<void>(la::tpqrt_recursive(r_.view(), scratch_.view(), tpqrt_block_));
 }
 
 void combine_r(la::MatrixView r1, la::MatrixView r2, index_t block_size) {

@@ -91,6 +91,16 @@ void trsm_upper_left(ConstMatrixView r, Op op_r, MatrixView b) {
               static_cast<int>(b.cols()), 1.0, r.data(), static_cast<int>(r.ld()), b.data(), static_cast<int>(b.ld()));
 }
 
+void trmm_upper(Side side, double alpha, ConstMatrixView t, Op op_t, MatrixView b) {
+  const index_t order = side == Side::left ? b.rows() : b.cols();
+  require(t.rows() == t.cols() && t.rows() == order, "trmm_upper: T ", t.rows(), " x ", t.cols(), ", B ", b.rows(),
+          " x ", b.cols(), side == Side::left ? " (T on the left)" : " (T on the right)");
+  if (b.empty()) return;
+  cblas_dtrmm(CblasColMajor, side == Side::left ? CblasLeft : CblasRight, CblasUpper, cblas_op(op_t), CblasNonUnit,
+              static_cast<int>(b.rows()), static_cast<int>(b.cols()), alpha, t.data(), static_cast<int>(t.ld()),
+              b.data(), static_cast<int>(b.ld()));
+}
+
 double nrm2(std::span<const double> x) {
   if (x.empty()) return 0.0;
   return cblas_dnrm2(static_cast<int>(x.size()), x.data(), 1);

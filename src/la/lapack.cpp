@@ -6,6 +6,8 @@
 #include <climits>
 #include <cmath>
 
+#include "idprune/la/blas.hpp"
+
 namespace idprune::la {
 namespace {
 
@@ -125,6 +127,75 @@ Matrix tpqrt(MatrixView a, MatrixView b, index_t l, index_t block_size) {
                                    to_int(nb, "dtpqrt"), a.data(), to_int(a.ld(), "dtpqrt"), b.data(),
                                    to_int(b.ld(), "dtpqrt"), t.data(), to_int(t.ld(), "dtpqrt"), work.data()),
                "dtpqrt");
+  return t;
+}
+
+namespace {
+
+/// The panel of tpqrt_recursive: [A; B] = (I - V T V^T) [R; 0] for A n x n upper triangular, B
+/// m x n, V = [I; W]; R overwrites A, W overwrites B, T (n x n, upper) is the block reflector.
+/// Split the columns in halves 1 and 2: factor half 1; apply its reflector to half 2, which reads
+/// only A12 and B2 (V1 is zero in A22's rows); factor half 2; and
+/// T12 = -T11 (V1^T V2) T22 with V1^T V2 = W1^T W2 (the identity parts lie in different rows).
+void tpqrt_panel(MatrixView a, MatrixView b, MatrixView t) {
+  const index_t n = a.cols();
+  const index_t m = b.rows();
+  if (n == 1) {
+    t(0, 0) = larfg(a(0, 0), std::span<double>(b.data(), static_cast<std::size_t>(m)));
+    return;
+  }
+  const index_t n1 = n / 2;
+  const index_t n2 = n - n1;
+  const MatrixView t11 = t.block(0, 0, n1, n1);
+  const MatrixView t12 = t.block(0, n1, n1, n2);
+  const MatrixView t22 = t.block(n1, n1, n2, n2);
+  const MatrixView a12 = a.block(0, n1, n1, n2);
+  const MatrixView b1 = b.cols_range(0, n1);
+  const MatrixView b2 = b.cols_range(n1, n2);
+  tpqrt_panel(a.block(0, 0, n1, n1), b1, t11);
+  // [A12; B2] <- (I - V1 T11^T V1^T) [A12; B2], T12 as the workspace.
+  t12.assign(a12);
+  gemm(1.0, b1, Op::transpose, b2, Op::none, 1.0, t12);
+  trmm_upper(Side::left, 1.0, t11, Op::transpose, t12);
+  for (index_t j = 0; j < n2; ++j)
+    for (index_t i = 0; i < n1; ++i) a12(i, j) -= t12(i, j);
+  gemm(-1.0, b1, Op::none, t12, Op::none, 1.0, b2);
+  tpqrt_panel(a.block(n1, n1, n2, n2), b2, t22);
+  gemm(1.0, b1, Op::transpose, b2, Op::none, 0.0, t12);
+  trmm_upper(Side::left, -1.0, t11, Op::none, t12);
+  trmm_upper(Side::right, 1.0, t22, Op::none, t12);
+}
+
+}  // namespace
+
+Matrix tpqrt_recursive(MatrixView a, MatrixView b, index_t block_size) {
+  const index_t n = a.cols();
+  const index_t m = b.rows();
+  require(a.rows() == n && b.cols() == n, "tpqrt_recursive: A must be n x n and B m x n, got A ", a.rows(), " x ",
+          a.cols(), ", B ", b.rows(), " x ", b.cols());
+  require(block_size >= 1, "tpqrt_recursive: block_size=", block_size, " < 1");
+  const index_t nb = std::min(block_size, std::max<index_t>(n, 1));
+  Matrix t(nb, n);
+  if (n == 0 || m == 0) return t;  // no rows below A: Q = I, T = 0 (as dtpqrt)
+  Matrix panel_t(nb, nb);
+  std::vector<double> work(static_cast<std::size_t>(nb * n));
+  for (index_t j = 0; j < n; j += nb) {
+    const index_t jb = std::min(nb, n - j);
+    const MatrixView tj = panel_t.block(0, 0, jb, jb);
+    tpqrt_panel(a.block(j, j, jb, jb), b.cols_range(j, jb), tj);
+    // dtpqrt's layout: the panel's T in rows 0..jb of columns j..j+jb (its upper triangle).
+    for (index_t c = 0; c < jb; ++c)
+      for (index_t r = 0; r <= c; ++r) t(r, j + c) = tj(r, c);
+    if (j + jb < n)
+      check_lapack(
+          LAPACKE_dtprfb_work(LAPACK_COL_MAJOR, 'L', 'T', 'F', 'C', to_int(m, "dtprfb"), to_int(n - j - jb, "dtprfb"),
+                              to_int(jb, "dtprfb"), 0, b.cols_range(j, jb).data(), to_int(b.ld(), "dtprfb"),
+                              t.block(0, j, jb, jb).data(), to_int(t.ld(), "dtprfb"),
+                              a.block(j, j + jb, jb, n - j - jb).data(), to_int(a.ld(), "dtprfb"),
+                              b.cols_range(j + jb, n - j - jb).data(), to_int(b.ld(), "dtprfb"), work.data(),
+                              to_int(jb, "dtprfb")),
+          "dtprfb");
+  }
   return t;
 }
 

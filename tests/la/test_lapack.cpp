@@ -1,6 +1,7 @@
 // LAPACK wrappers: QR pieces, the triangle-on-triangle QR of a TSQR tree (dtpqrt), Cholesky and
 // pivoted Cholesky (dpstrf), and error reporting.
 #include <gtest/gtest.h>
+#include <lapacke.h>
 
 #include <cmath>
 
@@ -90,6 +91,76 @@ TEST(Lapack, TpqrtOfTwoTrianglesGivesTheStackedQr) {
   Matrix a(3, 3);
   Matrix b(4, 4);
   EXPECT_THROW((void)la::tpqrt_triangles(a.view(), b.view()), Error);
+}
+
+// [C1; C2] <- Q^T [C1; C2] for Q = I - V T V^T, V = [I; W] from a tpqrt with L = 0 (LAPACK's dtpmqrt).
+void apply_tpqrt_transpose(const Matrix& w, const Matrix& t, la::MatrixView c1, la::MatrixView c2) {
+  const auto i = [](index_t v) { return static_cast<lapack_int>(v); };
+  std::vector<double> work(static_cast<std::size_t>(t.rows() * c1.cols()));
+  ASSERT_EQ(LAPACKE_dtpmqrt_work(LAPACK_COL_MAJOR, 'L', 'T', i(c2.rows()), i(c2.cols()), i(w.cols()), 0, i(t.rows()),
+                                 w.data(), i(w.ld()), t.data(), i(t.ld()), c1.data(), i(c1.ld()), c2.data(), i(c2.ld()),
+                                 work.data()),
+            0);
+}
+
+// A rectangle under a triangle, factored with recursive panels: the R of the stacked rows (its Gram
+// matrix and, up to row signs, LAPACK's dtpqrt), and T such that dtpmqrt's Q is orthogonal and maps
+// [A; B] to [R; 0]. Widths below, at and across the block size (odd splits of the recursion),
+// fewer rows than columns, an exactly rank-deficient B and zero columns.
+TEST(Lapack, TpqrtRecursiveGivesTheStackedQrOfARectangleUnderATriangle) {
+  struct Case {
+    index_t m, n, nb;
+  };
+  for (const Case c : {Case{5, 1, 64}, Case{30, 7, 64}, Case{50, 40, 16}, Case{200, 67, 32}, Case{9, 40, 8},
+                       Case{120, 33, 33}, Case{0, 6, 4}}) {
+    const index_t m = c.m;
+    const index_t n = c.n;
+    const Matrix a0 = upper_part(gaussian(n, n, 106));
+    Matrix b0 = gaussian(m, n, 107);
+    if (n >= 4 && m > 0) {
+      for (index_t i = 0; i < m; ++i) {
+        b0(i, 1) = 0.0;                            // a zero column of B
+        b0(i, n - 1) = 2.0 * b0(i, 0) - b0(i, 2);  // a column dependent on two others
+      }
+    }
+    Matrix a(a0);
+    Matrix b(b0);
+    const Matrix t = la::tpqrt_recursive(a.view(), b.view(), c.nb);
+    ASSERT_EQ(t.rows(), std::min(c.nb, n));
+    ASSERT_EQ(t.cols(), n);
+    const Matrix r = upper_part(a);
+    Matrix g = gram(a0);
+    const Matrix gb = gram(b0);
+    for (index_t j = 0; j < n; ++j)
+      for (index_t i = 0; i < n; ++i) g(i, j) += gb(i, j);
+    const double scale = la::norm_fro(a0) * la::norm_fro(a0) + la::norm_fro(b0) * la::norm_fro(b0);
+    const double tol = 10 * eps * static_cast<double>(m + n) * scale;
+    EXPECT_LE(la::norm_fro(difference(gram(r), g)), tol) << "m=" << m << " n=" << n << " nb=" << c.nb;
+    // The strictly lower part of A is left as it was.
+    for (index_t j = 0; j < n; ++j)
+      for (index_t i = j + 1; i < n; ++i) EXPECT_EQ(a(i, j), a0(i, j));
+    // LAPACK's dtpqrt (L = 0) of the same input: the same R up to the signs of its rows.
+    Matrix al(a0);
+    Matrix bl(b0);
+    (void)la::tpqrt(al.view(), bl.view(), 0, c.nb);
+    for (index_t i = 0; i < n; ++i)
+      for (index_t j = i; j < n; ++j)
+        EXPECT_NEAR(std::abs(r(i, j)), std::abs(al(i, j)), 10 * eps * static_cast<double>(m + n) * std::sqrt(scale))
+            << "m=" << m << " n=" << n << " (" << i << ", " << j << ")";
+    if (m == 0) continue;
+    // Q^T [A; B] = [R; 0] and Q^T Q = I, with Q applied by LAPACK's dtpmqrt from V = [I; W] and T.
+    Matrix top(a0);
+    Matrix bottom(b0);
+    apply_tpqrt_transpose(b, t, top.view(), bottom.view());
+    EXPECT_LE(la::norm_fro(difference(upper_part(top), r)), tol / std::sqrt(scale));
+    EXPECT_LE(la::norm_fro(bottom), tol / std::sqrt(scale));
+    for (index_t j = 0; j < n; ++j)
+      for (index_t i = j + 1; i < n; ++i) EXPECT_LE(std::abs(top(i, j)), tol / std::sqrt(scale));
+  }
+  Matrix a(3, 3);
+  Matrix b(4, 2);
+  EXPECT_THROW((void)la::tpqrt_recursive(a.view(), b.view()), Error);
+  EXPECT_THROW((void)la::tpqrt_recursive(a.view(), Matrix(4, 3).view(), 0), Error);
 }
 
 TEST(Lapack, PotrfFactorsSpdAndRejectsIndefinite) {

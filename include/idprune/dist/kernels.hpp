@@ -22,7 +22,7 @@ namespace idprune::dist::kernel {
 
 /// Rows per task of local_r_threaded when the caller gives none: max(4096, 4 n) for n columns.
 /// A function of n only, never of the thread count, so that the result is the same for any number
-/// of threads; at least 4 n rows so that each block's dtpqrt (about 2 b n^2 flops) stays a
+/// of threads; at least 4 n rows so that each block's stacking QR (about 2 b n^2 flops) stays a
 /// tall-block, BLAS-3-bound update.
 [[nodiscard]] la::index_t threaded_row_block(la::index_t n);
 
@@ -42,7 +42,7 @@ inline constexpr la::index_t r_lanes = 4;
 /// local_r using every thread of the calling TBB arena: the rows in consecutive blocks of at most
 /// `row_block` rows (0: threaded_row_block(n)) and equal height, their number a multiple of r_lanes;
 /// the lanes as TBB tasks with single-threaded BLAS, lane i factoring block i (local_r) and stacking
-/// blocks i + r_lanes, i + 2 r_lanes, ... under its R (dtpqrt, L = 0); then combine_r_tree of the
+/// blocks i + r_lanes, i + 2 r_lanes, ... under its R (la::tpqrt_recursive); then combine_r_tree of the
 /// lanes' R factors. The operations and their order do not depend on
 /// the thread count: the result is bit-identical for 1, 2, ... threads. A block of at most
 /// `row_block` rows is handed to local_r unchanged (BLAS threads as the caller set them).
@@ -51,12 +51,11 @@ inline constexpr la::index_t r_lanes = 4;
 /// R factor of a tall matrix fed in row blocks: after add_rows(B_1), ..., add_rows(B_t), r() is
 /// the n x n upper-triangular R of [B_1; ...; B_t] (R^T R = Z^T Z to rounding; the signs of its
 /// rows may differ from those of one QR of the stacked rows). Each step is R <- R of [R; B] by
-/// LAPACK dtpqrt with a rectangular B (L = 0), so memory is O(n^2 + b n) for blocks of b rows
-/// whatever the total number of rows. Blocks may have any number of rows, 0 and fewer than n
-/// included.
+/// la::tpqrt_recursive (dtpqrt with a rectangular B, L = 0, panels by recursion), so memory is O(n^2 + b n) for blocks
+/// of b rows whatever the total number of rows. Blocks may have any number of rows, 0 and fewer than n included.
 class StreamingR {
  public:
-  explicit StreamingR(la::index_t cols, la::index_t tpqrt_block = 32);
+  explicit StreamingR(la::index_t cols, la::index_t tpqrt_block = 64);
   /// R <- R of [R; block] (block: b x cols).
   void add_rows(la::ConstMatrixView block);
   [[nodiscard]] const la::Matrix& r() const { return r_; }
@@ -64,7 +63,7 @@ class StreamingR {
 
  private:
   la::Matrix r_;
-  la::Matrix scratch_;  ///< the copy of a block that dtpqrt overwrites with its Householder vectors
+  la::Matrix scratch_;  ///< the copy of a block that the QR overwrites with its Householder vectors
   la::index_t tpqrt_block_;
   la::index_t rows_seen_ = 0;
 };

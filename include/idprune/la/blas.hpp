@@ -8,6 +8,8 @@
 namespace idprune::la {
 
 enum class Op { none, transpose };
+/// Which side of B a triangular or orthogonal factor multiplies (trmm_upper, ormqr).
+enum class Side { left, right };
 
 /// C <- alpha op(A) op(B) + beta C  (dgemm). Shapes are checked.
 void gemm(double alpha, ConstMatrixView a, Op op_a, ConstMatrixView b, Op op_b, double beta, MatrixView c);
@@ -24,6 +26,9 @@ void gemv(double alpha, ConstMatrixView a, Op op_a, std::span<const double> x, d
 void syrk_upper(double alpha, ConstMatrixView a, double beta, MatrixView c);
 /// Solves op(R) X = B in place for upper-triangular R (dtrsm, left side, non-unit diagonal).
 void trsm_upper_left(ConstMatrixView r, Op op_r, MatrixView b);
+/// B <- alpha op(T) B (side left) or B <- alpha B op(T) (side right) for upper-triangular T
+/// (dtrmm, non-unit diagonal; only T's upper triangle is read).
+void trmm_upper(Side side, double alpha, ConstMatrixView t, Op op_t, MatrixView b);
 /// Euclidean norm of a vector (dnrm2: scaled, so no overflow).
 [[nodiscard]] double nrm2(std::span<const double> x);
 

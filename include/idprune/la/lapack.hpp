@@ -11,8 +11,6 @@
 
 namespace idprune::la {
 
-enum class Side { left, right };
-
 /// Unpivoted QR, A = Q R (dgeqrf). On return R is in the upper triangle of `a` and the
 /// Householder vectors below it; returns the min(m, n) Householder scalars tau.
 std::vector<double> geqrf(MatrixView a);
@@ -50,6 +48,15 @@ Matrix tpqrt_triangles(MatrixView r1, MatrixView r2, index_t block_size = 32);
 /// General dtpqrt: A (n x n upper triangular) on top of B (m x n, whose last l rows form an upper
 /// trapezoid and whose first m - l rows are full). Returns T (nb x n).
 Matrix tpqrt(MatrixView a, MatrixView b, index_t l, index_t block_size = 32);
+
+/// dtpqrt with L = 0 (a full rectangle B, m x n, under the n x n upper triangle A), whose panels
+/// of `block_size` columns are factored by recursion on their columns (as dgeqrt3 does for dgeqrt,
+/// Elmroth and Gustavson 2000) instead of dtpqrt2's column-by-column level-2 loop; the trailing
+/// columns are updated by dtprfb as in dtpqrt. The same reflectors, so R is dtpqrt's to rounding;
+/// on one core of 2 measured 49 vs 39 GFLOP/s for 3125 x 1024 and 43 vs 30 for 4096 x 512.
+/// On return A holds R (its strictly lower part untouched), B the Householder vectors, and the
+/// returned nb x n matrix is T in dtpqrt's layout (for dtpmqrt with L = 0).
+Matrix tpqrt_recursive(MatrixView a, MatrixView b, index_t block_size = 64);
 
 /// Cholesky A = R^T R of a symmetric positive definite matrix, upper triangle (dpotrf).
 /// The strictly lower part of `a` is not referenced. Throws when A is not positive definite.
