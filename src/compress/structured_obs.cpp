@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 
 #include "idprune/la/blas.hpp"
 #include "idprune/la/finite.hpp"
@@ -13,15 +14,32 @@ namespace {
 
 std::size_t uz(index_t i) { return static_cast<std::size_t>(i); }
 
-/// (A)^{-1} of a symmetric positive definite A by Cholesky A = R^T R and two triangular solves.
-/// Returns false when dpotrf reports A not positive definite.
-bool spd_inverse(la::Matrix& a) {
+/// Cholesky A = R^T R in place (upper triangle), false when A is not positive definite to working
+/// precision: dpotrf fails, or a pivot r_ii^2 is at most n eps max_i a_ii (dpstrf's default rank
+/// tolerance). A Gram matrix with linearly dependent columns is singular only up to the rounding of
+/// its products, which depends on the BLAS kernels (OpenBLAS's AVX-512 DGEMM rounds two equal
+/// columns' dot products differently): its smallest pivot is then rounding, not zero, and its
+/// inverse would be noise amplified by 1 / eps.
+bool numerically_spd_cholesky(la::Matrix& a) {
   const index_t n = a.rows();
+  double largest = 0.0;
+  for (index_t i = 0; i < n; ++i) largest = std::max(largest, a(i, i));
   try {
     la::potrf_upper(a);
   } catch (const Error&) {
     return false;
   }
+  const double tol = static_cast<double>(n) * std::numeric_limits<double>::epsilon() * largest;
+  for (index_t i = 0; i < n; ++i)
+    if (a(i, i) * a(i, i) <= tol) return false;
+  return true;
+}
+
+/// (A)^{-1} of a symmetric positive definite A by Cholesky A = R^T R and two triangular solves.
+/// Returns false when A is not positive definite to working precision (numerically_spd_cholesky).
+bool spd_inverse(la::Matrix& a) {
+  const index_t n = a.rows();
+  if (!numerically_spd_cholesky(a)) return false;
   la::Matrix r(n, n, 0.0);
   for (index_t j = 0; j < n; ++j)
     for (index_t i = 0; i <= j; ++i) r(i, j) = a(i, j);
@@ -145,12 +163,9 @@ StructuredObsResult structured_obs(la::ConstMatrixView gram, la::ConstMatrixView
         const index_t ja = out.kept[uz(live_kept_pos[uz(a)])];
         rhs(a, c) = gram(ja, c) + (ja == c ? out.lambda : 0.0);
       }
-    try {
-      la::potrf_upper(hkk);
-    } catch (const Error&) {
+    if (!numerically_spd_cholesky(hkk))
       throw Error(detail::concat("structured_obs: the Gram of the ", kl,
                                  " kept live neurons is not positive definite: use damping > 0"));
-    }
     for (index_t b = 0; b < kl; ++b)
       for (index_t a = b + 1; a < kl; ++a) hkk(a, b) = 0.0;
     la::trsm_upper_left(hkk, la::Op::transpose, rhs);

@@ -5,6 +5,8 @@
                                 tables kept as golden files: OUT/sweeps.csv, OUT/pareto.csv,
                                 OUT/curves.csv, OUT/paths.csv
     check.py compare GOLDEN NEW compares two such folders; exits 1 on any difference
+    check.py same-table A B     compares two CSV tables with the same header, row by row, every
+                                column by the rules below; exits 1 on any difference
 
 Only what a change of the compression code could change is kept: neurons kept and ranks per
 layer, parameter counts, test correct / agree counts (of the 1,000 test images), accuracies,
@@ -18,7 +20,10 @@ numbers to a relative difference of 1e-12 (|a - b| <= 1e-12 max(|a|, |b|)), nan 
 Accuracies are count / n, so a changed count shows as a relative change >= 1 / n. Exception:
 next_ratio_per_layer is |r_k+1,k+1| / |r_11|, already relative to the layer's largest pivot; where
 the kept neurons span the activations it is pure rounding (about 1e-16) whose digits carry no
-information, so it is compared as |a - b| <= 1e-12 max(|a|, |b|, 1).
+information, so it is compared as |a - b| <= 1e-12 max(|a|, |b|, 1). The gram engine's ratios come
+from a pivoted Cholesky of Z^T Z, whose rounding floor is sqrt(m eps) r_11 (about 5e-7 for the
+m = 1,000 rows here), so in its runs two entries both below GRAM_NOISE are equal (their digits are
+rounding of the Gram products, which differs between BLAS kernel sets).
 Rows are matched by their key columns; a row or a table missing on either side is a difference.
 """
 import csv
@@ -31,6 +36,8 @@ import sys
 REL = 1e-12
 # Columns of ratios normalised by |r_11| (see the module comment).
 NORMALISED = {"next_ratio_per_layer"}
+# The rounding floor of those ratios in runs of the gram engine (sqrt(m eps) for m <= 4,500 rows).
+GRAM_NOISE = 1e-6
 INT_RE = re.compile(r"^[+-]?\d+$")
 
 # Table -> (key columns, value columns). The golden files hold exactly these columns.
@@ -90,7 +97,7 @@ def collect(runs, out):
         print(f"check: {len(rows)} rows in {os.path.join(out, name)}")
 
 
-def scalar_diff(a, b, floor):
+def scalar_diff(a, b, floor, noise=0.0):
     if a == b:
         return None
     if INT_RE.match(a) and INT_RE.match(b):
@@ -103,18 +110,20 @@ def scalar_diff(a, b, floor):
         return None
     if not (math.isfinite(x) and math.isfinite(y)):
         return "nan/inf differs"
+    if max(abs(x), abs(y)) <= noise:
+        return None
     if INT_RE.match(a) or INT_RE.match(b):
         return None if x == y else "number differs"
     scale = max(abs(x), abs(y), floor)
     return None if abs(x - y) <= REL * scale else f"relative difference {abs(x - y) / scale:.3g}"
 
 
-def cell_diff(a, b, floor=0.0):
+def cell_diff(a, b, floor=0.0, noise=0.0):
     pa, pb = a.split(";"), b.split(";")
     if len(pa) != len(pb):
         return f"{len(pa)} vs {len(pb)} entries"
     for i, (x, y) in enumerate(zip(pa, pb)):
-        why = scalar_diff(x, y, floor)
+        why = scalar_diff(x, y, floor, noise)
         if why:
             return why + (f" (entry {i + 1})" if len(pa) > 1 else "")
     return None
@@ -144,7 +153,10 @@ def compare(golden, new):
                 continue
             for c in values:
                 cells += 1
-                why = cell_diff(g[c], n[c], 1.0 if c in NORMALISED else 0.0)
+                normalised = c in NORMALISED
+                # Sweep runs are named after their engine (run.sh: greedy-eps-gram, ...-gram-np2).
+                gram = normalised and "-gram" in g.get("run", "")
+                why = cell_diff(g[c], n[c], 1.0 if normalised else 0.0, GRAM_NOISE if gram else 0.0)
                 if why:
                     lines.append(f"row {'/'.join(k)} {c}: golden {g[c]!r}, now {n[c]!r} ({why})")
         if lines:
@@ -158,13 +170,40 @@ def compare(golden, new):
     return 0 if problems == 0 else 1
 
 
+def same_table(path_a, path_b):
+    with open(path_a, newline="") as fa, open(path_b, newline="") as fb:
+        a, b = list(csv.reader(fa)), list(csv.reader(fb))
+    if not a or not b or a[0] != b[0]:
+        print(f"check: {path_a} and {path_b} have different headers")
+        return 1
+    if len(a) != len(b):
+        print(f"check: {len(a) - 1} vs {len(b) - 1} rows")
+        return 1
+    header = a[0]
+    lines = []
+    for i, (ra, rb) in enumerate(zip(a[1:], b[1:]), start=1):
+        if len(ra) != len(header) or len(rb) != len(header):
+            lines.append(f"row {i}: {len(ra)} / {len(rb)} fields for {len(header)} columns")
+            continue
+        for c, x, y in zip(header, ra, rb):
+            why = cell_diff(x, y, 1.0 if c in NORMALISED else 0.0)
+            if why:
+                lines.append(f"row {i} {c}: {x!r} vs {y!r} ({why})")
+    for line in lines[:25]:
+        print(f"  {line}")
+    print(f"check: {'SAME' if not lines else 'DIFFERENT'}: {len(a) - 1} rows, {len(lines)} difference(s)")
+    return 0 if not lines else 1
+
+
 def main():
-    if len(sys.argv) != 4 or sys.argv[1] not in ("collect", "compare"):
+    if len(sys.argv) != 4 or sys.argv[1] not in ("collect", "compare", "same-table"):
         print(__doc__, file=sys.stderr)
         return 2
     if sys.argv[1] == "collect":
         collect(sys.argv[2], sys.argv[3])
         return 0
+    if sys.argv[1] == "same-table":
+        return same_table(sys.argv[2], sys.argv[3])
     return compare(sys.argv[2], sys.argv[3])
 
 
