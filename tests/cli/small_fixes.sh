@@ -112,7 +112,7 @@ grep -q -- "--kmax" "$work/lowrank-help.txt" || fail "lowrank --help has no --km
 mapfile -t commands < <("$idprune" --help | awk '/^Subcommands:/ { on = 1; next } on && NF { print $1 }')
 for c in "${commands[@]}"; do
   variants=("$c")
-  [ "$c" != bench ] || variants=("bench cpqr" "bench id")
+  [ "$c" != bench ] || variants=("bench cpqr" "bench id" "bench qr")
   for v in "${variants[@]}"; do
     # shellcheck disable=SC2086
     "$idprune" $v --help >"$work/help-of-command.txt"

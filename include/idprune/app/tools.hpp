@@ -13,6 +13,9 @@ namespace idprune::app {
 [[nodiscard]] int bench_id(const po::variables_map& vm);
 /// `idprune bench cpqr`: early-stopped CPQR scaling over m, n and m = n, blocked against dgeqp3.
 [[nodiscard]] int bench_cpqr(const po::variables_map& vm);
+/// `idprune bench qr`: the unpivoted QR kernels of the R factors, dgeqrt and the stacking of a block
+/// under R by dtpqrt against la::tpqrt_recursive.
+[[nodiscard]] int bench_qr(const po::variables_map& vm);
 /// `idprune bench inference`: float32 forward-pass throughput and latency of models.
 [[nodiscard]] int bench_inference(const po::variables_map& vm);
 /// `idprune train`: an MLP classifier trained with Adam (nn::train) and saved.
