@@ -225,6 +225,22 @@ void CompressionEngine::check_plans(std::span<const PointPlan> plans) {
   check_inputs();
 }
 
+void CompressionEngine::choose_first_layer_path(std::span<const PointPlan> plans) {
+  // One point that compresses the first layer of a large set with a policy that needs only its
+  // factorization: the activations Z_1 (m x n_1, 400 MB for 50,000 x 1024) would be written once,
+  // factored and read again only for the kept columns, which the next layer recomputes from the
+  // inputs (m d n_1 k / n_1 flops, a fifth of the forward pass at 20% kept) instead: their first touch
+  // cost more than that on virtual machines. Several points share Z_1 and keep it. The rows are
+  // global, so every rank takes the same path (the two paths make different collective calls).
+  const bool prereduces =
+      options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram;
+  const index_t width = original_.hidden(0).d_out();
+  first_layer_from_inputs_ =
+      !streamed() && prereduces && plans.size() == 1 && !plans[0].layers.empty() && plans[0].layers[0].has_value() &&
+      !plans[0].policy->reads_original_activations() && !plans[0].policy->needs_weight_svd() &&
+      xc_.global_rows() > static_cast<index_t>(comm().size()) * dist::kernel::threaded_row_block(width);
+}
+
 LayerContext CompressionEngine::context(const Node& node, index_t layer) {
   LayerContext c;
   c.layer = layer;
@@ -309,6 +325,19 @@ void CompressionEngine::ensure_activations(std::span<Node* const> nodes, index_t
   }
   std::vector<Node*> todo;
   for (Node* n : nodes) {
+    if (n->original && blocks && n->block.empty() && layer == 0 && first_layer_from_inputs_ &&
+        original_z_.count(0) == 0) {
+      const nn::DenseLayer& first = original_.hidden(0);
+      const la::ConstMatrixView x = xc_.local();
+      dist::check_collective(comm(), dist::capture_error([&] {
+                               n->block = dist::kernel::local_r_threaded(
+                                   x.rows(), first.d_out(), [&](index_t r0, la::MatrixView out) {
+                                     first.forward_block(x.block(r0, 0, out.rows(), x.cols()), out);
+                                   });
+                             }));
+      ++stats_.first_layer_from_inputs;
+      continue;
+    }
     if (n->original) {
       (void)original_activations(layer);
       if (blocks && n->block.empty()) {
@@ -522,6 +551,7 @@ const ActivationMoments& CompressionEngine::original_moments(index_t layer) {
 
 void CompressionEngine::prepare(std::span<const PointPlan> plans) {
   check_plans(plans);
+  choose_first_layer_path(plans);
   (void)next_norm(0);
   // The loosest rule at each plan's first compressed layer, on the original network.
   std::map<index_t, la::CpqrOptions> rules;
@@ -594,6 +624,7 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
   root->used = clock_;
   if (plans.empty()) return {};
   check_plans(plans);
+  choose_first_layer_path(plans);
   (void)next_norm(0);
   const dist::Comm& c = comm();
   // BLAS single-threaded for the whole lockstep, also on this thread: a threaded BLAS call here

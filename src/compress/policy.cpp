@@ -32,6 +32,8 @@ class PivotPolicy : public LayerPolicy {
   void check(const LayerRule& rule) const override { require_neuron_rule(key(), rule); }
   [[nodiscard]] bool needs_factorization(const LayerRule& /*rule*/) const override { return true; }
   [[nodiscard]] bool adds_biases() const override { return (corrected_ && intercept_) || mean_; }
+  // On the original's activations the ID alone (T from R) serves, unless an intercept or a mean is fitted.
+  [[nodiscard]] bool reads_original_activations() const override { return (corrected_ && intercept_) || mean_; }
 
   [[nodiscard]] index_t count(const LayerRule& rule, const LayerContext& c) const override {
     const la::CpqrResult& f = *c.factorization;

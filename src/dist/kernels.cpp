@@ -23,21 +23,26 @@ namespace {
 /// core (Zen 5, OpenBLAS); tpqrt_recursive's for 3125 x 1024 and 4096 x 512 (Xeon, SkylakeX kernels).
 constexpr index_t kLocalRBlock = 64;
 
-/// A copy of z in a workspace kept per thread from call to call when it is at most
-/// la::kLargeArrayBytes (every row block of local_r_threaded, every node of a 2,000-row compression
-/// set): a fresh buffer per call made the copy fault in and zero its pages first (the copy took
-/// twice the time of 351f2d3's in a 16-point sweep, measured with perf). Larger copies go to `own`.
-/// The view is valid until the thread's next call.
-la::MatrixView copy_to_workspace(la::ConstMatrixView z, Matrix& own) {
-  if (static_cast<std::size_t>(z.rows()) * static_cast<std::size_t>(z.cols()) * sizeof(double) <=
-      la::kLargeArrayBytes) {
-    thread_local Matrix workspace;
-    workspace.reset_uninitialized(z.rows(), z.cols());
-    workspace.view().assign(z);
-    return workspace.view();
+/// A rows x cols workspace kept per thread from call to call when it is at most la::kLargeArrayBytes
+/// (every row block of local_r_threaded, every node of a 2,000-row compression set): a fresh buffer
+/// per call made the copy fault in and zero its pages first (the copy took twice the time of
+/// 351f2d3's in a 16-point sweep, measured with perf). Larger ones go to `own`. The view is valid
+/// until the thread's next call.
+la::MatrixView workspace(index_t rows, index_t cols, Matrix& own) {
+  if (static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols) * sizeof(double) <= la::kLargeArrayBytes) {
+    thread_local Matrix kept;
+    kept.reset_uninitialized(rows, cols);
+    return kept.view();
   }
-  own = Matrix(z);
+  own.reset_uninitialized(rows, cols);
   return own.view();
+}
+
+/// A copy of z in workspace(): the input that dgeqrt and the stacking QR overwrite.
+la::MatrixView copy_to_workspace(la::ConstMatrixView z, Matrix& own) {
+  const la::MatrixView w = workspace(z.rows(), z.cols(), own);
+  w.assign(z);
+  return w;
 }
 }  // namespace
 
@@ -90,16 +95,29 @@ Matrix local_r_in_place(la::MatrixView z) {
 index_t threaded_row_block(index_t n) { return std::max<index_t>(4096, 4 * n); }
 
 Matrix local_r_threaded(la::ConstMatrixView z, index_t row_block) {
+  // Copying the rows into the workspace that the QR overwrites: the bits of one QR of the blocks.
+  return local_r_threaded(
+      z.rows(), z.cols(),
+      [&](index_t first, la::MatrixView out) { out.assign(z.block(first, 0, out.rows(), z.cols())); }, row_block);
+}
+
+Matrix local_r_threaded(index_t m, index_t n, const RowBlockFill& fill, index_t row_block) {
   require(row_block >= 0, "local_r_threaded: row_block=", row_block, " < 0");
-  const index_t m = z.rows();
-  const index_t n = z.cols();
+  require(m >= 0 && n >= 0, "local_r_threaded: ", m, " x ", n, " rows");
   const index_t b = row_block > 0 ? row_block : threaded_row_block(n);
-  if (m <= b) return local_r(z);
+  if (m == 0 || n == 0) return Matrix(n, n);
+  if (m <= b) {
+    Matrix own;
+    const la::MatrixView w = workspace(m, n, own);
+    fill(0, w);
+    return local_r_in_place(w);
+  }
   // Blocks of equal height (within a row), as many as a multiple of the lanes, so 1, 2 and 4 threads
   // get equal shares; lane i absorbs blocks i, i + lanes, ... in order, each stacked under the
-  // lane's R by la::tpqrt_recursive (as StreamingR): 2 b n^2 flops a block and no triangle-on-triangle combine
-  // but the lanes - 1 at the end. One combine per block (13 for 50,000 x 1024) cost a tenth more
-  // flops at a lower rate, and the last levels of their tree left cores idle.
+  // lane's R by la::tpqrt_recursive (as StreamingR): 2 b n^2 flops a block and no
+  // triangle-on-triangle combine but the lanes - 1 at the end. One combine per block (13 for
+  // 50,000 x 1024) cost a tenth more flops at a lower rate, and the last levels of their tree left
+  // cores idle.
   const index_t blocks = ((m + b - 1) / b + r_lanes - 1) / r_lanes * r_lanes;
   std::vector<Matrix> rs(static_cast<std::size_t>(r_lanes));
   // One thread of BLAS per task: the tasks themselves use the cores.
@@ -110,13 +128,15 @@ Matrix local_r_threaded(la::ConstMatrixView z, index_t row_block) {
     Matrix r;
     for (index_t i = lane; i < blocks; i += r_lanes) {
       const index_t first = part_begin(m, blocks, i);
-      const la::ConstMatrixView block = z.block(first, 0, part_begin(m, blocks, i + 1) - first, n);
-      if (i == lane) {
-        r = local_r(block);
-      } else if (block.rows() > 0) {
-        Matrix own;
-        static_cast<void>(la::tpqrt_recursive(r.view(), copy_to_workspace(block, own), kLocalRBlock));
-      }
+      const index_t rows = part_begin(m, blocks, i + 1) - first;
+      if (i != lane && rows == 0) continue;
+      Matrix own;
+      const la::MatrixView w = workspace(rows, n, own);
+      fill(first, w);
+      if (i == lane)
+        r = local_r_in_place(w);
+      else
+        static_cast<void>(la::tpqrt_recursive(r.view(), w, kLocalRBlock));
     }
     rs[static_cast<std::size_t>(lane)] = std::move(r);
   });

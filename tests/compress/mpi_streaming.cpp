@@ -14,6 +14,7 @@
 #include "idprune/compress/strategy.hpp"
 #include "idprune/data/row_source.hpp"
 #include "idprune/dist/comm.hpp"
+#include "idprune/dist/kernels.hpp"
 #include "support/distributed.hpp"
 
 namespace idprune::test {
@@ -104,6 +105,56 @@ TEST(Streaming, StreamedResultsDoNotDependOnTheNumberOfThreads) {
   ASSERT_EQ(models.size(), 2u);
   for (std::size_t i = 0; i < models[0].size(); ++i)
     EXPECT_TRUE(identical_models(models[0][i].model, models[1][i].model)) << "point " << i;
+}
+
+// One greedy point on a set larger than the threaded R's row blocks: the first layer's R comes from
+// row blocks of the inputs and its activations are never held; the next layer recomputes the kept
+// columns. The same neurons as the path that holds them (taken by two points, which share them), the
+// same bits for 1 and 2 threads; policies that fit to the activations keep holding them.
+TEST(LargeSets, OnePointFactorsTheFirstLayerFromItsInputs) {
+  const dist::Comm comm = dist::Comm::world();
+  const nn::Mlp model = random_mlp(24, {32, 24, 16}, 5, true, 181);
+  const index_t rows = static_cast<index_t>(comm.size()) * dist::kernel::threaded_row_block(32) + 777;
+  const Matrix xc = structured_inputs(rows, 24, 8, 182);
+  const auto& info = compress::strategy("greedy");
+  const auto pol = compress::make_policy(info.policy, compress::PolicyOptions{9, false});
+  const compress::PointPlan one = compress::uniform_plan(pol, 3, {}, LayerRule{RankRule::fraction, 0.5});
+  const compress::PointPlan other = compress::uniform_plan(pol, 3, {}, LayerRule{RankRule::fraction, 0.25});
+  const auto run = [&](std::vector<compress::PointPlan> plans, int threads, std::int64_t* from_inputs) {
+    tbb::task_arena arena(threads);
+    std::vector<compress::CompressedModel> out;
+    arena.execute([&] {
+      compress::CompressionEngine e(model, distribute(xc, comm));
+      out = compress::compress_points(e, info, plans);
+      *from_inputs = e.stats().first_layer_from_inputs;
+    });
+    return out;
+  };
+  std::int64_t fused = 0;
+  std::int64_t held = 0;
+  const auto a = run({one}, 2, &fused);
+  const auto b = run({one, other}, 2, &held);
+  EXPECT_EQ(fused, 1);
+  EXPECT_EQ(held, 0);
+  expect_same_selections(a, {b.front()}, xc, "first layer from its inputs vs held");
+  std::int64_t fused1 = 0;
+  const auto a1 = run({one}, 1, &fused1);
+  EXPECT_EQ(fused1, 1);
+  ASSERT_EQ(a1.size(), 1u);
+  const nn::Mlp& m2 = a.front().model;
+  const nn::Mlp& m1 = a1.front().model;
+  for (index_t l = 0; l <= m2.num_hidden(); ++l) {
+    const nn::DenseLayer& l2 = l < m2.num_hidden() ? m2.hidden(l) : m2.classifier();
+    const nn::DenseLayer& l1 = l < m1.num_hidden() ? m1.hidden(l) : m1.classifier();
+    EXPECT_EQ(max_abs_diff(l2.weight(), l1.weight()), 0.0) << "1 vs 2 threads, layer " << l;
+  }
+  // A mean-compensated ID reads the activations: they are held.
+  compress::PolicyOptions with_mean_options;
+  with_mean_options.mean_compensation = true;
+  const auto mean = compress::make_policy(info.policy, with_mean_options);
+  std::int64_t with_mean = 0;
+  (void)run({compress::uniform_plan(mean, 3, {}, LayerRule{RankRule::fraction, 0.5})}, 2, &with_mean);
+  EXPECT_EQ(with_mean, 0);
 }
 
 TEST(Streaming, WhatNeedsTheActivationsInMemoryIsRefused) {

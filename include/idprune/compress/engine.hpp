@@ -107,16 +107,17 @@ struct StreamedRows {
 /// Where the time went (this rank, accumulated over calls).
 struct EngineStats {
   std::int64_t models = 0;
-  std::int64_t factorizations = 0;     ///< node CPQRs computed
-  std::int64_t least_squares = 0;      ///< least-squares T computed
-  std::int64_t cache_hits = 0;         ///< nodes reused from an earlier call
-  std::uint64_t bytes_sent = 0;        ///< by the pivot engines
-  double activation_seconds = 0.0;     ///< (a)
-  double factorization_seconds = 0.0;  ///< (b), CPQR including the collective engine calls
-  double least_squares_seconds = 0.0;  ///< (b), least squares
-  double fold_seconds = 0.0;           ///< (c)
-  std::int64_t moments = 0;            ///< activation moments computed (needs_moments), including the original's
-  double moment_seconds = 0.0;         ///< their local sums and the one reduction per level
+  std::int64_t factorizations = 0;           ///< node CPQRs computed
+  std::int64_t least_squares = 0;            ///< least-squares T computed
+  std::int64_t cache_hits = 0;               ///< nodes reused from an earlier call
+  std::int64_t first_layer_from_inputs = 0;  ///< R factors of the first layer from its inputs, unheld
+  std::uint64_t bytes_sent = 0;              ///< by the pivot engines
+  double activation_seconds = 0.0;           ///< (a)
+  double factorization_seconds = 0.0;        ///< (b), CPQR including the collective engine calls
+  double least_squares_seconds = 0.0;        ///< (b), least squares
+  double fold_seconds = 0.0;                 ///< (c)
+  std::int64_t moments = 0;                  ///< activation moments computed (needs_moments), including the original's
+  double moment_seconds = 0.0;               ///< their local sums and the one reduction per level
 };
 
 class CompressionEngine {
@@ -171,6 +172,7 @@ class CompressionEngine {
   std::vector<Node*> run(std::span<const PointPlan> plans, std::vector<std::vector<Node*>>* path);
   void check_plans(std::span<const PointPlan> plans);
   void check_inputs();
+  void choose_first_layer_path(std::span<const PointPlan> plans);
   [[nodiscard]] LayerContext context(const Node& node, index_t layer);
   void ensure_activations(std::span<Node* const> nodes, index_t layer, bool blocks);
   void stream_blocks(std::span<Node* const> nodes);
@@ -190,6 +192,9 @@ class CompressionEngine {
   EngineOptions options_;
   EngineStats stats_;
   bool inputs_checked_ = false;
+  /// The original first layer's R factor from row blocks of the inputs, its activations never held
+  /// (choose_first_layer_path).
+  bool first_layer_from_inputs_ = false;
   std::map<index_t, la::Matrix> original_z_;
   std::map<index_t, la::Svd> svds_;
   std::map<index_t, ActivationMoments> original_input_moments_;   ///< by layer: the original's H

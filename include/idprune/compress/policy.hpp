@@ -131,6 +131,10 @@ class LayerPolicy {
   [[nodiscard]] virtual bool selects_neurons() const { return true; }
   /// True when its changes give layers after the first (and the classifier) a bias (an intercept).
   [[nodiscard]] virtual bool adds_biases() const { return false; }
+  /// Whether change() on the original network's activations may read them (a least-squares fit, a
+  /// mean), not only the factorization. False lets the engine factor a large first layer from its
+  /// inputs block by block without holding its activations.
+  [[nodiscard]] virtual bool reads_original_activations() const { return true; }
 };
 
 struct PolicyOptions {

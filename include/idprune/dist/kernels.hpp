@@ -4,6 +4,7 @@
 // that they can be unit tested without MPI, and so that callers can build local R factors
 // (streamed or threaded) for tsqr_combine.
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -47,6 +48,16 @@ inline constexpr la::index_t r_lanes = 4;
 /// the thread count: the result is bit-identical for 1, 2, ... threads. A block of at most
 /// `row_block` rows is handed to local_r unchanged (BLAS threads as the caller set them).
 [[nodiscard]] la::Matrix local_r_threaded(la::ConstMatrixView z, la::index_t row_block = 0);
+
+/// Writes rows [first, first + out.rows()) of an m x n matrix into `out` (called from TBB tasks,
+/// concurrently for disjoint rows, with BLAS single-threaded).
+using RowBlockFill = std::function<void(la::index_t first, la::MatrixView out)>;
+/// local_r_threaded of an m x n matrix Z that is never held: each row block is written by `fill`
+/// into a per-thread workspace and factored there, e.g. a layer's activations computed from its
+/// inputs block by block, in O(threads x row_block x n + n^2) memory instead of m n. The blocks,
+/// lanes and combines are those of local_r_threaded(z); a fill that copies rows of z gives its bits.
+[[nodiscard]] la::Matrix local_r_threaded(la::index_t m, la::index_t n, const RowBlockFill& fill,
+                                          la::index_t row_block = 0);
 
 /// R factor of a tall matrix fed in row blocks: after add_rows(B_1), ..., add_rows(B_t), r() is
 /// the n x n upper-triangular R of [B_1; ...; B_t] (R^T R = Z^T Z to rounding; the signs of its

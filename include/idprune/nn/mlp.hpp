@@ -69,11 +69,12 @@ class DenseLayer {
 
   /// y = act(x W + 1 b^T) for a batch x (n x d_in); y is resized to n x d_out.
   void forward(la::ConstMatrixView x, la::Matrix& y, const ForwardOptions& options = {}) const;
+  /// forward() of one row block into storage of the caller's (y: the rows of x, d_out columns),
+  /// one call of each product, BLAS threads as the caller set them.
+  void forward_block(la::ConstMatrixView x, la::MatrixView y) const;
 
  private:
   void validate() const;
-  /// forward() of one row block into y (same rows as x), single call of each product.
-  void forward_block(la::ConstMatrixView x, la::MatrixView y) const;
 
   std::vector<la::Matrix> factors_{la::Matrix()};
   std::vector<double> bias_;
