@@ -8,7 +8,6 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -44,14 +43,6 @@ enum class Clock { wall, cpu };
 constexpr Clock kClocks[] = {Clock::wall, Clock::cpu};
 // JSON key prefix and table label of each clock.
 std::string prefix(Clock c) { return c == Clock::wall ? "" : "cpu_"; }
-
-Matrix gaussian_matrix(index_t m, index_t n, std::uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  std::normal_distribution<double> normal;
-  Matrix a(m, n);
-  for (double& v : a.values()) v = normal(gen);
-  return a;
-}
 
 double process_cpu_seconds() {
   timespec ts{};

@@ -5,7 +5,6 @@
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -24,14 +23,6 @@ namespace {
 
 using la::index_t;
 using la::Matrix;
-
-Matrix gaussian_matrix(index_t m, index_t n, std::uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  std::normal_distribution<double> normal;
-  Matrix a(m, n);
-  for (double& v : a.values()) v = normal(gen);
-  return a;
-}
 
 /// "3125x1024,4096x512" -> {(3125, 1024), (4096, 512)}.
 std::vector<std::pair<index_t, index_t>> parse_shapes(const std::string& text) {

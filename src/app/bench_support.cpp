@@ -2,10 +2,19 @@
 
 #include <algorithm>
 #include <fstream>
+#include <random>
 
 #include "idprune/la/error.hpp"
 
 namespace idprune::app {
+
+la::Matrix gaussian_matrix(la::index_t m, la::index_t n, std::uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::normal_distribution<double> normal;
+  la::Matrix a(m, n);
+  for (double& v : a.values()) v = normal(gen);
+  return a;
+}
 
 double median(std::vector<double> v) {
   require(!v.empty(), "median of no values");

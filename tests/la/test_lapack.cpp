@@ -23,6 +23,15 @@ Matrix upper_part(la::ConstMatrixView a) {
 // R^T R, the Gram matrix a QR factor must reproduce.
 Matrix gram(la::ConstMatrixView r) { return la::matmul(r, r, la::Op::transpose, la::Op::none); }
 
+// A^T A + B^T B, the Gram matrix of [A; B], and ||A||_F^2 + ||B||_F^2 (its scale for tolerances).
+std::pair<Matrix, double> stacked_gram(const Matrix& a, const Matrix& b) {
+  Matrix g = gram(a);
+  const Matrix gb = gram(b);
+  for (index_t j = 0; j < g.cols(); ++j)
+    for (index_t i = 0; i < g.rows(); ++i) g(i, j) += gb(i, j);
+  return {g, la::norm_fro(a) * la::norm_fro(a) + la::norm_fro(b) * la::norm_fro(b)};
+}
+
 TEST(Lapack, GeqrfOrgqrOrmqrAreConsistent) {
   const index_t m = 40;
   const index_t n = 15;
@@ -70,11 +79,7 @@ TEST(Lapack, TpqrtOfTwoTrianglesGivesTheStackedQr) {
     EXPECT_EQ(t.cols(), n);
     const Matrix rr = upper_part(r);
     // [R1; R2] = Q [R; 0] with Q orthogonal  <=>  R^T R = R1^T R1 + R2^T R2 (c = 10).
-    Matrix g = gram(r1);
-    const Matrix g2 = gram(r2);
-    for (index_t j = 0; j < n; ++j)
-      for (index_t i = 0; i < n; ++i) g(i, j) += g2(i, j);
-    const double scale = la::norm_fro(r1) * la::norm_fro(r1) + la::norm_fro(r2) * la::norm_fro(r2);
+    const auto [g, scale] = stacked_gram(r1, r2);
     EXPECT_LE(la::norm_fro(difference(gram(rr), g)), 10 * eps * 2 * n * scale) << "n=" << n;
     // V stays upper triangular (dtpqrt with l = n).
     for (index_t j = 0; j < n; ++j)
@@ -129,11 +134,7 @@ TEST(Lapack, TpqrtRecursiveGivesTheStackedQrOfARectangleUnderATriangle) {
     ASSERT_EQ(t.rows(), std::min(c.nb, n));
     ASSERT_EQ(t.cols(), n);
     const Matrix r = upper_part(a);
-    Matrix g = gram(a0);
-    const Matrix gb = gram(b0);
-    for (index_t j = 0; j < n; ++j)
-      for (index_t i = 0; i < n; ++i) g(i, j) += gb(i, j);
-    const double scale = la::norm_fro(a0) * la::norm_fro(a0) + la::norm_fro(b0) * la::norm_fro(b0);
+    const auto [g, scale] = stacked_gram(a0, b0);
     const double tol = 10 * eps * static_cast<double>(m + n) * scale;
     EXPECT_LE(la::norm_fro(difference(gram(r), g)), tol) << "m=" << m << " n=" << n << " nb=" << c.nb;
     // The strictly lower part of A is left as it was.
