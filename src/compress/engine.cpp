@@ -226,19 +226,21 @@ void CompressionEngine::check_plans(std::span<const PointPlan> plans) {
 }
 
 void CompressionEngine::choose_first_layer_path(std::span<const PointPlan> plans) {
-  // One point that compresses the first layer of a large set with a policy that needs only its
-  // factorization: the activations Z_1 (m x n_1, 400 MB for 50,000 x 1024) would be written once,
-  // factored and read again only for the kept columns, which the next layer recomputes from the
-  // inputs (m d n_1 k / n_1 flops, a fifth of the forward pass at 20% kept) instead: their first touch
-  // cost more than that on virtual machines. Several points share Z_1 and keep it. The rows are
-  // global, so every rank takes the same path (the two paths make different collective calls).
+  // One point that compresses the first layer with a policy that needs only its factorization,
+  // on a set whose first-layer activations Z_1 (m x n_1 per rank) exceed the node cache's budget:
+  // Z_1 would be written once, factored and read again only for the kept columns, which the next
+  // layer recomputes from the inputs instead (m d k_1 multiply-adds). Below the budget holding Z_1
+  // is faster (at 50,000 x 1024, 3.46 vs 3.69 s for the activations); above it the memory is what
+  // limits the set. Several points share Z_1 and keep it. The estimate uses the global rows, so
+  // every rank takes the same path (the two paths make different collective calls).
   const bool prereduces =
       options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram;
-  const index_t width = original_.hidden(0).d_out();
-  first_layer_from_inputs_ =
-      !streamed() && prereduces && plans.size() == 1 && !plans[0].layers.empty() && plans[0].layers[0].has_value() &&
-      !plans[0].policy->reads_original_activations() && !plans[0].policy->needs_weight_svd() &&
-      xc_.global_rows() > static_cast<index_t>(comm().size()) * dist::kernel::threaded_row_block(width);
+  const double per_rank_bytes = static_cast<double>(xc_.global_rows()) / static_cast<double>(comm().size()) *
+                                static_cast<double>(original_.hidden(0).d_out()) * sizeof(double);
+  first_layer_from_inputs_ = !streamed() && prereduces && plans.size() == 1 && !plans[0].layers.empty() &&
+                             plans[0].layers[0].has_value() && !plans[0].policy->reads_original_activations() &&
+                             !plans[0].policy->needs_weight_svd() &&
+                             per_rank_bytes > static_cast<double>(options_.cache_bytes);
 }
 
 LayerContext CompressionEngine::context(const Node& node, index_t layer) {

@@ -107,10 +107,11 @@ TEST(Streaming, StreamedResultsDoNotDependOnTheNumberOfThreads) {
     EXPECT_TRUE(identical_models(models[0][i].model, models[1][i].model)) << "point " << i;
 }
 
-// One greedy point on a set larger than the threaded R's row blocks: the first layer's R comes from
-// row blocks of the inputs and its activations are never held; the next layer recomputes the kept
-// columns. The same neurons as the path that holds them (taken by two points, which share them), the
-// same bits for 1 and 2 threads; policies that fit to the activations keep holding them.
+// One greedy point whose first-layer activations exceed the node cache's budget, on a set larger
+// than the threaded R's row blocks: the first layer's R comes from row blocks of the inputs and its
+// activations are never held; the next layer recomputes the kept columns. The same neurons as the
+// path that holds them (taken by two points, which share them, or within the budget), the same bits
+// for 1 and 2 threads; policies that fit to the activations keep holding them.
 TEST(LargeSets, OnePointFactorsTheFirstLayerFromItsInputs) {
   const dist::Comm comm = dist::Comm::world();
   const nn::Mlp model = random_mlp(24, {32, 24, 16}, 5, true, 181);
@@ -120,11 +121,15 @@ TEST(LargeSets, OnePointFactorsTheFirstLayerFromItsInputs) {
   const auto pol = compress::make_policy(info.policy, compress::PolicyOptions{9, false});
   const compress::PointPlan one = compress::uniform_plan(pol, 3, {}, LayerRule{RankRule::fraction, 0.5});
   const compress::PointPlan other = compress::uniform_plan(pol, 3, {}, LayerRule{RankRule::fraction, 0.25});
-  const auto run = [&](std::vector<compress::PointPlan> plans, int threads, std::int64_t* from_inputs) {
+  // Z_1 takes rows x 32 doubles, about 1.1 MiB per rank.
+  compress::EngineOptions small_cache;
+  small_cache.cache_bytes = std::size_t{1} << 20;
+  const auto run = [&](std::vector<compress::PointPlan> plans, int threads, std::int64_t* from_inputs,
+                       const compress::EngineOptions& options) {
     tbb::task_arena arena(threads);
     std::vector<compress::CompressedModel> out;
     arena.execute([&] {
-      compress::CompressionEngine e(model, distribute(xc, comm));
+      compress::CompressionEngine e(model, distribute(xc, comm), options);
       out = compress::compress_points(e, info, plans);
       *from_inputs = e.stats().first_layer_from_inputs;
     });
@@ -132,13 +137,17 @@ TEST(LargeSets, OnePointFactorsTheFirstLayerFromItsInputs) {
   };
   std::int64_t fused = 0;
   std::int64_t held = 0;
-  const auto a = run({one}, 2, &fused);
-  const auto b = run({one, other}, 2, &held);
+  std::int64_t within_budget = 0;
+  const auto a = run({one}, 2, &fused, small_cache);
+  const auto b = run({one, other}, 2, &held, small_cache);
+  const auto c = run({one}, 2, &within_budget, compress::EngineOptions{});
   EXPECT_EQ(fused, 1);
   EXPECT_EQ(held, 0);
-  expect_same_selections(a, {b.front()}, xc, "first layer from its inputs vs held");
+  EXPECT_EQ(within_budget, 0);
+  expect_same_selections(a, {b.front()}, xc, "first layer from its inputs vs held by two points");
+  expect_same_selections(a, c, xc, "first layer from its inputs vs held within the budget");
   std::int64_t fused1 = 0;
-  const auto a1 = run({one}, 1, &fused1);
+  const auto a1 = run({one}, 1, &fused1, small_cache);
   EXPECT_EQ(fused1, 1);
   ASSERT_EQ(a1.size(), 1u);
   const nn::Mlp& m2 = a.front().model;
@@ -153,7 +162,7 @@ TEST(LargeSets, OnePointFactorsTheFirstLayerFromItsInputs) {
   with_mean_options.mean_compensation = true;
   const auto mean = compress::make_policy(info.policy, with_mean_options);
   std::int64_t with_mean = 0;
-  (void)run({compress::uniform_plan(mean, 3, {}, LayerRule{RankRule::fraction, 0.5})}, 2, &with_mean);
+  (void)run({compress::uniform_plan(mean, 3, {}, LayerRule{RankRule::fraction, 0.5})}, 2, &with_mean, small_cache);
   EXPECT_EQ(with_mean, 0);
 }
 

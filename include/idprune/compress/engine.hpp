@@ -85,7 +85,9 @@ struct EngineOptions {
   /// the plans through it: allocation rules read whole diagonals, and a k rule is then capped at
   /// the numerical rank.
   bool complete_factorizations = false;
-  /// Cached nodes are dropped, least recently used first, beyond this many bytes on a rank.
+  /// Cached nodes are dropped, least recently used first, beyond this many bytes on a rank. One
+  /// point whose first layer's activations would exceed it factors that layer from its inputs
+  /// without holding them (policies that need only the factorization).
   std::size_t cache_bytes = std::size_t{768} << 20;
 };
 
