@@ -61,6 +61,18 @@ bool parse_holder(const std::string& text, std::string& host, long& pid) {
   return pid > 0;
 }
 
+/// The holder text of an open lock file. A run names itself right after it creates or locks the
+/// file, so an empty file is one starting: give it up to 2 s to write (under load a refusal raced
+/// that write and said only "another run").
+std::string holder_text(int fd) {
+  std::string text = read_fd(fd);
+  for (int i = 0; text.empty() && i < 200; ++i) {
+    ::usleep(10000);
+    text = read_fd(fd);
+  }
+  return text;
+}
+
 bool locks_unsupported(int err) { return err == ENOLCK || err == ENOSYS || err == EOPNOTSUPP || err == EINVAL; }
 
 [[noreturn]] void in_use(const std::string& path, const std::string& holder, const char* hint) {
@@ -104,7 +116,7 @@ bool FolderLock::try_flock(const std::string& holder) {
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     if (err == EWOULDBLOCK) {
-      const std::string other = read_fd(fd);
+      const std::string other = holder_text(fd);
       ::close(fd);
       in_use(path_, other, "wait for it to end, or use another folder");
     }
@@ -147,7 +159,7 @@ bool FolderLock::try_pid_file(const std::string& holder) {
   require(errno == EEXIST, "cannot create the lock file ", path_, ": ", std::strerror(errno));
   const int rd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (rd < 0) return false;  // removed in between: try again
-  const std::string other = read_fd(rd);
+  const std::string other = holder_text(rd);
   ::close(rd);
   std::string host;
   long pid = 0;
