@@ -1,6 +1,3 @@
-#include <time.h>
-
-#include <algorithm>
 #include <chrono>
 #include <iomanip>
 #include <iostream>
@@ -60,12 +57,24 @@ double seconds_of(Prepare&& prepare, Body&& body) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+/// Median seconds and GFLOP/s of one kernel on one shape.
+struct Timing {
+  double seconds = 0.0;
+  double gflops = 0.0;
+};
+
+Timing timing(std::vector<double> seconds, double flops) {
+  const double s = median(std::move(seconds));
+  return {s, s > 0.0 ? flops / s * 1e-9 : 0.0};
+}
+
 struct Row {
   index_t m = 0;
   index_t n = 0;
-  double dgeqrt = 0.0;     ///< median seconds: R of B (m x n), dist::kernel::local_r_in_place (dgeqrt)
-  double dtpqrt = 0.0;     ///< R <- R of [R; B], LAPACK dtpqrt (L = 0)
-  double recursive = 0.0;  ///< the same by la::tpqrt_recursive
+  Timing dgeqrt;     ///< R of B (m x n), dist::kernel::local_r_in_place (dgeqrt)
+  Timing dtpqrt;     ///< R <- R of [R; B], LAPACK dtpqrt (L = 0)
+  Timing recursive;  ///< the same by la::tpqrt_recursive
+  [[nodiscard]] double ratio() const { return recursive.seconds > 0.0 ? dtpqrt.seconds / recursive.seconds : 0.0; }
 };
 
 }  // namespace
@@ -102,14 +111,14 @@ int bench_qr(const po::variables_map& vm) {
       tpqrt.push_back(seconds_of(fresh, [&] { (void)la::tpqrt(r.view(), b.view(), 0, nb); }));
       recursive.push_back(seconds_of(fresh, [&] { (void)la::tpqrt_recursive(r.view(), b.view(), nb); }));
     }
-    rows.push_back({m, n, median(geqrt), median(tpqrt), median(recursive)});
+    // Flops: dgeqrt 2 m n^2 - 2 n^3 / 3 (m >= n; for m < n the m x n trapezoid), the stacking 2 m n^2.
+    const double md = static_cast<double>(m);
+    const double nd = static_cast<double>(n);
+    const double geqrt_flops =
+        md >= nd ? 2.0 * md * nd * nd - 2.0 * nd * nd * nd / 3.0 : 2.0 * nd * md * md - 2.0 * md * md * md / 3.0;
+    rows.push_back(
+        {m, n, timing(geqrt, geqrt_flops), timing(tpqrt, 2.0 * md * nd * nd), timing(recursive, 2.0 * md * nd * nd)});
   }
-
-  // Flops: dgeqrt 2 m n^2 - 2 n^3 / 3 (m >= n; for m < n the m x n trapezoid), the stacking 2 m n^2.
-  const auto geqrt_flops = [](double m, double n) {
-    return m >= n ? 2.0 * m * n * n - 2.0 * n * n * n / 3.0 : 2.0 * n * m * m - 2.0 * m * m * m / 3.0;
-  };
-  const auto gflops = [](double flops, double s) { return s > 0.0 ? flops / s * 1e-9 : 0.0; };
   if (vm["json"].as<bool>()) {
     nlohmann::json j;
     j["benchmark"] = "qr";
@@ -121,17 +130,15 @@ int bench_qr(const po::variables_map& vm) {
     j["load_average"] = load_average();
     j["shapes"] = nlohmann::json::array();
     for (const Row& r : rows) {
-      const double m = static_cast<double>(r.m);
-      const double n = static_cast<double>(r.n);
       j["shapes"].push_back({{"m", r.m},
                              {"n", r.n},
-                             {"dgeqrt_seconds", r.dgeqrt},
-                             {"dgeqrt_gflops", gflops(geqrt_flops(m, n), r.dgeqrt)},
-                             {"dtpqrt_seconds", r.dtpqrt},
-                             {"dtpqrt_gflops", gflops(2.0 * m * n * n, r.dtpqrt)},
-                             {"tpqrt_recursive_seconds", r.recursive},
-                             {"tpqrt_recursive_gflops", gflops(2.0 * m * n * n, r.recursive)},
-                             {"dtpqrt_over_recursive", r.recursive > 0.0 ? r.dtpqrt / r.recursive : 0.0}});
+                             {"dgeqrt_seconds", r.dgeqrt.seconds},
+                             {"dgeqrt_gflops", r.dgeqrt.gflops},
+                             {"dtpqrt_seconds", r.dtpqrt.seconds},
+                             {"dtpqrt_gflops", r.dtpqrt.gflops},
+                             {"tpqrt_recursive_seconds", r.recursive.seconds},
+                             {"tpqrt_recursive_gflops", r.recursive.gflops},
+                             {"dtpqrt_over_recursive", r.ratio()}});
     }
     std::cout << j.dump(2) << "\n";
     return 0;
@@ -143,14 +150,10 @@ int bench_qr(const po::variables_map& vm) {
   std::cout << std::setw(8) << "m" << std::setw(8) << "n" << std::setw(10) << "dgeqrt" << std::setw(10) << "dtpqrt"
             << std::setw(12) << "recursive" << std::setw(22) << "dtpqrt / recursive\n";
   std::cout << std::fixed;
-  for (const Row& r : rows) {
-    const double m = static_cast<double>(r.m);
-    const double n = static_cast<double>(r.n);
-    std::cout << std::setw(8) << r.m << std::setw(8) << r.n << std::setprecision(1) << std::setw(10)
-              << gflops(geqrt_flops(m, n), r.dgeqrt) << std::setw(10) << gflops(2.0 * m * n * n, r.dtpqrt)
-              << std::setw(12) << gflops(2.0 * m * n * n, r.recursive) << std::setprecision(2) << std::setw(21)
-              << (r.recursive > 0.0 ? r.dtpqrt / r.recursive : 0.0) << "\n";
-  }
+  for (const Row& r : rows)
+    std::cout << std::setw(8) << r.m << std::setw(8) << r.n << std::setprecision(1) << std::setw(10) << r.dgeqrt.gflops
+              << std::setw(10) << r.dtpqrt.gflops << std::setw(12) << r.recursive.gflops << std::setprecision(2)
+              << std::setw(21) << r.ratio() << "\n";
   return 0;
 }
 

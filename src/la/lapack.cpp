@@ -177,23 +177,20 @@ Matrix tpqrt_recursive(MatrixView a, MatrixView b, index_t block_size) {
   const index_t nb = std::min(block_size, std::max<index_t>(n, 1));
   Matrix t(nb, n);
   if (n == 0 || m == 0) return t;  // no rows below A: Q = I, T = 0 (as dtpqrt)
-  Matrix panel_t(nb, nb);
   std::vector<double> work(static_cast<std::size_t>(nb * n));
   for (index_t j = 0; j < n; j += nb) {
     const index_t jb = std::min(nb, n - j);
-    const MatrixView tj = panel_t.block(0, 0, jb, jb);
+    // dtpqrt's layout: the panel's T in rows 0..jb of columns j..j+jb. The panel writes only its
+    // upper triangle, so the part below stays zero.
+    const MatrixView tj = t.block(0, j, jb, jb);
     tpqrt_panel(a.block(j, j, jb, jb), b.cols_range(j, jb), tj);
-    // dtpqrt's layout: the panel's T in rows 0..jb of columns j..j+jb (its upper triangle).
-    for (index_t c = 0; c < jb; ++c)
-      for (index_t r = 0; r <= c; ++r) t(r, j + c) = tj(r, c);
     if (j + jb < n)
       check_lapack(
           LAPACKE_dtprfb_work(LAPACK_COL_MAJOR, 'L', 'T', 'F', 'C', to_int(m, "dtprfb"), to_int(n - j - jb, "dtprfb"),
-                              to_int(jb, "dtprfb"), 0, b.cols_range(j, jb).data(), to_int(b.ld(), "dtprfb"),
-                              t.block(0, j, jb, jb).data(), to_int(t.ld(), "dtprfb"),
-                              a.block(j, j + jb, jb, n - j - jb).data(), to_int(a.ld(), "dtprfb"),
-                              b.cols_range(j + jb, n - j - jb).data(), to_int(b.ld(), "dtprfb"), work.data(),
-                              to_int(jb, "dtprfb")),
+                              to_int(jb, "dtprfb"), 0, b.cols_range(j, jb).data(), to_int(b.ld(), "dtprfb"), tj.data(),
+                              to_int(t.ld(), "dtprfb"), a.block(j, j + jb, jb, n - j - jb).data(),
+                              to_int(a.ld(), "dtprfb"), b.cols_range(j + jb, n - j - jb).data(),
+                              to_int(b.ld(), "dtprfb"), work.data(), to_int(jb, "dtprfb")),
           "dtprfb");
   }
   return t;
