@@ -20,10 +20,11 @@ strip() {
     NR == 1 { for (i = 1; i <= NF; ++i) if ($i ~ /^(wave|wave_points|wave_size|wave_compress_seconds|wave_evaluate_seconds|finished_at|ranks|threads|blas_core)$/) skip[i] = 1 }
     { line = ""; sep = ""; for (i = 1; i <= NF; ++i) if (!skip[i]) { line = line sep $i; sep = OFS }; print line }' "$1"
 }
-check_resumed() {  # check_resumed DIR WHAT: --resume completes DIR to the uninterrupted table
+check_resumed() {  # check_resumed DIR WHAT [REF N]: --resume completes DIR to the uninterrupted table REF (N rows)
+  local ref="${3:-$work/ref}" n="${4:-$points}"
   "$idprune" sweep --config "$1/config.ini" --resume >"$1.resume.log" 2>&1 || { cat "$1.resume.log"; fail "$2: resume failed"; }
-  [ "$(rows "$1")" -eq $points ] || fail "$2: $(rows "$1") rows after the resume"
-  diff <(strip "$work/ref/results.csv" | sort) <(strip "$1/results.csv" | sort) >"$work/diff.txt" ||
+  [ "$(rows "$1")" -eq "$n" ] || fail "$2: $(rows "$1") rows after the resume"
+  diff <(strip "$ref/results.csv" | sort) <(strip "$1/results.csv" | sort) >"$work/diff.txt" ||
     { cat "$work/diff.txt"; fail "$2: the resumed table differs from the uninterrupted one"; }
 }
 
@@ -48,8 +49,16 @@ pids+=("$pid")
 done
 
 # Two signals during one long wave (all points in one wave): the second stops it within a second.
+# The wave must outlast the first signal and its acknowledgement (0.5 s and up to 2 s): 40 points
+# took 0.6 s in all on a 2-core machine, so this case sweeps 400 (the eps grid ten times finer).
+long_points=400
+long_grid="$(awk -v n=$long_points 'BEGIN { for (i = 0; i < n; ++i) printf "%s%.6g", (i ? "," : ""), 1e-4 * 10 ^ (i / 100) }')"
+long_args=("${args[@]}")
+for i in "${!long_args[@]}"; do [ "${long_args[$i]}" != "$grid" ] || long_args[$i]="$long_grid"; done
+"$idprune" "${long_args[@]}" --wave 1 --out "$work/ref-long" >"$work/ref-long.log" 2>&1 ||
+  { cat "$work/ref-long.log"; fail "long sweep failed"; }
 out="$work/two"
-"$idprune" "${args[@]}" --wave $points --out "$out" >"$work/two.log" 2>&1 &
+"$idprune" "${long_args[@]}" --wave $long_points --out "$out" >"$work/two.log" 2>&1 &
 pid=$!
 pids+=("$pid")
 wait_for 30 grep -q "points (0 already in" "$work/two.log" || { cat "$work/two.log"; fail "two: the sweep did not start"; }
@@ -65,7 +74,7 @@ secs="$(since "$t0")"
 [ "$rc" -eq 130 ] || { cat "$work/two.log"; fail "two: exit $rc after the second SIGINT, expected 130"; }
 awk -v s="$secs" 'BEGIN { exit !(s < 1.0) }' || fail "two: the second SIGINT took $secs s to stop the sweep"
 echo "stop_signals: a second SIGINT stopped a long wave in $secs s, exit $rc"
-check_resumed "$out" "two signals"
+check_resumed "$out" "two signals" "$work/ref-long" $long_points
 
 # pareto: stops after the strategy in flight.
 pargs=(pareto --model "$model" --data "$data" --strategies greedy,svd,budget --budgets 0.1,0.3 --compression-size 300
