@@ -109,6 +109,7 @@ struct CompressionEngine::Node {
   std::optional<ActivationMoments> output_moments;  ///< of the activations of layer depth()
   Matrix z;                                         ///< transient: this rank's rows of those activations
   Matrix block;                                     ///< transient: the pivot engine's input for z (local R or z)
+  bool unheld = false;  ///< block came from row blocks of h (the inputs) and z was never held (unheld_bytes)
   std::uint64_t used = 0;
 
   [[nodiscard]] index_t depth() const { return static_cast<index_t>(key.size()); }
@@ -225,22 +226,35 @@ void CompressionEngine::check_plans(std::span<const PointPlan> plans) {
   check_inputs();
 }
 
-void CompressionEngine::choose_first_layer_path(std::span<const PointPlan> plans) {
-  // One point that compresses the first layer with a policy that needs only its factorization,
-  // on a set whose first-layer activations Z_1 (m x n_1 per rank) exceed the node cache's budget:
-  // Z_1 would be written once, factored and read again only for the kept columns, which the next
-  // layer recomputes from the inputs instead (m d k_1 multiply-adds). Below the budget holding Z_1
-  // is faster (at 50,000 x 1024, 3.46 vs 3.69 s for the activations); above it the memory is what
-  // limits the set. Several points share Z_1 and keep it. The estimate uses the global rows, so
-  // every rank takes the same path (the two paths make different collective calls).
+void CompressionEngine::choose_activation_path(std::span<const PointPlan> plans) {
+  // Plans whose policies need only the factorizations: a node whose activations Z (m x n per rank)
+  // are large is factored from row blocks of its inputs as they are computed and never held; each
+  // child's inputs, the kept columns, are recomputed from the same inputs (m k_in k multiply-adds, a
+  // fraction k / n of the layer's products). Holding Z costs a write to fresh memory (a page fault
+  // and a kernel zero fill per page, in a virtual machine as dear as the products), a copy for the R
+  // factor and another for the kept columns. The choice depends on the sizes and the policies, not
+  // on how the points are batched, so a point's model has the same bits in any batch. The sizes use
+  // the global rows, so every rank takes the same path (the paths make different collective calls).
   const bool prereduces =
       options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram;
+  bool factors_only = !streamed() && prereduces && !plans.empty();
+  bool original_factors_only = factors_only;
+  for (const PointPlan& p : plans) {
+    if (p.policy->needs_weight_svd()) factors_only = original_factors_only = false;
+    for (std::size_t l = 0; l < p.layers.size(); ++l)
+      if (p.layers[l] && p.policy->needs_moments(*p.layers[l], static_cast<index_t>(l)).any())
+        factors_only = original_factors_only = false;
+    if (p.policy->reads_activations()) factors_only = false;
+    if (p.policy->reads_original_activations()) original_factors_only = false;
+  }
+  unheld_layers_ = factors_only;
+  unheld_first_layer_ = original_factors_only;
+}
+
+bool CompressionEngine::unheld(index_t layer) const {
   const double per_rank_bytes = static_cast<double>(xc_.global_rows()) / static_cast<double>(comm().size()) *
-                                static_cast<double>(original_.hidden(0).d_out()) * sizeof(double);
-  first_layer_from_inputs_ = !streamed() && prereduces && plans.size() == 1 && !plans[0].layers.empty() &&
-                             plans[0].layers[0].has_value() && !plans[0].policy->reads_original_activations() &&
-                             !plans[0].policy->needs_weight_svd() &&
-                             per_rank_bytes > static_cast<double>(options_.cache_bytes);
+                                static_cast<double>(original_.hidden(layer).d_out()) * sizeof(double);
+  return per_rank_bytes > static_cast<double>(options_.unheld_bytes);
 }
 
 LayerContext CompressionEngine::context(const Node& node, index_t layer) {
@@ -327,17 +341,22 @@ void CompressionEngine::ensure_activations(std::span<Node* const> nodes, index_t
   }
   std::vector<Node*> todo;
   for (Node* n : nodes) {
-    if (n->original && blocks && n->block.empty() && layer == 0 && first_layer_from_inputs_ &&
-        original_z_.count(0) == 0) {
-      const nn::DenseLayer& first = original_.hidden(0);
-      const la::ConstMatrixView x = xc_.local();
+    const bool from_inputs =
+        blocks && n->block.empty() && unheld(layer) &&
+        (n->original ? layer == 0 && unheld_first_layer_ && original_z_.count(0) == 0 : unheld_layers_ && n->z.empty());
+    if (from_inputs) {
       dist::check_collective(comm(), dist::capture_error([&] {
+                               // Inputs not kept (a data-free policy came before): forward the set again.
+                               if (!n->original && n->h.empty()) n->h = inputs_of(*n);
+                               const la::ConstMatrixView h = n->original ? xc_.local() : n->h.view();
+                               const nn::DenseLayer& next = n->next;
                                n->block = dist::kernel::local_r_threaded(
-                                   x.rows(), first.d_out(), [&](index_t r0, la::MatrixView out) {
-                                     first.forward_block(x.block(r0, 0, out.rows(), x.cols()), out);
+                                   h.rows(), next.d_out(), [&](index_t r0, la::MatrixView out) {
+                                     next.forward_block(h.block(r0, 0, out.rows(), h.cols()), out);
                                    });
                              }));
-      ++stats_.first_layer_from_inputs;
+      n->unheld = true;
+      ++stats_.unheld_factorizations;
       continue;
     }
     if (n->original) {
@@ -408,11 +427,14 @@ void CompressionEngine::ensure_factorizations(std::span<Node* const> nodes, std:
 }
 
 Matrix CompressionEngine::inputs_of(const Node& node) const {
-  // The node's compressed layers applied to this rank's rows of the compression set.
-  Matrix a(xc_.local());
+  // The node's compressed layers applied to this rank's rows of the compression set (no copy of
+  // the set itself, which may be the largest array of the run).
+  if (node.layers.empty()) return Matrix(xc_.local());
+  Matrix a;
   Matrix b;
-  for (const auto& l : node.layers) {
-    l->forward(a, b);
+  node.layers.front()->forward(xc_.local(), a);
+  for (std::size_t i = 1; i < node.layers.size(); ++i) {
+    node.layers[i]->forward(a, b);
     std::swap(a, b);
   }
   return a;
@@ -553,7 +575,7 @@ const ActivationMoments& CompressionEngine::original_moments(index_t layer) {
 
 void CompressionEngine::prepare(std::span<const PointPlan> plans) {
   check_plans(plans);
-  choose_first_layer_path(plans);
+  choose_activation_path(plans);
   (void)next_norm(0);
   // The loosest rule at each plan's first compressed layer, on the original network.
   std::map<index_t, la::CpqrOptions> rules;
@@ -626,7 +648,7 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
   root->used = clock_;
   if (plans.empty()) return {};
   check_plans(plans);
-  choose_first_layer_path(plans);
+  choose_activation_path(plans);
   (void)next_norm(0);
   const dist::Comm& c = comm();
   // BLAS single-threaded for the whole lockstep, also on this thread: a threaded BLAS call here
@@ -711,6 +733,7 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
       std::vector<std::string> key;
       LayerChange change;
       std::unique_ptr<Node> node;
+      bool continues = false;  ///< a plan goes on from the child to layer l + 1
     };
     std::vector<Fresh> fresh;
     for (std::size_t p = 0; p < plans.size(); ++p) {
@@ -739,14 +762,16 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
       // layers need their activations too (computed from their stored inputs, the same bits as
       // when they were first computed), unless no data-driven work ever computed them.
       std::vector<Node*> needs_z;
-      for (const auto& f : fresh) {
-        const bool continues = std::any_of(keys.begin(), keys.end(), [&](const auto& k) {
+      for (auto& f : fresh) {
+        f.continues = std::any_of(keys.begin(), keys.end(), [&](const auto& k) {
           const auto p = static_cast<std::size_t>(&k - keys.data());
           return last[p] > l && k == f.key;
         });
         const bool from_inputs = !f.parent->original && !f.parent->h.empty();
-        if (f.change.solve != LeastSquaresTarget::none || f.change.compensate_mean ||
-            (continues && from_inputs && !f.change.replacement && l + 1 < L))
+        const bool fits = f.change.solve != LeastSquaresTarget::none || f.change.compensate_mean;
+        // An unheld parent's kept columns come from its inputs and the child's layer (below).
+        const bool recomputed = f.parent->unheld && f.policy != nullptr && !f.change.replacement && !fits;
+        if (fits || (f.continues && from_inputs && !f.change.replacement && !recomputed && l + 1 < L))
           needs_z.push_back(f.parent);
       }
       for (const auto& f : fresh)
@@ -918,7 +943,14 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
           FoldedLayers folded = fold_selection(current, following, s, ch.shift_values);
           node->layers.push_back(std::make_shared<const nn::DenseLayer>(std::move(folded.layer)));
           node->next = std::move(folded.next);
-          if (l + 1 < L && have_z) node->h = la::select_columns(z_of(&par), s.kept);
+          const bool fits = ch.solve != LeastSquaresTarget::none || ch.compensate_mean;
+          if (l + 1 < L && par.unheld && !fits && f.continues) {
+            // The activations were never held: the kept columns from the parent's inputs (also when
+            // another policy's fit computed them since, for the same bits in any batch).
+            node->layers.back()->forward(par.original ? xc_.local() : par.h.view(), node->h);
+          } else if (l + 1 < L && have_z) {
+            node->h = la::select_columns(z_of(&par), s.kept);
+          }
           if (l == 0) {
             node->first_columns = s.kept;
             // The first layer's ID (T(:, C) = I) lets scorers start the second layer from the

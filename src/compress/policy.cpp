@@ -34,6 +34,8 @@ class PivotPolicy : public LayerPolicy {
   [[nodiscard]] bool adds_biases() const override { return (corrected_ && intercept_) || mean_; }
   // On the original's activations the ID alone (T from R) serves, unless an intercept or a mean is fitted.
   [[nodiscard]] bool reads_original_activations() const override { return (corrected_ && intercept_) || mean_; }
+  // Elsewhere corrected fits T by least squares against the original's activations.
+  [[nodiscard]] bool reads_activations() const override { return corrected_ || mean_; }
 
   [[nodiscard]] index_t count(const LayerRule& rule, const LayerContext& c) const override {
     const la::CpqrResult& f = *c.factorization;

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <string>
+#include <tuple>
 
 #include "fixtures.hpp"
 #include "idprune/compress/engine.hpp"
@@ -107,12 +109,13 @@ TEST(Streaming, StreamedResultsDoNotDependOnTheNumberOfThreads) {
     EXPECT_TRUE(identical_models(models[0][i].model, models[1][i].model)) << "point " << i;
 }
 
-// One greedy point whose first-layer activations exceed the node cache's budget, on a set larger
-// than the threaded R's row blocks: the first layer's R comes from row blocks of the inputs and its
-// activations are never held; the next layer recomputes the kept columns. The same neurons as the
-// path that holds them (taken by two points, which share them, or within the budget), the same bits
-// for 1 and 2 threads; policies that fit to the activations keep holding them.
-TEST(LargeSets, OnePointFactorsTheFirstLayerFromItsInputs) {
+// Greedy points whose activations exceed EngineOptions::unheld_bytes per rank, on a set larger
+// than the threaded R's row blocks: every layer's R comes from row blocks of its inputs and the
+// activations are never held; each next layer's inputs are recomputed from the kept neurons. The
+// same bits alone or batched with another point and for 1 and 2 threads, the same neurons as the
+// path that holds the activations (below the threshold); a policy that fits to the activations
+// holds them (corrected: all but the first layer, where its T is the ID's; mean compensation: all).
+TEST(LargeSets, LargeLayersAreFactoredFromTheirInputs) {
   const dist::Comm comm = dist::Comm::world();
   const nn::Mlp model = random_mlp(24, {32, 24, 16}, 5, true, 181);
   const index_t rows = static_cast<index_t>(comm.size()) * dist::kernel::threaded_row_block(32) + 777;
@@ -121,9 +124,9 @@ TEST(LargeSets, OnePointFactorsTheFirstLayerFromItsInputs) {
   const auto pol = compress::make_policy(info.policy, compress::PolicyOptions{9, false});
   const compress::PointPlan one = compress::uniform_plan(pol, 3, {}, LayerRule{RankRule::fraction, 0.5});
   const compress::PointPlan other = compress::uniform_plan(pol, 3, {}, LayerRule{RankRule::fraction, 0.25});
-  // Z_1 takes rows x 32 doubles, about 1.1 MiB per rank.
-  compress::EngineOptions small_cache;
-  small_cache.cache_bytes = std::size_t{1} << 20;
+  // Per rank at least 4,290 rows: the narrowest layer's activations take 549 KiB.
+  compress::EngineOptions small;
+  small.unheld_bytes = std::size_t{256} << 10;
   const auto run = [&](std::vector<compress::PointPlan> plans, int threads, std::int64_t* from_inputs,
                        const compress::EngineOptions& options) {
     tbb::task_arena arena(threads);
@@ -131,24 +134,25 @@ TEST(LargeSets, OnePointFactorsTheFirstLayerFromItsInputs) {
     arena.execute([&] {
       compress::CompressionEngine e(model, distribute(xc, comm), options);
       out = compress::compress_points(e, info, plans);
-      *from_inputs = e.stats().first_layer_from_inputs;
+      *from_inputs = e.stats().unheld_factorizations;
     });
     return out;
   };
   std::int64_t fused = 0;
-  std::int64_t held = 0;
-  std::int64_t within_budget = 0;
-  const auto a = run({one}, 2, &fused, small_cache);
-  const auto b = run({one, other}, 2, &held, small_cache);
-  const auto c = run({one}, 2, &within_budget, compress::EngineOptions{});
-  EXPECT_EQ(fused, 1);
-  EXPECT_EQ(held, 0);
-  EXPECT_EQ(within_budget, 0);
-  expect_same_selections(a, {b.front()}, xc, "first layer from its inputs vs held by two points");
-  expect_same_selections(a, c, xc, "first layer from its inputs vs held within the budget");
+  std::int64_t batched = 0;
+  std::int64_t below = 0;
+  const auto a = run({one}, 2, &fused, small);
+  const auto b = run({one, other}, 2, &batched, small);
+  const auto c = run({one}, 2, &below, compress::EngineOptions{});
+  EXPECT_EQ(fused, 3);
+  EXPECT_EQ(batched, 5);  // the original's first layer is shared
+  EXPECT_EQ(below, 0);
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_TRUE(identical_models(a.front().model, b.front().model)) << "alone vs batched";
+  expect_same_selections(a, c, xc, "unheld vs held below the threshold");
   std::int64_t fused1 = 0;
-  const auto a1 = run({one}, 1, &fused1, small_cache);
-  EXPECT_EQ(fused1, 1);
+  const auto a1 = run({one}, 1, &fused1, small);
+  EXPECT_EQ(fused1, 3);
   ASSERT_EQ(a1.size(), 1u);
   const nn::Mlp& m2 = a.front().model;
   const nn::Mlp& m1 = a1.front().model;
@@ -157,12 +161,29 @@ TEST(LargeSets, OnePointFactorsTheFirstLayerFromItsInputs) {
     const nn::DenseLayer& l1 = l < m1.num_hidden() ? m1.hidden(l) : m1.classifier();
     EXPECT_EQ(max_abs_diff(l2.weight(), l1.weight()), 0.0) << "1 vs 2 threads, layer " << l;
   }
-  // A mean-compensated ID reads the activations: they are held.
+  const auto& corrected_info = compress::strategy("corrected");
+  const auto corrected = compress::make_policy(corrected_info.policy, compress::PolicyOptions{9, false});
+  const compress::PointPlan corrected_plan =
+      compress::uniform_plan(corrected, 3, {}, LayerRule{RankRule::fraction, 0.5});
+  std::int64_t corrected_unheld = 0;
+  std::vector<compress::CompressedModel> cu;
+  std::vector<compress::CompressedModel> ch;
+  for (const auto& [options, count, out] :
+       {std::tuple{small, &corrected_unheld, &cu}, std::tuple{compress::EngineOptions{}, &below, &ch}}) {
+    tbb::task_arena arena(2);
+    arena.execute([&] {
+      compress::CompressionEngine e(model, distribute(xc, comm), options);
+      *out = compress::compress_points(e, corrected_info, std::span<const compress::PointPlan>(&corrected_plan, 1));
+      *count = e.stats().unheld_factorizations;
+    });
+  }
+  EXPECT_EQ(corrected_unheld, 1);
+  expect_same_selections(cu, ch, xc, "corrected, first layer unheld vs held");
   compress::PolicyOptions with_mean_options;
   with_mean_options.mean_compensation = true;
   const auto mean = compress::make_policy(info.policy, with_mean_options);
   std::int64_t with_mean = 0;
-  (void)run({compress::uniform_plan(mean, 3, {}, LayerRule{RankRule::fraction, 0.5})}, 2, &with_mean, small_cache);
+  (void)run({compress::uniform_plan(mean, 3, {}, LayerRule{RankRule::fraction, 0.5})}, 2, &with_mean, small);
   EXPECT_EQ(with_mean, 0);
 }
 

@@ -85,10 +85,12 @@ struct EngineOptions {
   /// the plans through it: allocation rules read whole diagonals, and a k rule is then capped at
   /// the numerical rank.
   bool complete_factorizations = false;
-  /// Cached nodes are dropped, least recently used first, beyond this many bytes on a rank. One
-  /// point whose first layer's activations would exceed it factors that layer from its inputs
-  /// without holding them (policies that need only the factorization).
+  /// Cached nodes are dropped, least recently used first, beyond this many bytes on a rank.
   std::size_t cache_bytes = std::size_t{768} << 20;
+  /// When every plan's policy needs only the factorizations, a layer whose activations would take
+  /// more than this many bytes per rank is factored from row blocks of its inputs and never held;
+  /// the next layer's inputs are recomputed from the kept neurons (choose_activation_path).
+  std::size_t unheld_bytes = std::size_t{32} << 20;
 };
 
 /// This rank's rows of a compression set too large to hold: read, forwarded and reduced block by
@@ -109,17 +111,17 @@ struct StreamedRows {
 /// Where the time went (this rank, accumulated over calls).
 struct EngineStats {
   std::int64_t models = 0;
-  std::int64_t factorizations = 0;           ///< node CPQRs computed
-  std::int64_t least_squares = 0;            ///< least-squares T computed
-  std::int64_t cache_hits = 0;               ///< nodes reused from an earlier call
-  std::int64_t first_layer_from_inputs = 0;  ///< R factors of the first layer from its inputs, unheld
-  std::uint64_t bytes_sent = 0;              ///< by the pivot engines
-  double activation_seconds = 0.0;           ///< (a)
-  double factorization_seconds = 0.0;        ///< (b), CPQR including the collective engine calls
-  double least_squares_seconds = 0.0;        ///< (b), least squares
-  double fold_seconds = 0.0;                 ///< (c)
-  std::int64_t moments = 0;                  ///< activation moments computed (needs_moments), including the original's
-  double moment_seconds = 0.0;               ///< their local sums and the one reduction per level
+  std::int64_t factorizations = 0;         ///< node CPQRs computed
+  std::int64_t least_squares = 0;          ///< least-squares T computed
+  std::int64_t cache_hits = 0;             ///< nodes reused from an earlier call
+  std::int64_t unheld_factorizations = 0;  ///< R factors from row blocks of the inputs (unheld_bytes)
+  std::uint64_t bytes_sent = 0;            ///< by the pivot engines
+  double activation_seconds = 0.0;         ///< (a)
+  double factorization_seconds = 0.0;      ///< (b), CPQR including the collective engine calls
+  double least_squares_seconds = 0.0;      ///< (b), least squares
+  double fold_seconds = 0.0;               ///< (c)
+  std::int64_t moments = 0;                ///< activation moments computed (needs_moments), including the original's
+  double moment_seconds = 0.0;             ///< their local sums and the one reduction per level
 };
 
 class CompressionEngine {
@@ -174,7 +176,8 @@ class CompressionEngine {
   std::vector<Node*> run(std::span<const PointPlan> plans, std::vector<std::vector<Node*>>* path);
   void check_plans(std::span<const PointPlan> plans);
   void check_inputs();
-  void choose_first_layer_path(std::span<const PointPlan> plans);
+  void choose_activation_path(std::span<const PointPlan> plans);
+  [[nodiscard]] bool unheld(index_t layer) const;
   [[nodiscard]] LayerContext context(const Node& node, index_t layer);
   void ensure_activations(std::span<Node* const> nodes, index_t layer, bool blocks);
   void stream_blocks(std::span<Node* const> nodes);
@@ -194,9 +197,10 @@ class CompressionEngine {
   EngineOptions options_;
   EngineStats stats_;
   bool inputs_checked_ = false;
-  /// The original first layer's R factor from row blocks of the inputs, its activations never held
-  /// (choose_first_layer_path).
-  bool first_layer_from_inputs_ = false;
+  /// Plans whose policies need only the factorizations: nodes with large activations are factored
+  /// from row blocks of their inputs (choose_activation_path, unheld).
+  bool unheld_layers_ = false;
+  bool unheld_first_layer_ = false;  ///< the original's layer 0 too (the policy allows it there)
   std::map<index_t, la::Matrix> original_z_;
   std::map<index_t, la::Svd> svds_;
   std::map<index_t, ActivationMoments> original_input_moments_;   ///< by layer: the original's H

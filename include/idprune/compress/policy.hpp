@@ -135,6 +135,9 @@ class LayerPolicy {
   /// mean), not only the factorization. False lets the engine factor a large first layer from its
   /// inputs block by block without holding its activations.
   [[nodiscard]] virtual bool reads_original_activations() const { return true; }
+  /// The same on a compressed network's activations (layers after the first compressed one).
+  /// False lets the engine factor every large layer from its inputs without holding its activations.
+  [[nodiscard]] virtual bool reads_activations() const { return true; }
 };
 
 struct PolicyOptions {
