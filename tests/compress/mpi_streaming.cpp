@@ -187,6 +187,29 @@ TEST(LargeSets, LargeLayersAreFactoredFromTheirInputs) {
   EXPECT_EQ(with_mean, 0);
 }
 
+// Every layer unheld (a threshold of 0 bytes) on fewer rows than ranks: a rank without rows adds a
+// zero R factor and computes empty inputs, and the neurons are those of the path that holds them.
+TEST(LargeSets, UnheldLayersServeARankWithoutRows) {
+  const dist::Comm comm = dist::Comm::world();
+  const nn::Mlp model = random_mlp(12, {10, 8, 6}, 4, true, 191);
+  const Matrix xc = structured_inputs(3, 12, 3, 192);
+  const auto& info = compress::strategy("greedy");
+  const auto pol = compress::make_policy(info.policy, compress::PolicyOptions{9, false});
+  const compress::PointPlan plan = compress::uniform_plan(pol, 3, {}, LayerRule{RankRule::fraction, 0.5});
+  compress::EngineOptions every;
+  every.unheld_bytes = 0;
+  std::vector<std::vector<compress::CompressedModel>> out;
+  std::vector<std::int64_t> unheld;
+  for (const auto& options : {every, compress::EngineOptions{}}) {
+    compress::CompressionEngine e(model, distribute(xc, comm), options);
+    out.push_back(compress::compress_points(e, info, std::span<const compress::PointPlan>(&plan, 1)));
+    unheld.push_back(e.stats().unheld_factorizations);
+  }
+  EXPECT_EQ(unheld[0], 3);
+  EXPECT_EQ(unheld[1], 0);
+  expect_same_selections(out[0], out[1], xc, "every layer unheld vs held, 3 rows");
+}
+
 TEST(Streaming, WhatNeedsTheActivationsInMemoryIsRefused) {
   const dist::Comm comm = dist::Comm::world();
   const Problem p = problem(191);
