@@ -24,6 +24,8 @@ for r in j["runs"]:
         assert r[k] > 0, (k, r)
     assert abs(r["bound_seconds"] * ranks * rate - r["gflop"]) <= 1e-9 * r["gflop"], r
     assert abs(r["ratio"] - r["seconds"] / r["bound_seconds"]) <= 1e-9 * r["ratio"], r
+    compute = (r["activation_seconds"] + r["factorization_seconds"]) / r["bound_seconds"]
+    assert abs(r["compute_ratio"] - compute) <= 1e-9 * compute and compute <= r["ratio"] * (1 + 1e-9), r
     assert len(r["kept_per_layer"]) >= 1 and all(k >= 1 for k in r["kept_per_layer"]), r
 # More rows, more work.
 assert j["runs"][1]["gflop"] > j["runs"][0]["gflop"]
@@ -44,6 +46,7 @@ fi
 "$idprune" bench compress-scale --model "$model" --data "$data" --rows 100 --threads 1 >"$work/t.txt" 2>&1 ||
   { cat "$work/t.txt"; fail "table failed"; }
 grep -q "bound s" "$work/t.txt" || fail "no bound column: $(cat "$work/t.txt")"
+grep -q "(a+f)/b" "$work/t.txt" || fail "no (a+f)/b column: $(cat "$work/t.txt")"
 if "$idprune" bench compress-scale --model "$model" --data "$data" --rows 0 >"$work/e.log" 2>&1; then
   fail "--rows 0 accepted"
 fi
