@@ -197,12 +197,15 @@ const la::Svd& CompressionEngine::weight_svd(index_t layer) {
   return svds_.emplace(layer, std::move(s)).first->second;
 }
 
+bool CompressionEngine::prereduces_r() const {
+  // The engines whose input is each rank's R factor (tsqr: its R; gram: the Gram matrix R^T R).
+  return options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram;
+}
+
 Matrix CompressionEngine::engine_block(const Matrix& z) const {
-  const bool prereduces =
-      options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram;
   // Row blocks of a fixed size as TBB tasks (nested in the node tasks): one node uses every thread
   // when a level has fewer nodes than threads, and the bits do not depend on the thread count.
-  return prereduces ? dist::kernel::local_r_threaded(z) : Matrix(z);
+  return prereduces_r() ? dist::kernel::local_r_threaded(z) : Matrix(z);
 }
 
 void CompressionEngine::check_inputs() {
@@ -235,9 +238,7 @@ void CompressionEngine::choose_activation_path(std::span<const PointPlan> plans)
   // factor and another for the kept columns. The choice depends on the sizes and the policies, not
   // on how the points are batched, so a point's model has the same bits in any batch. The sizes use
   // the global rows, so every rank takes the same path (the paths make different collective calls).
-  const bool prereduces =
-      options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram;
-  bool factors_only = !streamed() && prereduces && !plans.empty();
+  bool factors_only = !streamed() && prereduces_r() && !plans.empty();
   bool original_factors_only = factors_only;
   for (const PointPlan& p : plans) {
     if (p.policy->needs_weight_svd()) factors_only = original_factors_only = false;
@@ -364,12 +365,7 @@ void CompressionEngine::ensure_activations(std::span<Node* const> nodes, index_t
       if (blocks && n->block.empty()) {
         // The original's block is the largest: every thread on it (row blocks as TBB tasks; the
         // same bits for any thread count).
-        const bool prereduces =
-            options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram;
-        dist::check_collective(comm(), dist::capture_error([&] {
-                                 n->block = prereduces ? dist::kernel::local_r_threaded(original_z_.at(layer))
-                                                       : Matrix(original_z_.at(layer));
-                               }));
+        dist::check_collective(comm(), dist::capture_error([&] { n->block = engine_block(original_z_.at(layer)); }));
       }
     } else if (n->z.empty() || (blocks && n->block.empty())) {
       todo.push_back(n);
@@ -403,8 +399,7 @@ void CompressionEngine::ensure_factorizations(std::span<Node* const> nodes, std:
   ensure_activations(todo, layer, true);
   const ScopedTimer timer(stats_.factorization_seconds);
   const dist::Comm& c = comm();
-  const bool prereduces =
-      options_.pivot.engine == dist::PivotEngine::tsqr || options_.pivot.engine == dist::PivotEngine::gram;
+  const bool prereduces = prereduces_r();
   std::vector<dist::DistMatrix> inputs;
   for (Node* n : todo) {
     if (prereduces) {
@@ -734,6 +729,7 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
       LayerChange change;
       std::unique_ptr<Node> node;
       bool continues = false;  ///< a plan goes on from the child to layer l + 1
+      bool recompute = false;  ///< the child's inputs from its unheld parent's inputs and its own layer
     };
     std::vector<Fresh> fresh;
     for (std::size_t p = 0; p < plans.size(); ++p) {
@@ -769,9 +765,11 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
         });
         const bool from_inputs = !f.parent->original && !f.parent->h.empty();
         const bool fits = f.change.solve != LeastSquaresTarget::none || f.change.compensate_mean;
-        // An unheld parent's kept columns come from its inputs and the child's layer (below).
-        const bool recomputed = f.parent->unheld && f.policy != nullptr && !f.change.replacement && !fits;
-        if (fits || (f.continues && from_inputs && !f.change.replacement && !recomputed && l + 1 < L))
+        // An unheld parent's activations were never held: a selection's kept columns come from the
+        // parent's inputs (also when a fit computes them here, for the same bits in any batch).
+        f.recompute =
+            f.continues && l + 1 < L && f.parent->unheld && f.policy != nullptr && !f.change.replacement && !fits;
+        if (fits || (f.continues && from_inputs && !f.change.replacement && !f.recompute && l + 1 < L))
           needs_z.push_back(f.parent);
       }
       for (const auto& f : fresh)
@@ -943,10 +941,7 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
           FoldedLayers folded = fold_selection(current, following, s, ch.shift_values);
           node->layers.push_back(std::make_shared<const nn::DenseLayer>(std::move(folded.layer)));
           node->next = std::move(folded.next);
-          const bool fits = ch.solve != LeastSquaresTarget::none || ch.compensate_mean;
-          if (l + 1 < L && par.unheld && !fits && f.continues) {
-            // The activations were never held: the kept columns from the parent's inputs (also when
-            // another policy's fit computed them since, for the same bits in any batch).
+          if (f.recompute) {
             node->layers.back()->forward(par.original ? xc_.local() : par.h.view(), node->h);
           } else if (l + 1 < L && have_z) {
             node->h = la::select_columns(z_of(&par), s.kept);

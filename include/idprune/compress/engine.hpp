@@ -178,6 +178,7 @@ class CompressionEngine {
   void check_inputs();
   void choose_activation_path(std::span<const PointPlan> plans);
   [[nodiscard]] bool unheld(index_t layer) const;
+  [[nodiscard]] bool prereduces_r() const;
   [[nodiscard]] LayerContext context(const Node& node, index_t layer);
   void ensure_activations(std::span<Node* const> nodes, index_t layer, bool blocks);
   void stream_blocks(std::span<Node* const> nodes);
