@@ -166,6 +166,23 @@ void tpqrt_panel(MatrixView a, MatrixView b, MatrixView t) {
   trmm_upper(Side::right, 1.0, t22, Op::none, t12);
 }
 
+/// [A; B] <- (I - V T V^T)^T [A; B] for V = [I; W] (the panel's reflectors, W = m x k in B's rows)
+/// and T k x k upper: dtprfb('L', 'T', 'F', 'C') with L = 0, in dlarfb's transposed form. dtprfb
+/// forms X = A + W^T B (k x n), whose dgemm packs the large B for every panel and ran at two
+/// thirds of the rate of the update B -= W X; dlarfb's X^T = A^T + B^T W runs at 0.8 of it
+/// (OpenBLAS, 3125 x 960 x 64). `work` is n x k.
+void apply_stacked_reflector(ConstMatrixView w, ConstMatrixView t, MatrixView a, MatrixView b, MatrixView work) {
+  const index_t n = a.cols();
+  const index_t k = a.rows();
+  for (index_t j = 0; j < k; ++j)
+    for (index_t i = 0; i < n; ++i) work(i, j) = a(j, i);
+  gemm(1.0, b, Op::transpose, w, Op::none, 1.0, work);
+  trmm_upper(Side::right, 1.0, t, Op::none, work);
+  for (index_t j = 0; j < n; ++j)
+    for (index_t i = 0; i < k; ++i) a(i, j) -= work(j, i);
+  gemm(-1.0, w, Op::none, work, Op::transpose, 1.0, b);
+}
+
 }  // namespace
 
 Matrix tpqrt_recursive(MatrixView a, MatrixView b, index_t block_size) {
@@ -177,21 +194,17 @@ Matrix tpqrt_recursive(MatrixView a, MatrixView b, index_t block_size) {
   const index_t nb = std::min(block_size, std::max<index_t>(n, 1));
   Matrix t(nb, n);
   if (n == 0 || m == 0) return t;  // no rows below A: Q = I, T = 0 (as dtpqrt)
-  std::vector<double> work(static_cast<std::size_t>(nb * n));
+  Matrix work(n, nb);
   for (index_t j = 0; j < n; j += nb) {
     const index_t jb = std::min(nb, n - j);
     // dtpqrt's layout: the panel's T in rows 0..jb of columns j..j+jb. The panel writes only its
     // upper triangle, so the part below stays zero.
     const MatrixView tj = t.block(0, j, jb, jb);
     tpqrt_panel(a.block(j, j, jb, jb), b.cols_range(j, jb), tj);
-    if (j + jb < n)
-      check_lapack(
-          LAPACKE_dtprfb_work(LAPACK_COL_MAJOR, 'L', 'T', 'F', 'C', to_int(m, "dtprfb"), to_int(n - j - jb, "dtprfb"),
-                              to_int(jb, "dtprfb"), 0, b.cols_range(j, jb).data(), to_int(b.ld(), "dtprfb"), tj.data(),
-                              to_int(t.ld(), "dtprfb"), a.block(j, j + jb, jb, n - j - jb).data(),
-                              to_int(a.ld(), "dtprfb"), b.cols_range(j + jb, n - j - jb).data(),
-                              to_int(b.ld(), "dtprfb"), work.data(), to_int(jb, "dtprfb")),
-          "dtprfb");
+    const index_t rest = n - j - jb;
+    if (rest > 0)
+      apply_stacked_reflector(b.cols_range(j, jb), tj, a.block(j, j + jb, jb, rest), b.cols_range(j + jb, rest),
+                              work.block(0, 0, rest, jb));
   }
   return t;
 }
