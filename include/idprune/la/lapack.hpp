@@ -52,8 +52,10 @@ Matrix tpqrt(MatrixView a, MatrixView b, index_t l, index_t block_size = 32);
 /// dtpqrt with L = 0 (a full rectangle B, m x n, under the n x n upper triangle A), whose panels
 /// of `block_size` columns are factored by recursion on their columns (as dgeqrt3 does for dgeqrt,
 /// Elmroth and Gustavson 2000) instead of dtpqrt2's column-by-column level-2 loop; the trailing
-/// columns are updated by dtprfb as in dtpqrt. The same reflectors, so R is dtpqrt's to rounding;
-/// on one core of 2 measured 49 vs 39 GFLOP/s for 3125 x 1024 and 43 vs 30 for 4096 x 512.
+/// columns are updated as by dtprfb, but in dlarfb's transposed form (X^T = A^T + B^T V, whose
+/// dgemm runs faster than dtprfb's X = A + V^T B). The same reflectors, so R is dtpqrt's to
+/// rounding; on one core of 2 measured 54-57 vs 42 GFLOP/s for 3125 x 1024 and 44-50 vs 31-33 for
+/// 4096 x 512 (idprune bench qr).
 /// On return A holds R (its strictly lower part untouched), B the Householder vectors, and the
 /// returned nb x n matrix is T in dtpqrt's layout (for dtpmqrt with L = 0).
 Matrix tpqrt_recursive(MatrixView a, MatrixView b, index_t block_size = 64);
