@@ -414,6 +414,7 @@ struct Job {
   EngineStats stats;
   bool done = false;          ///< the outcome is final (nothing but the statistics left)
   bool local = false;         ///< stage 2 pending: factor `r` with `opts`
+  bool unreduced = false;     ///< tsqr, deferred: `r` still holds the (compacted) input, not its R
   bool broadcast = false;     ///< stage 3 needs the overflow check, T and the broadcast
   std::vector<index_t> live;  ///< compacted input: its live columns (empty: all columns)
   index_t rows = 0;           ///< global rows of the engine's input
@@ -490,30 +491,47 @@ void prologue(Job& job, const DistMatrix& z, const la::CpqrOptions& opts, const 
     return;
   }
   job.opts = opts;
-  std::optional<DistMatrix> zc;
-  if (compact && static_cast<index_t>(live.size()) < n) {
+  job.rows = z.global_rows();
+  const bool dead = compact && static_cast<index_t>(live.size()) < n;
+  if (dead) {
     // Dead columns (zero on every rank) have zero norm, so greedy pivoting never takes them
     // before it stops: factor only the live columns and put the dead ones last.
-    zc.emplace(comm, la::select_columns(z.local(), live), z.row_offset(), z.global_rows());
     if (job.opts.max_rank >= 0)
       job.opts.max_rank = std::min<index_t>(job.opts.max_rank, static_cast<index_t>(live.size()));
-    job.live = std::move(live);
+    job.live = live;
   }
-  const DistMatrix& input = zc ? *zc : z;
-  job.rows = input.global_rows();
   if (deferrable && eng.engine == PivotEngine::tsqr) {
-    // run_engine's tsqr case up to its tree (the compacted copy may be overwritten).
-    Matrix copy;
-    la::MatrixView scratch = zc ? zc->local() : la::MatrixView();
-    if (!zc) {
-      copy = Matrix(z.local());
-      scratch = copy.view();
-    }
-    job.r = tsqr_local_r(comm, scratch);
+    // run_engine's tsqr case up to its local R, which the batch computes for all its matrices at
+    // once (a compacted R is no longer triangular: a QR of n^3 flops each, serial here).
+    job.r = dead ? la::select_columns(z.local(), live) : Matrix(z.local());
+    job.unreduced = true;
     job.local = true;
     return;
   }
-  job.out = run_engine(input, zc ? zc->local() : la::MatrixView(), job.opts, eng, job.stats);
+  std::optional<DistMatrix> zc;
+  if (dead) zc.emplace(comm, la::select_columns(z.local(), live), z.row_offset(), z.global_rows());
+  job.out = run_engine(zc ? *zc : z, zc ? zc->local() : la::MatrixView(), job.opts, eng, job.stats);
+}
+
+/// The local R factors of a batch's deferred tsqr inputs, as tasks when there are several (BLAS
+/// single-threaded inside); then each job's error agreed on in order, as tsqr_local_r does.
+void reduce_local(std::span<Job> jobs, std::span<const DistMatrix> zs) {
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < jobs.size(); ++i)
+    if (jobs[i].unreduced) todo.push_back(i);
+  std::vector<std::string> errors(todo.size());
+  const auto reduce = [&](std::size_t t) {
+    Job& job = jobs[todo[t]];
+    errors[t] = capture_error([&] { job.r = kernel::local_r_in_place(job.r.view()); });
+    job.unreduced = false;
+  };
+  if (todo.size() > 1 && tbb::this_task_arena::max_concurrency() > 1) {
+    const la::ScopedBlasThreads single(1);
+    tbb::parallel_for(std::size_t{0}, todo.size(), reduce);
+  } else {
+    for (std::size_t t = 0; t < todo.size(); ++t) reduce(t);
+  }
+  for (std::size_t t = 0; t < todo.size(); ++t) check_collective(zs[todo[t]].comm(), errors[t]);
 }
 
 /// Stage 2 (no MPI; rank 0 only does work).
@@ -576,6 +594,7 @@ std::vector<la::CpqrResult> distributed_cpqr_batch(std::span<const DistMatrix> z
           " statistics");
   std::vector<Job> jobs(zs.size());
   for (std::size_t i = 0; i < zs.size(); ++i) prologue(jobs[i], zs[i], opts[i], engine, false, true);
+  reduce_local(jobs, zs);
   std::vector<std::size_t> deferred;  // the same list on every rank: each decision was collective
   for (std::size_t i = 0; i < jobs.size(); ++i)
     if (jobs[i].local) deferred.push_back(i);
