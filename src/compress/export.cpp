@@ -377,8 +377,7 @@ nn::Metadata compression_metadata(const nn::Mlp& original, const CompressedNetwo
     if (!network.candidates.empty()) key("candidates", candidates.dump());
   }
   const std::string_view policy = strategy(network.strategy).policy;
-  const bool fits_intercept = policy == "corrected" || policy == "hybrid" || policy == "hybrid-obs";
-  if (fits_intercept && request.policy.intercept) key("intercept", "true");
+  if (request.policy.intercept && takes_intercept(policy)) key("intercept", "true");
   if (request.policy.mean_compensation && takes_mean_compensation(policy)) key("mean_compensation", "true");
   key("widths", joined(m.widths(), ","));
   key("params", std::to_string(m.parameter_count()));

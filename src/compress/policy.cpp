@@ -405,6 +405,8 @@ la::CpqrOptions LayerPolicy::stopping_rule(const LayerRule& rule, const LayerCon
   return o;
 }
 
+bool takes_intercept(std::string_view name) { return name == "corrected" || name == "hybrid" || name == "hybrid-obs"; }
+
 bool takes_mean_compensation(std::string_view name) {
   return name == "id" || name == "corrected" || name == "random" || name == "output" || name == "output-corrected";
 }

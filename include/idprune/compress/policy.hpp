@@ -153,6 +153,8 @@ struct PolicyOptions {
 /// "output-corrected", "flap", "whitened-svd", "obs", "hybrid", "hybrid-obs" (the latter two
 /// factoring no layer: make_hybrid_policy).
 [[nodiscard]] std::shared_ptr<const LayerPolicy> make_policy(std::string_view name, const PolicyOptions& options = {});
+/// True for the policies that take PolicyOptions::intercept (make_policy passes it to no other).
+[[nodiscard]] bool takes_intercept(std::string_view name);
 /// True for the policies that take PolicyOptions::mean_compensation.
 [[nodiscard]] bool takes_mean_compensation(std::string_view name);
 
