@@ -54,7 +54,10 @@ compress::CompressionEngine compression_engine(const std::string& command, const
   }
   if (block == 0)
     return {model, dist::DistMatrix::block_distributed(comm, data::read_all(mine), rows), std::move(options)};
-  return {model, comm, compress::StreamedRows{mine, share.begin, rows, block}, std::move(options)};
+  // Under a budget, half of it may keep the inputs of the layer being factored, so that the next
+  // pass starts from them instead of the set (StreamedRows::cache_bytes; the same bits).
+  const auto cache = static_cast<std::size_t>(spec.max_memory > 0 ? spec.max_memory / 2 : 0);
+  return {model, comm, compress::StreamedRows{mine, share.begin, rows, block, cache}, std::move(options)};
 }
 
 }  // namespace idprune::app

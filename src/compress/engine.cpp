@@ -110,11 +110,15 @@ struct CompressionEngine::Node {
   Matrix z;                                         ///< transient: this rank's rows of those activations
   Matrix block;                                     ///< transient: the pivot engine's input for z (local R or z)
   bool unheld = false;  ///< block came from row blocks of h (the inputs) and z was never held (unheld_bytes)
+  /// Streamed: this rank's rows of h, one matrix per block of StreamedRows::block_rows rows, kept
+  /// within StreamedRows::cache_bytes (empty: forwarded from the set).
+  std::vector<Matrix> streamed_h;
   std::uint64_t used = 0;
 
   [[nodiscard]] index_t depth() const { return static_cast<index_t>(key.size()); }
   [[nodiscard]] std::size_t bytes() const {
     std::size_t b = uz(h.size() + z.size() + block.size());
+    for (const auto& m : streamed_h) b += uz(m.size());
     for (const auto& m : next.factors()) b += uz(m.size());
     if (!layers.empty())
       for (const auto& m : layers.back()->factors()) b += uz(m.size());
@@ -282,6 +286,13 @@ LayerContext CompressionEngine::context(const Node& node, index_t layer) {
   return c;
 }
 
+std::size_t CompressionEngine::streamed_bytes_held() const {
+  std::size_t total = 0;
+  for (const auto& [key, node] : nodes_)
+    for (const auto& m : node->streamed_h) total += uz(m.size()) * sizeof(double);
+  return total;
+}
+
 void CompressionEngine::stream_blocks(std::span<Node* const> nodes) {
   // One pass over this rank's rows for every node of the level: each block is forwarded through
   // each node's network, and its rows, in dist::kernel::r_lanes equal parts, are stacked under the R
@@ -289,44 +300,125 @@ void CompressionEngine::stream_blocks(std::span<Node* const> nodes) {
   // combined at the end (combine_r_tree), so R does not depend on the number of threads. With one R
   // per node the dtpqrt steps of a single node ran one after another, at a fraction of the cores
   // (streaming took twice the in-memory time at 50,000 rows).
+  // A node whose inputs were kept (streamed_h, derived from its parent's) reads them instead of the
+  // set; a node without keeps the inputs it computes when StreamedRows::cache_bytes allows, for
+  // its children. The blocks are for_each_block's, so every product sees the rows it would see
+  // when forwarded from the set: the same bits.
   const auto lanes = static_cast<std::size_t>(dist::kernel::r_lanes);
   std::vector<std::vector<dist::kernel::StreamingR>> acc(nodes.size());
   for (std::size_t i = 0; i < nodes.size(); ++i)
     for (std::size_t k = 0; k < lanes; ++k) acc[i].emplace_back(nodes[i]->next.d_out());
+  const StreamedRows& s = *stream_;
+  const index_t m = s.rows.rows();
+  const index_t rows_per_block = std::min(s.block_rows, std::max<index_t>(m, 1));
+  const index_t blocks = (m + rows_per_block - 1) / rows_per_block;
+  std::vector<char> cached(nodes.size(), 0);
+  std::vector<char> keep(nodes.size(), 0);
+  std::size_t held = streamed_bytes_held();
+  bool from_set = false;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    Node& n = *nodes[i];
+    cached[i] = n.streamed_h.empty() ? 0 : 1;
+    if (cached[i] != 0) {
+      ++stats_.cached_passes;
+      continue;
+    }
+    from_set = true;
+    const std::size_t bytes = uz(m) * uz(n.next.d_in()) * sizeof(double);
+    if (!n.layers.empty() && held + bytes <= s.cache_bytes) {
+      keep[i] = 1;
+      held += bytes;
+      n.streamed_h.resize(uz(blocks));
+    }
+  }
   std::vector<Matrix> a(nodes.size());
   std::vector<Matrix> b(nodes.size());
-  const StreamedRows& s = *stream_;
-  const std::string error = dist::capture_error([&] {
-    data::for_each_block(s.rows, s.block_rows, [&](la::ConstMatrixView x, index_t first) {
+  const auto pass = [&](la::ConstMatrixView x, index_t first) {
+    const auto block = uz(first / rows_per_block);
+    if (from_set) {
       const std::string bad = la::non_finite_message(x, "CompressionEngine: the compression set", s.row_offset + first);
       require(bad.empty(), bad);
-      std::string e = tasks(nodes.size(), [&](std::size_t i) {
-        const Node& n = *nodes[i];
-        la::ConstMatrixView h = x;
+    }
+    std::string e = tasks(nodes.size(), [&](std::size_t i) {
+      Node& n = *nodes[i];
+      la::ConstMatrixView h = x;
+      if (cached[i] != 0) {
+        h = n.streamed_h[block].view();
+      } else {
         for (const auto& l : n.layers) {
           l->forward(h, b[i]);
           std::swap(a[i], b[i]);
           h = a[i].view();
         }
-        n.next.forward(h, b[i]);
-      });
-      require(e.empty(), e);
-      e = tasks(nodes.size() * lanes, [&](std::size_t t) {
-        const std::size_t i = t / lanes;
-        const auto k = static_cast<index_t>(t % lanes);
-        const index_t from = dist::kernel::part_begin(x.rows(), dist::kernel::r_lanes, k);
-        const index_t to = dist::kernel::part_begin(x.rows(), dist::kernel::r_lanes, k + 1);
-        acc[i][t % lanes].add_rows(b[i].block(from, 0, to - from, b[i].cols()));
-      });
-      require(e.empty(), e);
+        if (keep[i] != 0) n.streamed_h[block] = Matrix(h);
+      }
+      n.next.forward(h, b[i]);
     });
+    require(e.empty(), e);
+    e = tasks(nodes.size() * lanes, [&](std::size_t t) {
+      const std::size_t i = t / lanes;
+      const auto k = static_cast<index_t>(t % lanes);
+      const index_t rows = b[i].rows();
+      const index_t from = dist::kernel::part_begin(rows, dist::kernel::r_lanes, k);
+      const index_t to = dist::kernel::part_begin(rows, dist::kernel::r_lanes, k + 1);
+      acc[i][t % lanes].add_rows(b[i].block(from, 0, to - from, b[i].cols()));
+    });
+    require(e.empty(), e);
+  };
+  const std::string error = dist::capture_error([&] {
+    if (from_set) {
+      data::for_each_block(s.rows, s.block_rows, pass);
+    } else {
+      for (index_t first = 0; first < m; first += rows_per_block) pass(la::ConstMatrixView(), first);
+    }
   });
+  if (!error.empty())
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+      if (keep[i] != 0) nodes[i]->streamed_h.clear();  // partly filled
   dist::check_collective(comm(), error);
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     std::vector<Matrix> rs;
     for (const auto& lane : acc[i]) rs.push_back(lane.r());
     nodes[i]->block = dist::kernel::combine_r_tree(std::move(rs));
   }
+}
+
+void CompressionEngine::derive_streamed_inputs(std::span<const std::pair<Node*, Node*>> candidates) {
+  // Each child's inputs from its parent's kept ones by the child's last layer, block by block: the
+  // products stream_blocks would compute from the set on the same blocks, so the same bits. Each
+  // parent block is freed once the children have theirs: memory goes from the parents' bytes to
+  // the children's (within StreamedRows::cache_bytes), never their sum (to a block).
+  const StreamedRows& s = *stream_;
+  std::vector<Node*> parents;
+  std::size_t parent_bytes = 0;
+  for (const auto& [parent, child] : candidates)
+    if (std::find(parents.begin(), parents.end(), parent) == parents.end()) {
+      parents.push_back(parent);
+      for (const auto& m : parent->streamed_h) parent_bytes += uz(m.size()) * sizeof(double);
+    }
+  const std::size_t others = streamed_bytes_held() - parent_bytes;
+  std::vector<std::pair<Node*, Node*>> chosen;
+  std::size_t child_bytes = 0;
+  for (const auto& [parent, child] : candidates) {
+    const std::size_t bytes = uz(s.rows.rows()) * uz(child->next.d_in()) * sizeof(double);
+    if (others + std::max(parent_bytes, child_bytes + bytes) > s.cache_bytes) continue;
+    child_bytes += bytes;
+    child->streamed_h.resize(parent->streamed_h.size());
+    chosen.emplace_back(parent, child);
+  }
+  const std::size_t blocks = parents.empty() ? 0 : parents.front()->streamed_h.size();
+  std::string error;
+  for (std::size_t b = 0; b < blocks && error.empty(); ++b) {
+    error = tasks(chosen.size(), [&](std::size_t i) {
+      const auto& [parent, child] = chosen[i];
+      child->layers.back()->forward(parent->streamed_h[b].view(), child->streamed_h[b]);
+    });
+    for (Node* parent : parents) parent->streamed_h[b] = Matrix();
+  }
+  for (Node* parent : parents) parent->streamed_h.clear();
+  if (!error.empty())
+    for (const auto& [parent, child] : chosen) child->streamed_h.clear();
+  dist::check_collective(comm(), error);
 }
 
 void CompressionEngine::ensure_activations(std::span<Node* const> nodes, index_t layer, bool blocks) {
@@ -972,18 +1064,27 @@ std::vector<CompressionEngine::Node*> CompressionEngine::run(std::span<const Poi
         f.node = std::move(node);
       });
       dist::check_collective(c, error);
+      if (streamed() && l + 1 < L) {
+        std::vector<std::pair<Node*, Node*>> candidates;
+        for (auto& f : fresh)
+          if (f.continues && !f.parent->streamed_h.empty() && (f.policy == nullptr || !f.change.replacement))
+            candidates.emplace_back(f.parent, f.node.get());
+        derive_streamed_inputs(candidates);
+      }
       for (auto& f : fresh) nodes_.emplace(f.key, std::move(f.node));
     }
 
     for (std::size_t p = 0; p < plans.size(); ++p)
       if (last[p] >= l) cur[p] = nodes_.at(keys[p]).get();
-    // Activations are transient: a node keeps only its inputs h.
+    // Activations are transient: a node keeps only its inputs h (and streamed_h only for its children).
     for (auto& [key, node] : nodes_)
       if (static_cast<index_t>(key.size()) == l) {
         node->z = Matrix();
+        node->streamed_h.clear();
         if (!node->original) node->block = Matrix();
       }
   }
+  for (auto& [key, node] : nodes_) node->streamed_h.clear();
 
   std::vector<Node*> leaves(plans.size(), nullptr);
   for (std::size_t p = 0; p < plans.size(); ++p)

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <span>
 #include <string>
 #include <tuple>
@@ -107,6 +108,58 @@ TEST(Streaming, StreamedResultsDoNotDependOnTheNumberOfThreads) {
   ASSERT_EQ(models.size(), 2u);
   for (std::size_t i = 0; i < models[0].size(); ++i)
     EXPECT_TRUE(identical_models(models[0][i].model, models[1][i].model)) << "point " << i;
+}
+
+// A streamed set whose passes start from the inputs the previous level kept
+// (StreamedRows::cache_bytes) instead of reading the set: bit-identical models to passes over the
+// set, with every level kept, with a budget that keeps only the narrower inputs, and for blocks of
+// 7 and 16 rows; several points per wave share parents (each parent's inputs serve all children).
+TEST(Streaming, KeptInputsGiveTheBitsOfPassesOverTheSet) {
+  const dist::Comm comm = dist::Comm::world();
+  const Problem p = problem(191);
+  const std::vector<double> eps = {1e-1, 1e-2, 1e-3};
+  const std::vector<double> fractions = {0.3, 0.6};
+  const auto local_rows = static_cast<std::size_t>(dist::block_rows(p.xc.rows(), comm.size(), comm.rank()).count);
+  for (const index_t block : {7, 16}) {
+    compress::CompressionEngine plain(p.model, comm, streamed_rows(p.xc, comm, block), {});
+    const auto pe = greedy(plain, RankRule::eps, eps);
+    const auto pf = greedy(plain, RankRule::fraction, fractions);
+    EXPECT_EQ(plain.stats().cached_passes, 0);
+    // Unlimited, then room for inputs of at most 20 columns (the 24- and 32-wide ones are not kept).
+    std::int64_t all_kept = 0;
+    for (const std::size_t budget : {std::numeric_limits<std::size_t>::max(), local_rows * 20 * sizeof(double)}) {
+      compress::StreamedRows rows = streamed_rows(p.xc, comm, block);
+      rows.cache_bytes = budget;
+      compress::CompressionEngine kept(p.model, comm, std::move(rows), {});
+      const auto ke = greedy(kept, RankRule::eps, eps);
+      const auto kf = greedy(kept, RankRule::fraction, fractions);
+      const std::string what = "block " + std::to_string(block) + " budget " + std::to_string(budget);
+      for (std::size_t i = 0; i < pe.size(); ++i)
+        EXPECT_TRUE(identical_models(pe[i].model, ke[i].model)) << what << " eps point " << i;
+      for (std::size_t i = 0; i < pf.size(); ++i)
+        EXPECT_TRUE(identical_models(pf[i].model, kf[i].model)) << what << " fraction point " << i;
+      // Every rank holds rows here, so every rank kept some inputs and read them in a later pass.
+      EXPECT_GT(kept.stats().cached_passes, 0) << what;
+      if (budget == std::numeric_limits<std::size_t>::max())
+        all_kept = kept.stats().cached_passes;
+      else
+        EXPECT_LT(kept.stats().cached_passes, all_kept) << what;
+    }
+  }
+}
+
+// Fewer rows than ranks: a rank without rows keeps nothing, the others keep theirs; the same bits.
+TEST(Streaming, KeptInputsServeARankWithoutRows) {
+  const dist::Comm comm = dist::Comm::world();
+  const Problem p = problem(193);
+  const Matrix x(p.xc.block(0, 0, 3, p.xc.cols()));
+  compress::CompressionEngine plain(p.model, comm, streamed_rows(x, comm, 2), {});
+  compress::StreamedRows rows = streamed_rows(x, comm, 2);
+  rows.cache_bytes = std::numeric_limits<std::size_t>::max();
+  compress::CompressionEngine kept(p.model, comm, std::move(rows), {});
+  const auto a = greedy(plain, RankRule::fraction, {0.3, 0.6});
+  const auto b = greedy(kept, RankRule::fraction, {0.3, 0.6});
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(identical_models(a[i].model, b[i].model)) << "point " << i;
 }
 
 // Greedy points whose activations exceed EngineOptions::unheld_bytes per rank, on a set larger

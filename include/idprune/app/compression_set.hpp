@@ -27,7 +27,8 @@ namespace idprune::app {
 
 /// An engine over this rank's share of `whole`: in memory, or streamed when set.block_rows > 0 or
 /// when the in-memory set (its rows and the original network's activations of every layer) would
-/// exceed set.max_memory, in blocks that fit a quarter of it. Not collective.
+/// exceed set.max_memory, in blocks that fit a quarter of it; under max_memory, half of it may keep
+/// the inputs of the layer being factored (StreamedRows::cache_bytes). Not collective.
 [[nodiscard]] compress::CompressionEngine compression_engine(const std::string& command, const dist::Comm& comm,
                                                              const nn::Mlp& model, const data::RowSource& whole,
                                                              const CompressionSetOptions& set,

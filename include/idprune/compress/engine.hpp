@@ -31,6 +31,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "idprune/compress/moments.hpp"
@@ -98,7 +99,8 @@ struct EngineOptions {
 /// accumulated over the blocks (dist::kernel::StreamingR: [R; Z_b] = Q [R'; 0], in 4 lanes of a
 /// quarter of each block's rows, combined at the end), so memory per rank is
 /// O(block_rows x widest layer + 4 width^2) whatever the number of rows, at the cost of one pass
-/// over the rows per node and level. Needs the tsqr or gram pivot engine (both reduce R factors);
+/// over the rows per node and level (from the set, or from the inputs the level before kept within
+/// cache_bytes). Needs the tsqr or gram pivot engine (both reduce R factors);
 /// policies that solve least squares against the activations (corrected, random) need them in
 /// memory and are refused.
 struct StreamedRows {
@@ -106,6 +108,11 @@ struct StreamedRows {
   index_t row_offset = 0;   ///< index of rows' first row in the whole set
   index_t global_rows = 0;  ///< rows of the whole set, all ranks together
   index_t block_rows = 0;   ///< rows read and forwarded at a time (>= 1)
+  /// Bytes per rank the engine may hold for the inputs of the layers being factored (block by
+  /// block), so that the next level's pass computes its inputs from them with one layer instead of
+  /// reading the set and forwarding it through every layer before. 0: every pass reads the set.
+  /// The same bits either way.
+  std::size_t cache_bytes = 0;
 };
 
 /// Where the time went (this rank, accumulated over calls).
@@ -115,6 +122,7 @@ struct EngineStats {
   std::int64_t least_squares = 0;          ///< least-squares T computed
   std::int64_t cache_hits = 0;             ///< nodes reused from an earlier call
   std::int64_t unheld_factorizations = 0;  ///< R factors from row blocks of the inputs (unheld_bytes)
+  std::int64_t cached_passes = 0;          ///< streamed: passes over kept inputs, not the set (cache_bytes)
   std::uint64_t bytes_sent = 0;            ///< by the pivot engines
   double activation_seconds = 0.0;         ///< (a)
   double factorization_seconds = 0.0;      ///< (b), CPQR including the collective engine calls
@@ -182,6 +190,8 @@ class CompressionEngine {
   [[nodiscard]] LayerContext context(const Node& node, index_t layer);
   void ensure_activations(std::span<Node* const> nodes, index_t layer, bool blocks);
   void stream_blocks(std::span<Node* const> nodes);
+  [[nodiscard]] std::size_t streamed_bytes_held() const;
+  void derive_streamed_inputs(std::span<const std::pair<Node*, Node*>> candidates);
   void ensure_factorizations(std::span<Node* const> nodes, std::span<const la::CpqrOptions> rules, index_t layer);
   const la::Matrix& original_activations(index_t layer);
   [[nodiscard]] la::Matrix factored_activations(Node& parent, const nn::DenseLayer& layer, index_t l);
