@@ -36,7 +36,9 @@ the R factor of each layer's activations), the DGEMM rate of this machine measur
 (--threads OpenBLAS threads per rank), the lower bound work / (ranks x rate), the ratio of the
 whole compression's time to the bound and that of the activations and factorizations alone
 ((a+f)/b), and the peak resident memory of the largest rank. Under mpirun -n P the rows are
-divided among P ranks. With --json, one JSON object goes to standard output instead of the table.)";
+divided among P ranks. A set streamed under --max-memory keeps the inputs of the layer being
+factored within half the budget, so the next layer's pass starts from them (JSON cached_passes).
+With --json, one JSON object goes to standard output instead of the table.)";
 
 std::string fixed(double v, int digits) {
   std::ostringstream os;
@@ -149,6 +151,8 @@ int run_bench_compress_scale(const std::vector<std::string>& args) {
     // The engine's compute phases alone (without checks, selections and folds).
     r["compute_ratio"] = (act + fact) / bound;
     r["peak_rss_bytes"] = rss;
+    // Streamed passes that started from the inputs the level before kept (--max-memory), not the set.
+    r["cached_passes"] = comm.max(engine->stats().cached_passes);
     std::vector<la::index_t> kept;
     for (const auto& o : out.front().layers) kept.push_back(o.kept);
     r["kept_per_layer"] = kept;

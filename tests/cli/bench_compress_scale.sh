@@ -38,6 +38,16 @@ check "$work/a.json" 1 1 no
 "$idprune" "${common[@]}" --augment shifts --block-rows 300 >"$work/b.json" 2>"$work/b.log" ||
   { cat "$work/b.log"; fail "streamed failed"; }
 check "$work/b.json" 1 9 yes
+# --max-memory streams a set that would not fit and keeps the inputs of each level for the next
+# pass within half the budget; --block-rows alone never does.
+"$idprune" bench compress-scale --model "$model" --data "$data" --rows 400 --augment shifts --max-memory 20M \
+  --threads 1 --json >"$work/m.json" 2>"$work/m.log" || { cat "$work/m.log"; fail "--max-memory failed"; }
+"$py" - "$work/m.json" "$work/b.json" <<'PY' || fail "cached passes: $(cat "$work/m.json")"
+import json, sys
+m = json.load(open(sys.argv[1]))["runs"][0]
+assert m["streamed"] and m["cached_passes"] >= 1, m
+assert all(r["cached_passes"] == 0 for r in json.load(open(sys.argv[2]))["runs"])
+PY
 if [ -n "$mpiexec" ]; then
   mpi 2 "${common[@]}" >"$work/c.json" 2>"$work/c.log" || { cat "$work/c.log"; fail "2 ranks failed"; }
   check "$work/c.json" 2 1 no
