@@ -324,8 +324,11 @@ void CompressionEngine::stream_blocks(std::span<Node* const> nodes) {
       continue;
     }
     from_set = true;
+    // Kept only where children can use them: a compressed network (the set itself is not held)
+    // whose next hidden layer is factored after this one.
     const std::size_t bytes = uz(m) * uz(n.next.d_in()) * sizeof(double);
-    if (!n.layers.empty() && held + bytes <= s.cache_bytes) {
+    const bool children_factor = n.depth() + 1 < original_.num_hidden();
+    if (!n.layers.empty() && children_factor && held + bytes <= s.cache_bytes) {
       keep[i] = 1;
       held += bytes;
       n.streamed_h.resize(uz(blocks));

@@ -498,18 +498,19 @@ void prologue(Job& job, const DistMatrix& z, const la::CpqrOptions& opts, const 
     // before it stops: factor only the live columns and put the dead ones last.
     if (job.opts.max_rank >= 0)
       job.opts.max_rank = std::min<index_t>(job.opts.max_rank, static_cast<index_t>(live.size()));
-    job.live = live;
+    job.live = std::move(live);
   }
+  Matrix compacted = dead ? la::select_columns(z.local(), job.live) : Matrix();
   if (deferrable && eng.engine == PivotEngine::tsqr) {
     // run_engine's tsqr case up to its local R, which the batch computes for all its matrices at
     // once (a compacted R is no longer triangular: a QR of n^3 flops each, serial here).
-    job.r = dead ? la::select_columns(z.local(), live) : Matrix(z.local());
+    job.r = dead ? std::move(compacted) : Matrix(z.local());
     job.unreduced = true;
     job.local = true;
     return;
   }
   std::optional<DistMatrix> zc;
-  if (dead) zc.emplace(comm, la::select_columns(z.local(), live), z.row_offset(), z.global_rows());
+  if (dead) zc.emplace(comm, std::move(compacted), z.row_offset(), z.global_rows());
   job.out = run_engine(zc ? *zc : z, zc ? zc->local() : la::MatrixView(), job.opts, eng, job.stats);
 }
 
