@@ -6,9 +6,6 @@
 #include <cstring>
 #include <new>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -16,18 +13,14 @@
 namespace idprune::la {
 
 namespace {
-constexpr std::size_t kHugePage = std::size_t{2} << 20;
+constexpr std::size_t kTwoMiB = std::size_t{2} << 20;
 }  // namespace
 
 void* allocate_large_array(std::size_t bytes) {
-  if (bytes > SIZE_MAX - kHugePage) throw std::bad_alloc();
-  const std::size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-  void* p = std::aligned_alloc(kHugePage, rounded);  // NOLINT(cppcoreguidelines-no-malloc)
+  if (bytes > SIZE_MAX - kTwoMiB) throw std::bad_alloc();
+  const std::size_t rounded = (bytes + kTwoMiB - 1) / kTwoMiB * kTwoMiB;
+  void* p = std::aligned_alloc(kTwoMiB, rounded);  // NOLINT(cppcoreguidelines-no-malloc)
   if (p == nullptr) throw std::bad_alloc();
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  // Advice only: where transparent huge pages are off, the kernel refuses it and 4 KiB pages serve.
-  (void)madvise(p, rounded, MADV_HUGEPAGE);
-#endif
   return p;
 }
 

@@ -45,7 +45,7 @@ TEST(Matrix, UninitializedShapesAndCopies) {
   for (double v : d.values()) EXPECT_EQ(v, 7.0);
 }
 
-// Arrays past kLargeArrayBytes come from the huge-page allocator: 2 MiB aligned, zero-filled when
+// Arrays past kLargeArrayBytes come from allocate_large_array: 2 MiB aligned, zero-filled when
 // asked, copies and moves keep the values, and a size just below and just above the threshold both
 // round-trip (the sanitizer build checks the allocate/free pairing).
 TEST(Matrix, LargeArraysAreAlignedAndHoldTheirValues) {

@@ -110,11 +110,14 @@ class MatrixView {
   index_t ld_ = 1;
 };
 
-/// Storage for large arrays (see LargePageAllocator): blocks of kLargeArrayBytes or more are
-/// aligned to 2 MiB and, on Linux, marked for transparent huge pages (madvise(MADV_HUGEPAGE)).
-/// 32 MiB is glibc's largest mmap threshold: smaller blocks are reused from the heap without new
-/// page faults, larger ones are always fresh mappings (huge pages on 4 MiB blocks cost a sweep more
-/// in zeroing than they saved).
+/// Storage for large arrays (see LargeArrayAllocator): blocks of kLargeArrayBytes or more are
+/// aligned to 2 MiB, so that where the system backs anonymous memory with transparent huge pages
+/// (THP "always") the kernel can, but idprune does not ask for them (no madvise(MADV_HUGEPAGE)):
+/// in virtual machines that hand freed memory back to the host (virtio-balloon free page
+/// reporting, which reports free 2 MiB blocks), a fresh huge page can cost a host fault of
+/// milliseconds, and a test program touching 1 GiB took 6-11 s with the advice against 0.35 s
+/// without. 32 MiB is glibc's largest default mmap threshold: smaller blocks are reused from the
+/// heap without new page faults, larger ones are fresh mappings unless retain_freed_memory().
 inline constexpr std::size_t kLargeArrayBytes = std::size_t{32} << 20;
 [[nodiscard]] void* allocate_large_array(std::size_t bytes);
 void free_large_array(void* p, std::size_t bytes) noexcept;
@@ -125,16 +128,14 @@ void free_large_array(void* p, std::size_t bytes) noexcept;
 /// library refuses.
 bool retain_freed_memory() noexcept;
 
-/// The allocator of Matrix. A 50,000 x 1024 activation block is 400 MB; filled through 4 KiB pages
-/// it takes 100,000 page faults, and in a virtual machine these cost more than the products that
-/// fill the block (a sixth of a 50,000-row compression, measured with perf). Huge pages cut the faults
-/// 512-fold. Small arrays go to operator new as usual.
+/// The allocator of Matrix: arrays of kLargeArrayBytes or more from allocate_large_array, small
+/// ones from operator new as usual.
 template <class T>
-struct LargePageAllocator {
+struct LargeArrayAllocator {
   using value_type = T;
-  LargePageAllocator() = default;
+  LargeArrayAllocator() = default;
   template <class U>
-  LargePageAllocator(const LargePageAllocator<U>& /*other*/) noexcept {}  // NOLINT(implicit)
+  LargeArrayAllocator(const LargeArrayAllocator<U>& /*other*/) noexcept {}  // NOLINT(implicit)
   [[nodiscard]] T* allocate(std::size_t n) {
     if (n > SIZE_MAX / sizeof(T)) throw std::bad_array_new_length();
     const std::size_t bytes = n * sizeof(T);
@@ -148,7 +149,7 @@ struct LargePageAllocator {
     else
       ::operator delete(p);
   }
-  friend bool operator==(const LargePageAllocator& /*a*/, const LargePageAllocator& /*b*/) { return true; }
+  friend bool operator==(const LargeArrayAllocator& /*a*/, const LargeArrayAllocator& /*b*/) { return true; }
 };
 
 /// An allocator whose value-less construct() default-initialises: vector<double>::resize(n) then
@@ -246,7 +247,7 @@ class Matrix {
     return static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols);
   }
 
-  std::vector<double, DefaultInitAllocator<double, LargePageAllocator<double>>> data_;
+  std::vector<double, DefaultInitAllocator<double, LargeArrayAllocator<double>>> data_;
   index_t rows_ = 0;
   index_t cols_ = 0;
 };
